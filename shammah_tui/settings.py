@@ -1,0 +1,214 @@
+"""Settings: documented defaults, overridden by settings.toml, then environment, then flags.
+
+An invalid value raises `SettingsError` naming the key and the problem; the CLI
+turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+TIERS = ("neural", "learned", "template")
+TEACHERS = ("auto", "offline", "claude")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the engine, with the default the design asks for."""
+
+    teacher: str = "auto"
+    """`auto` (claude when ANTHROPIC_API_KEY is set, else offline), `offline` or `claude`."""
+    claude_model: str = "claude-sonnet-5"
+    """Model name sent to the Messages API."""
+    batch_size: int = 32
+    """Training examples per step; a full queue of this size starts a run."""
+    learning_rate: float = 1e-4
+    """AdamW learning rate for all three models."""
+    steps_per_run: int = 40
+    """Optimizer steps per training run (each batch mixes new and replayed examples)."""
+    replay_fraction: float = 0.5
+    """Share of each batch drawn from earlier (trained) examples, so old knowledge stays."""
+    n_embd: int = 128
+    """Generator hidden size."""
+    n_layer: int = 2
+    """Generator transformer layers."""
+    n_head: int = 4
+    """Generator attention heads."""
+    block_size: int = 256
+    """Generator context length in tokens."""
+    vocab_size: int = 8000
+    """Byte-level BPE vocabulary size (fixed once a generator is trained)."""
+    tier_order: tuple[str, ...] = TIERS
+    """Local tiers tried in order before forwarding."""
+    spot_check_rate: float = 0.1
+    """ε: probability that a locally answered query is also sent to the teacher."""
+    error_bound: float = 0.05
+    """δ: the estimated error rate of local answers is kept under this bound."""
+    max_new_tokens: int = 64
+    """Longest neural answer, in tokens."""
+    tool_iterations: int = 24
+    """Tool-loop turns before a teaching session is stopped."""
+    device: str = "auto"
+    """`auto` (CUDA when available), `cpu` or `cuda`."""
+    seed: int = 0
+    """Seed for model initialisation, sampling and spot checks."""
+    auto_train: bool = True
+    """Start a training run when the queue reaches batch_size."""
+
+    def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
+        """A copy with `values` applied and validated; unknown keys are errors."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, raw in values.items():
+            if raw is None:
+                continue
+            if key not in known:
+                raise SettingsError(f"{origin}: unknown setting {key!r}")
+            changes[key] = _coerce(key, raw, type(getattr(self, key)), origin)
+        result = replace(self, **changes)
+        result.validate(origin)
+        return result
+
+    def validate(self, origin: str = "settings") -> None:
+        """Raise SettingsError for the first value out of range."""
+        checks: list[tuple[bool, str, str]] = [
+            (self.teacher in TEACHERS, "teacher", f"must be one of {', '.join(TEACHERS)}"),
+            (bool(self.claude_model.strip()), "claude_model", "must not be empty"),
+            (1 <= self.batch_size <= 4096, "batch_size", "must be between 1 and 4096"),
+            (0 < self.learning_rate <= 1, "learning_rate", "must be in (0, 1]"),
+            (1 <= self.steps_per_run <= 100_000, "steps_per_run", "must be between 1 and 100000"),
+            (0 <= self.replay_fraction < 1, "replay_fraction", "must be in [0, 1)"),
+            (8 <= self.n_embd <= 4096, "n_embd", "must be between 8 and 4096"),
+            (1 <= self.n_layer <= 48, "n_layer", "must be between 1 and 48"),
+            (self.n_head >= 1 and self.n_embd % self.n_head == 0, "n_head", "must divide n_embd"),
+            (64 <= self.block_size <= 4096, "block_size", "must be between 64 and 4096"),
+            (512 <= self.vocab_size <= 200_000, "vocab_size", "must be between 512 and 200000"),
+            (len(self.tier_order) >= 1 and len(set(self.tier_order)) == len(self.tier_order)
+             and all(t in TIERS for t in self.tier_order), "tier_order",
+             f"must list distinct tiers from {', '.join(TIERS)}"),
+            (0 <= self.spot_check_rate <= 1, "spot_check_rate", "must be in [0, 1]"),
+            (0 < self.error_bound < 1, "error_bound", "must be in (0, 1)"),
+            (1 <= self.max_new_tokens <= 1024, "max_new_tokens", "must be between 1 and 1024"),
+            (1 <= self.tool_iterations <= 200, "tool_iterations", "must be between 1 and 200"),
+            (self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda"),
+        ]
+        for ok, key, problem in checks:
+            if not ok:
+                raise SettingsError(f"{origin}: {key} {problem} (got {getattr(self, key)!r})")
+
+
+def _coerce(key: str, raw: Any, kind: type, origin: str) -> Any:
+    """Turn a TOML or environment value into the field's type, or say why not."""
+    where = f"{origin}: {key}"
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw.lower() in ("1", "true", "yes", "on")
+        raise SettingsError(f"{where} must be true or false (got {raw!r})")
+    if kind is int:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{where} must be an integer (got {raw!r})")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw)
+            except ValueError:
+                pass
+        raise SettingsError(f"{where} must be an integer (got {raw!r})")
+    if kind is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        raise SettingsError(f"{where} must be a number (got {raw!r})")
+    if kind is tuple:
+        if isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
+        if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+            return tuple(raw)
+        raise SettingsError(f"{where} must be a list of tier names (got {raw!r})")
+    if not isinstance(raw, str):
+        raise SettingsError(f"{where} must be a string (got {raw!r})")
+    return raw
+
+
+#: Environment variables and the settings they override.
+ENV_VARS = {"SHAMMAH_TEACHER": "teacher", "SHAMMAH_MODEL": "claude_model"}
+
+
+def load_settings(data_dir: Path, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults ← settings.toml in data_dir ← environment ← explicit overrides (flags)."""
+    from shammah_tui.paths import SETTINGS_NAME
+
+    settings = Settings()
+    path = data_dir / SETTINGS_NAME
+    if path.exists():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot be read ({exc.strerror})") from None
+        settings = settings.with_overrides(table, str(path))
+    environ = os.environ if environ is None else environ
+    env_values = {key: environ[var] for var, key in ENV_VARS.items() if environ.get(var)}
+    if env_values:
+        settings = settings.with_overrides(env_values, "environment")
+    if overrides:
+        settings = settings.with_overrides(overrides, "command line")
+    return settings
+
+
+def default_settings_toml() -> str:
+    """The documented defaults, written to settings.toml on first start."""
+    lines = ["# Shammah TUI settings. Flags and environment variables override these.", ""]
+    for f in fields(Settings):
+        value = getattr(Settings(), f.name)
+        doc = _FIELD_DOCS.get(f.name, "")
+        if doc:
+            lines.append(f"# {doc}")
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _field_docs() -> dict[str, str]:
+    """Attribute docstrings of Settings, read from the source so the TOML documents itself."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                docs[node.target.id] = str(following.value.value)
+    return docs
+
+
+_FIELD_DOCS: dict[str, str] = _field_docs()

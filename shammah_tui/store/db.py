@@ -1,0 +1,463 @@
+"""The store: the only module with SQL. One aiosqlite connection in WAL mode.
+
+Writes run inside `BEGIN IMMEDIATE` transactions behind an asyncio lock, so two
+tasks of one process never interleave and a second process waits on SQLite's
+busy timeout instead of corrupting anything. Every statement is parameterized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
+from shammah_tui.store.rows import (
+    Label, LearnedAnswer, LossPoint, Message, ModelLoss, QueryRecord, ToolCallRow,
+    TrainingExample, TrainingRun,
+)
+
+SOURCES = ("neural", "learned", "template", "forward")
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 15.0
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why in one line."""
+
+
+class Store:
+    """Async access to the Shammah database."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Callable[[], float]) -> None:
+        self._db = conn
+        self.path = path
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    async def open(cls, path: Path, clock: Callable[[], float] = time.time) -> Store:
+        """Open (creating if needed) and migrate the database at `path`."""
+        try:
+            conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        conn.row_factory = aiosqlite.Row
+        store = cls(conn, path, clock)
+        try:
+            await store._prepare()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def _prepare(self) -> None:
+        try:
+            await self._db.execute("PRAGMA busy_timeout = %d" % int(BUSY_TIMEOUT_S * 1000))
+            version = (await self._fetchone("PRAGMA user_version"))[0]
+            if version > LATEST_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer Shammah (schema {version}, "
+                    f"this one knows up to {LATEST_VERSION}); upgrade shammah-tui"
+                )
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+            await self._db.execute("PRAGMA foreign_keys = ON")
+            await self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use database {self.path}: {exc}") from None
+
+    async def _migrate(self) -> None:
+        async with self.transaction():
+            await self._db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            rows = await self._db.execute_fetchall("SELECT version FROM schema_migrations")
+            applied = {row[0] for row in rows}
+            for migration in MIGRATIONS:
+                if migration.version in applied:
+                    continue
+                for statement in _statements(migration.sql):
+                    await self._db.execute(statement)
+                await self._db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, self._clock()),
+                )
+            await self._db.execute(f"PRAGMA user_version = {int(LATEST_VERSION)}")
+
+    async def close(self) -> None:
+        """Close the connection (its worker thread would otherwise hold up exit)."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await self._db.execute_fetchall(sql, params))
+
+    async def schema_version(self) -> int:
+        return (await self._fetchone("PRAGMA user_version"))[0]
+
+    async def integrity_ok(self) -> bool:
+        row = await self._fetchone("PRAGMA integrity_check")
+        return row is not None and row[0] == "ok"
+
+    # ------------------------------------------------------------- conversations
+    async def new_conversation(self, title: str = "") -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO conversations (title, created_at) VALUES (?, ?)", (title, self._clock())
+            )
+            return int(cursor.lastrowid)
+
+    async def latest_conversation(self) -> int | None:
+        row = await self._fetchone("SELECT id FROM conversations ORDER BY id DESC LIMIT 1")
+        return None if row is None else int(row[0])
+
+    async def add_message(self, conversation_id: int, role: str, text: str,
+                          source: str | None = None, query_id: int | None = None) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO messages (conversation_id, role, text, source, query_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, text, source, query_id, self._clock()),
+            )
+            return int(cursor.lastrowid)
+
+    async def messages(self, conversation_id: int, limit: int = 200) -> list[Message]:
+        rows = await self._fetchall(
+            "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id",
+            (conversation_id, limit),
+        )
+        return [Message(r["id"], r["conversation_id"], r["role"], r["text"], r["source"],
+                        r["query_id"], r["created_at"]) for r in rows]
+
+    # ----------------------------------------------------------------- query log
+    async def log_query(self, record: QueryRecord) -> int:
+        async with self.transaction() as db:
+            return await self._insert_query(db, record)
+
+    async def _insert_query(self, db: aiosqlite.Connection, r: QueryRecord) -> int:
+        cursor = await db.execute(
+            "INSERT INTO query_log (conversation_id, query, context_key, answer, source, latency_ms,"
+            " router_p, validator_p, confidence, verified, teacher_answer, error,"
+            " teacher_input_tokens, teacher_output_tokens, spot_checked, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.conversation_id, r.query, r.context_key, r.answer, r.source, r.latency_ms,
+             r.router_p, r.validator_p, r.confidence, None if r.verified is None else int(r.verified),
+             r.teacher_answer, r.error, r.teacher_input_tokens, r.teacher_output_tokens,
+             int(r.spot_checked), r.created_at or self._clock()),
+        )
+        return int(cursor.lastrowid)
+
+    async def recent_sources(self, limit: int) -> list[str]:
+        """Sources of the last `limit` answered queries, oldest first (for rolling rates)."""
+        rows = await self._fetchall(
+            "SELECT source FROM (SELECT id, source FROM query_log WHERE source IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (limit,),
+        )
+        return [r[0] for r in rows]
+
+    async def source_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(SOURCES, 0)
+        for row in await self._fetchall(
+            "SELECT source, COUNT(*) FROM query_log WHERE source IS NOT NULL GROUP BY source"
+        ):
+            counts[row[0]] = int(row[1])
+        return counts
+
+    async def spot_check_counts(self) -> tuple[int, int]:
+        """(spot-checked local answers, how many of them agreed with the teacher)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM query_log"
+            " WHERE spot_checked = 1 AND verified IS NOT NULL AND source != 'forward'"
+        )
+        return int(row[0]), int(row[1])
+
+    async def teacher_token_totals(self) -> tuple[int, int, int]:
+        """(input tokens, output tokens, forwarded queries) spent on the teacher."""
+        row = await self._fetchone(
+            "SELECT COALESCE(SUM(teacher_input_tokens), 0), COALESCE(SUM(teacher_output_tokens), 0),"
+            " COALESCE(SUM(source = 'forward'), 0) FROM query_log"
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def queries(self, limit: int = 100) -> list[QueryRecord]:
+        rows = await self._fetchall("SELECT * FROM query_log ORDER BY id DESC LIMIT ?", (limit,))
+        return [_query_record(r) for r in reversed(rows)]
+
+    # ------------------------------------------- learned answers and examples
+    async def learn(self, *, query: str, norm_query: str, context: str, context_key: str,
+                    answer: str, origin: str, log: QueryRecord | None = None) -> tuple[int, int, int | None]:
+        """Store a teacher answer and queue it as a training example, in one transaction.
+
+        Returns (learned answer id, training example id, query log id or None). The learned answer is
+        replaced when the same question in the same context is answered again.
+        """
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO learned_answers (norm_query, context_key, query, answer, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (norm_query, context_key) DO UPDATE SET answer = excluded.answer,"
+                " query = excluded.query, origin = excluded.origin",
+                (norm_query, context_key, query, answer, origin, self._clock()),
+            )
+            cursor = await db.execute(
+                "INSERT INTO training_examples (query, context, context_key, answer, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (query, context, context_key, answer, origin, self._clock()),
+            )
+            example_id = int(cursor.lastrowid)
+            log_id = await self._insert_query(db, log) if log is not None else None
+            learned_id = await self._learned_id(db, norm_query, context_key)
+            return learned_id, example_id, log_id
+
+    async def _learned_id(self, db: aiosqlite.Connection, norm_query: str, context_key: str) -> int:
+        async with db.execute(
+            "SELECT id FROM learned_answers WHERE norm_query = ? AND context_key = ?", (norm_query, context_key)
+        ) as cursor:
+            return int((await cursor.fetchone())[0])
+
+    async def learn_many(self, items: Iterable[dict[str, str]], origin: str) -> list[int]:
+        """`learn` for a batch (tool input); returns the learned answer ids, in order.
+
+        Each dict has query, norm_query, context, context_key and answer.
+        """
+        now = self._clock()
+        rows = list(items)
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO learned_answers (norm_query, context_key, query, answer, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (norm_query, context_key) DO UPDATE SET answer = excluded.answer,"
+                " query = excluded.query, origin = excluded.origin",
+                [(r["norm_query"], r["context_key"], r["query"], r["answer"], origin, now) for r in rows],
+            )
+            await db.executemany(
+                "INSERT INTO training_examples (query, context, context_key, answer, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(r["query"], r["context"], r["context_key"], r["answer"], origin, now) for r in rows],
+            )
+            return [await self._learned_id(db, r["norm_query"], r["context_key"]) for r in rows]
+
+    async def learned_answers(self) -> list[LearnedAnswer]:
+        rows = await self._fetchall("SELECT * FROM learned_answers ORDER BY id")
+        return [LearnedAnswer(r["id"], r["norm_query"], r["context_key"], r["query"], r["answer"],
+                              r["origin"], r["hits"]) for r in rows]
+
+    async def count_hit(self, learned_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE learned_answers SET hits = hits + 1 WHERE id = ?", (learned_id,))
+
+    async def examples(self, state: str, limit: int = 1_000_000) -> list[TrainingExample]:
+        rows = await self._fetchall(
+            "SELECT * FROM training_examples WHERE state = ? ORDER BY id LIMIT ?", (state, limit)
+        )
+        return [_example(r) for r in rows]
+
+    async def examples_by_id(self, ids: Sequence[int]) -> list[TrainingExample]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = await self._fetchall(f"SELECT * FROM training_examples WHERE id IN ({marks})", list(ids))
+        return [_example(r) for r in rows]
+
+    async def trained_example_ids(self) -> list[int]:
+        return [int(r[0]) for r in await self._fetchall(
+            "SELECT id FROM training_examples WHERE state = 'trained' ORDER BY id")]
+
+    async def example_counts(self) -> dict[str, int]:
+        counts = {"queued": 0, "trained": 0}
+        for row in await self._fetchall("SELECT state, COUNT(*) FROM training_examples GROUP BY state"):
+            counts[row[0]] = int(row[1])
+        return counts
+
+    # ------------------------------------------------------------ training runs
+    async def start_run(self, trigger: str, device: str) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO training_runs (started_at, status, trigger, device) VALUES (?, 'running', ?, ?)",
+                (self._clock(), trigger, device),
+            )
+            return int(cursor.lastrowid)
+
+    async def add_loss_points(self, points: Sequence[LossPoint]) -> None:
+        if not points:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO loss_points (run_id, model, step, loss, examples_per_s) VALUES (?, ?, ?, ?, ?)",
+                [(p.run_id, p.model, p.step, p.loss, p.examples_per_s) for p in points],
+            )
+
+    async def finish_run(self, run_id: int, *, status: str, examples: int, steps: int,
+                         examples_per_s: float | None, losses: dict[str, ModelLoss],
+                         trained_ids: Sequence[int], error: str | None = None) -> None:
+        """Close a run: its losses, and the examples it trained, in one transaction."""
+        now = self._clock()
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE training_runs SET finished_at = ?, status = ?, examples = ?, steps = ?,"
+                " examples_per_s = ?, error = ? WHERE id = ?",
+                (now, status, examples, steps, examples_per_s, error, run_id),
+            )
+            await db.executemany(
+                "INSERT OR REPLACE INTO run_losses (run_id, model, old_loss, new_loss, improvement_pct)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(run_id, m, l.old_loss, l.new_loss, l.improvement_pct) for m, l in losses.items()],
+            )
+            await db.executemany(
+                "UPDATE training_examples SET state = 'trained', times_trained = times_trained + 1,"
+                " trained_at = ? WHERE id = ?",
+                [(now, i) for i in trained_ids],
+            )
+
+    async def close_stale_runs(self) -> int:
+        """Runs left 'running' by a killed process are marked failed at start-up."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE training_runs SET status = 'failed', error = 'interrupted'"
+                " WHERE status = 'running'"
+            )
+            return cursor.rowcount
+
+    async def runs(self, limit: int = 20) -> list[TrainingRun]:
+        rows = await self._fetchall("SELECT * FROM training_runs ORDER BY id DESC LIMIT ?", (limit,))
+        runs = [_run(r) for r in reversed(rows)]
+        if runs:
+            marks = ",".join("?" * len(runs))
+            for r in await self._fetchall(
+                f"SELECT * FROM run_losses WHERE run_id IN ({marks})", [run.id for run in runs]
+            ):
+                next(run for run in runs if run.id == r["run_id"]).losses[r["model"]] = ModelLoss(
+                    r["old_loss"], r["new_loss"], r["improvement_pct"])
+        return runs
+
+    async def last_finished_run(self) -> TrainingRun | None:
+        row = await self._fetchone(
+            "SELECT * FROM training_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1")
+        if row is None:
+            return None
+        run = _run(row)
+        for r in await self._fetchall("SELECT * FROM run_losses WHERE run_id = ?", (run.id,)):
+            run.losses[r["model"]] = ModelLoss(r["old_loss"], r["new_loss"], r["improvement_pct"])
+        return run
+
+    async def run_count(self) -> int:
+        return int((await self._fetchone(
+            "SELECT COUNT(*) FROM training_runs WHERE status = 'done'"))[0])
+
+    async def loss_history(self, model: str, limit: int = 500) -> list[LossPoint]:
+        rows = await self._fetchall(
+            "SELECT * FROM (SELECT * FROM loss_points WHERE model = ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id",
+            (model, limit),
+        )
+        return [LossPoint(r["run_id"], r["model"], r["step"], r["loss"], r["examples_per_s"]) for r in rows]
+
+    # -------------------------------------------------------------------- labels
+    async def add_labels(self, labels: Sequence[Label]) -> None:
+        if not labels:
+            return
+        now = self._clock()
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO labels (query, context_key, answer, source, label, score, origin, features,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(l.query, l.context_key, l.answer, l.source, l.label, l.score, l.origin,
+                  json.dumps(l.features), now) for l in labels],
+            )
+
+    async def labels(self, limit: int = 5000) -> list[Label]:
+        rows = await self._fetchall(
+            "SELECT * FROM (SELECT * FROM labels ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
+        return [Label(r["query"], r["answer"], r["source"], r["label"], r["origin"], r["context_key"],
+                      r["score"], json.loads(r["features"]), r["id"]) for r in rows]
+
+    # ---------------------------------------------------------------- tool calls
+    async def record_tool_call(self, *, call_id: str, name: str, input: dict[str, Any], status: str,
+                               duration_ms: float | None, summary: str, result_text: str) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO tool_calls (call_id, name, input_json, status, duration_ms, summary,"
+                " result_text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (call_id, name, json.dumps(input, ensure_ascii=False, default=str), status,
+                 duration_ms, summary, result_text, self._clock()),
+            )
+            return int(cursor.lastrowid)
+
+    async def tool_calls(self, limit: int = 200) -> list[ToolCallRow]:
+        rows = await self._fetchall(
+            "SELECT * FROM (SELECT * FROM tool_calls ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
+        return [ToolCallRow(r["id"], r["call_id"], r["name"], json.loads(r["input_json"]), r["status"],
+                            r["duration_ms"], r["summary"], r["result_text"], r["created_at"]) for r in rows]
+
+    # ------------------------------------------------------------------ settings
+    async def get_value(self, key: str) -> str | None:
+        row = await self._fetchone("SELECT value FROM settings WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    async def set_value(self, key: str, value: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script on semicolons (our migrations hold no literal semicolons)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _query_record(r: aiosqlite.Row) -> QueryRecord:
+    return QueryRecord(
+        query=r["query"], source=r["source"], answer=r["answer"], latency_ms=r["latency_ms"] or 0.0,
+        context_key=r["context_key"], conversation_id=r["conversation_id"], router_p=r["router_p"],
+        validator_p=r["validator_p"], confidence=r["confidence"],
+        verified=None if r["verified"] is None else bool(r["verified"]),
+        teacher_answer=r["teacher_answer"], error=r["error"],
+        teacher_input_tokens=r["teacher_input_tokens"], teacher_output_tokens=r["teacher_output_tokens"],
+        spot_checked=bool(r["spot_checked"]), created_at=r["created_at"], id=r["id"],
+    )
+
+
+def _example(r: aiosqlite.Row) -> TrainingExample:
+    return TrainingExample(r["id"], r["query"], r["context"], r["context_key"], r["answer"],
+                           r["origin"], r["state"], r["times_trained"])
+
+
+def _run(r: aiosqlite.Row) -> TrainingRun:
+    return TrainingRun(r["id"], r["started_at"], r["finished_at"], r["status"], r["trigger"],
+                       r["examples"], r["steps"], r["examples_per_s"], r["device"], r["error"])

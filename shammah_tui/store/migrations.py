@@ -1,0 +1,143 @@
+"""Numbered schema migrations, applied in order and recorded in `schema_migrations`.
+
+Append only: a released migration is never edited. `PRAGMA user_version` mirrors
+the latest applied number so a newer database is recognised before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial", """
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'notice')),
+    text TEXT NOT NULL,
+    source TEXT,
+    query_id INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+CREATE TABLE query_log (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER,
+    query TEXT NOT NULL,
+    context_key TEXT NOT NULL DEFAULT '',
+    answer TEXT,
+    source TEXT CHECK (source IN ('neural', 'learned', 'template', 'forward')),
+    latency_ms REAL,
+    router_p REAL,
+    validator_p REAL,
+    confidence REAL,
+    verified INTEGER,
+    teacher_answer TEXT,
+    error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX query_log_by_source ON query_log(source);
+CREATE TABLE training_examples (
+    id INTEGER PRIMARY KEY,
+    query TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '',
+    context_key TEXT NOT NULL DEFAULT '',
+    answer TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'trained')),
+    times_trained INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    trained_at REAL
+);
+CREATE INDEX training_examples_by_state ON training_examples(state, id);
+CREATE TABLE learned_answers (
+    id INTEGER PRIMARY KEY,
+    norm_query TEXT NOT NULL,
+    context_key TEXT NOT NULL DEFAULT '',
+    query TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    UNIQUE (norm_query, context_key)
+);
+CREATE INDEX learned_answers_by_context ON learned_answers(context_key);
+CREATE TABLE training_runs (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'cancelled', 'failed')),
+    trigger TEXT NOT NULL DEFAULT 'manual',
+    examples INTEGER NOT NULL DEFAULT 0,
+    steps INTEGER NOT NULL DEFAULT 0,
+    examples_per_s REAL,
+    device TEXT,
+    error TEXT
+);
+CREATE TABLE run_losses (
+    run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    old_loss REAL NOT NULL,
+    new_loss REAL NOT NULL,
+    improvement_pct REAL NOT NULL,
+    PRIMARY KEY (run_id, model)
+);
+CREATE TABLE loss_points (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    examples_per_s REAL
+);
+CREATE INDEX loss_points_by_run ON loss_points(run_id, model, step);
+CREATE TABLE tool_calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    input_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    duration_ms REAL,
+    summary TEXT NOT NULL DEFAULT '',
+    result_text TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""),
+    Migration(2, "agreement_labels_and_tokens", """
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY,
+    query TEXT NOT NULL,
+    context_key TEXT NOT NULL DEFAULT '',
+    answer TEXT NOT NULL,
+    source TEXT NOT NULL,
+    label INTEGER NOT NULL CHECK (label IN (0, 1)),
+    score REAL,
+    origin TEXT NOT NULL,
+    features TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL
+);
+CREATE INDEX labels_by_origin ON labels(origin, id);
+ALTER TABLE query_log ADD COLUMN teacher_input_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE query_log ADD COLUMN teacher_output_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE query_log ADD COLUMN spot_checked INTEGER NOT NULL DEFAULT 0;
+"""),
+]
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,136 @@
+"""Typed rows: what the store hands out. Plain dataclasses, no SQL here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class QueryRecord:
+    """One answered (or failed) query, as logged."""
+
+    query: str
+    source: str | None
+    answer: str | None
+    latency_ms: float
+    context_key: str = ""
+    conversation_id: int | None = None
+    router_p: float | None = None
+    validator_p: float | None = None
+    confidence: float | None = None
+    verified: bool | None = None
+    teacher_answer: str | None = None
+    error: str | None = None
+    teacher_input_tokens: int = 0
+    teacher_output_tokens: int = 0
+    spot_checked: bool = False
+    created_at: float = 0.0
+    id: int | None = None
+
+
+@dataclass
+class TrainingExample:
+    """A (query, context) → answer pair the generator learns from."""
+
+    id: int
+    query: str
+    context: str
+    context_key: str
+    answer: str
+    origin: str
+    state: str
+    times_trained: int = 0
+
+
+@dataclass
+class LearnedAnswer:
+    """An answer the teacher gave before, keyed by normalized query and context."""
+
+    id: int
+    norm_query: str
+    context_key: str
+    query: str
+    answer: str
+    origin: str
+    hits: int = 0
+
+
+@dataclass
+class ModelLoss:
+    """Loss of one model before and after a run, on the same held-out batch."""
+
+    old_loss: float
+    new_loss: float
+    improvement_pct: float
+
+
+@dataclass
+class TrainingRun:
+    """One training run and its per-model losses."""
+
+    id: int
+    started_at: float
+    finished_at: float | None
+    status: str
+    trigger: str
+    examples: int
+    steps: int
+    examples_per_s: float | None
+    device: str | None
+    error: str | None
+    losses: dict[str, ModelLoss] = field(default_factory=dict)
+
+
+@dataclass
+class LossPoint:
+    """One streamed training loss."""
+
+    run_id: int
+    model: str
+    step: int
+    loss: float
+    examples_per_s: float | None = None
+
+
+@dataclass
+class Label:
+    """An agreement label for the router and validator."""
+
+    query: str
+    answer: str
+    source: str
+    label: int
+    origin: str
+    context_key: str = ""
+    score: float | None = None
+    features: list[float] = field(default_factory=list)
+    id: int | None = None
+
+
+@dataclass
+class Message:
+    """A conversation message."""
+
+    id: int
+    conversation_id: int
+    role: str
+    text: str
+    source: str | None
+    query_id: int | None
+    created_at: float
+
+
+@dataclass
+class ToolCallRow:
+    """A persisted tool call."""
+
+    id: int
+    call_id: str
+    name: str
+    input: dict[str, Any]
+    status: str
+    duration_ms: float | None
+    summary: str
+    result_text: str
+    created_at: float

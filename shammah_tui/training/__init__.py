@@ -1,0 +1,1 @@
+"""Training: BatchTrainer and its events."""

@@ -1,0 +1,18 @@
+"""Shared fixtures: every test gets its own data dir and no API key from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakeapi import fake_api  # noqa: F401  (fixture: a Messages API server on 127.0.0.1)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """No test reads the developer's data dir, key or teacher choice."""
+    home = tmp_path / "shammah-home"
+    monkeypatch.setenv("SHAMMAH_HOME", str(home))
+    for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "SHAMMAH_TEACHER",
+                "SHAMMAH_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    return home
