@@ -1,0 +1,196 @@
+"""Whether a local answer agrees with the teacher's: the ground truth for labels.
+
+Router and validator labels, spot checks and the live "verified" rate all come
+from `agreement`, so its rules are a contract; they are listed in its docstring
+and pinned by tests/test_agreement.py.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from shammah_tui.pipeline.templates import UNIT_ALIASES
+
+#: Token-overlap F1 at or above this counts as agreement (free-form answers).
+OVERLAP_THRESHOLD = 0.8
+#: Relative tolerance for comparing final numbers.
+RELATIVE_TOLERANCE = Fraction(1, 10**9)
+#: A teacher answer of at most this many words (and no final number) is a short answer.
+MAX_SHORT_WORDS = 4
+#: A lead-in before a final value ("the answer is", "there are") is at most this long.
+MAX_LEAD_WORDS = 6
+
+Method = Literal["exact", "exact_value", "overlap", "empty"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The verdict: a score in [0, 1], whether it counts as agreeing, and which rule decided."""
+
+    score: float
+    agrees: bool
+    method: Method
+
+
+_EDGE_PUNCT = " \t\r\n.,;:!?\"'`()[]{}<>\u2026\u201c\u201d\u2018\u2019\u00ab\u00bb"
+_TOKEN = re.compile(
+    r"(?P<num>(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\w))"
+    r"|(?P<word>°?\w+)"
+    r"|(?P<eq>=)"
+)
+# A final value may follow these words directly: "the answer is 82", "there are 5
+# letters", "it equals 12", "a total of 7".
+_LEAD_ENDS = frozenset({
+    "is", "are", "was", "were", "be", "equals", "equal", "makes", "gives", "get", "gets",
+    "about", "approximately", "roughly", "around", "answer", "result", "total", "of", "to",
+})
+_ARTICLES = frozenset({"the", "a", "an"})
+_YES_NO = frozenset({"yes", "no"})
+
+
+def normalize_answer(text: str) -> str:
+    """NFKC, casefold, single spaces, punctuation and spaces stripped from both ends."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(_EDGE_PUNCT)
+
+
+def _tokens(normalized: str) -> list[tuple[str, str]]:
+    """(kind, text) tokens: kind is "num", "word" or "eq"."""
+    out: list[tuple[str, str]] = []
+    for match in _TOKEN.finditer(normalized):
+        kind = match.lastgroup or "word"
+        out.append((kind, match.group(kind)))
+    return out
+
+
+def _number(text: str) -> Fraction:
+    return Fraction(text.replace(",", "").lstrip("+"))
+
+
+def _unit(word: str) -> str:
+    if word in UNIT_ALIASES:
+        return UNIT_ALIASES[word]
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _numeric_final(tokens: list[tuple[str, str]]) -> tuple[Fraction, str | None] | None:
+    """The final number (and unit word) when the answer is built around one.
+
+    Shapes: ``NUMBER [UNIT]``; ``… = NUMBER [UNIT]``; ``LEAD NUMBER [UNIT]`` where
+    LEAD is at most MAX_LEAD_WORDS words ending in a word of `_LEAD_ENDS`.
+    """
+    if not tokens:
+        return None
+    tail = tokens
+    unit = None
+    if len(tail) >= 2 and tail[-1][0] == "word" and tail[-2][0] == "num":
+        unit, tail = _unit(tail[-1][1]), tail[:-1]
+    if tail[-1][0] != "num":
+        return None
+    value, lead = _number(tail[-1][1]), tail[:-1]
+    if not lead or lead[-1][0] == "eq":
+        return value, unit
+    if len(lead) <= MAX_LEAD_WORDS and lead[-1][0] == "word" and lead[-1][1] in _LEAD_ENDS:
+        return value, unit
+    return None
+
+
+def _short_forms(tokens: list[tuple[str, str]]) -> set[tuple[str, ...]]:
+    """The answer's words, also without a leading article or lead-in ("it is Paris")."""
+    words = tuple(t for _, t in tokens if t != "=")
+    forms = {words}
+    if words and words[0] in _ARTICLES:
+        forms.add(words[1:])
+    for i, word in enumerate(words[:MAX_LEAD_WORDS]):
+        if word in _LEAD_ENDS and i + 1 < len(words):
+            rest = words[i + 1:]
+            forms.add(rest)
+            if rest[0] in _ARTICLES:
+                forms.add(rest[1:])
+    return {f for f in forms if f}
+
+
+def _numbers_equal(a: Fraction, b: Fraction) -> bool:
+    return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
+
+
+def _overlap_f1(local: list[tuple[str, str]], teacher: list[tuple[str, str]]) -> float:
+    a = Counter(t for k, t in local if k != "eq")
+    b = Counter(t for k, t in teacher if k != "eq")
+    common = sum((a & b).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(b.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def agreement(local: str, teacher: str) -> Agreement:
+    """Does the local answer say what the teacher's answer says?
+
+    Both texts are normalized first: Unicode NFKC, casefold, whitespace collapsed,
+    punctuation and spaces stripped from both ends (`normalize_answer`). Then the
+    first rule that applies decides:
+
+    1. ``empty`` — the local answer is empty after normalization: score 0, never
+       agrees (nor does anything agree with an empty teacher answer).
+    2. ``exact`` — both normalize to the same text: score 1, agrees.
+    3. ``exact_value`` — the teacher's answer has a *final value*; the verdict
+       compares only that value, score 1 or 0:
+
+       - a final **number**, when the teacher's answer is ``NUMBER [UNIT]``,
+         ``… = NUMBER [UNIT]`` ("10 km = 6.21 miles") or a lead-in of at most
+         six words ending in is/are/was/equals/about/of/… followed by
+         ``NUMBER [UNIT]`` ("The answer is 82.", "There are 5 letters"). The
+         local answer must have a final number of the same shapes, equal within
+         1e-9 relative (thousands commas allowed); when both carry a unit word the
+         units must match too (aliases and plurals folded: "mile" = "miles" =
+         "mi"), so "5 vowels" does not agree with "5 letters", while a bare "6.21"
+         agrees with "6.21 miles".
+       - a **short answer**, when the teacher's answer has at most four words:
+         the local answer agrees when its words equal the teacher's, ignoring a
+         leading article and a lead-in ("Paris" = "It is Paris" = "The answer is
+         Paris"). A teacher's yes/no ("Yes", "No, it is not") agrees with any
+         local answer that starts with the same yes/no word.
+
+       So "The answer is 82." vs "82" agree; "82" vs "83" do not.
+    4. ``overlap`` — otherwise, token-overlap F1 between the two normalized word
+       multisets; agrees when F1 ≥ `OVERLAP_THRESHOLD` (0.8).
+
+    Known limits, accepted for exactness elsewhere: case is ignored everywhere
+    (so "apple" agrees with "APPLE"), and a yes/no verdict reads only the first
+    word.
+    """
+    local_norm, teacher_norm = normalize_answer(local), normalize_answer(teacher)
+    if not local_norm or not teacher_norm:
+        return Agreement(0.0, False, "empty")
+    if local_norm == teacher_norm:
+        return Agreement(1.0, True, "exact")
+    local_tokens, teacher_tokens = _tokens(local_norm), _tokens(teacher_norm)
+
+    teacher_value = _numeric_final(teacher_tokens)
+    if teacher_value is not None:
+        local_value = _numeric_final(local_tokens)
+        agrees = (
+            local_value is not None
+            and _numbers_equal(local_value[0], teacher_value[0])
+            and (local_value[1] is None or teacher_value[1] is None or local_value[1] == teacher_value[1])
+        )
+        return Agreement(1.0 if agrees else 0.0, agrees, "exact_value")
+
+    teacher_words = [t for k, t in teacher_tokens if k != "eq"]
+    if 0 < len(teacher_words) <= MAX_SHORT_WORDS:
+        if teacher_words[0] in _YES_NO:
+            local_words = [t for k, t in local_tokens if k != "eq"]
+            agrees = bool(local_words) and local_words[0] == teacher_words[0]
+        else:
+            agrees = bool(_short_forms(local_tokens) & _short_forms(teacher_tokens))
+        return Agreement(1.0 if agrees else 0.0, agrees, "exact_value")
+
+    score = _overlap_f1(local_tokens, teacher_tokens)
+    return Agreement(score, score >= OVERLAP_THRESHOLD, "overlap")

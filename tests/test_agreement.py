@@ -1,0 +1,132 @@
+"""The agreement contract: the documented cases, one by one."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from shammah_tui.pipeline.agreement import OVERLAP_THRESHOLD, Agreement, agreement, normalize_answer
+from shammah_tui.pipeline.templates import template_answer
+from shammah_tui.teachers.curriculum import FAMILIES, sample_items
+
+
+def test_threshold_constant() -> None:
+    assert OVERLAP_THRESHOLD == 0.8
+
+
+@pytest.mark.parametrize("text, normalized", [
+    ("  The Answer\tis 82. ", "the answer is 82"),
+    ("«Paris»", "paris"),
+    ("ｆｕｌｌ width", "full width"),   # NFKC
+    ("...hello...", "hello"),
+])
+def test_normalize_answer(text: str, normalized: str) -> None:
+    assert normalize_answer(text) == normalized
+
+
+@pytest.mark.parametrize("local, teacher", [
+    ("Paris", "paris"),
+    ("  Paris. ", "Paris"),
+    ("10 km = 6.21 miles", "10 km = 6.21 miles."),
+    ("Use len(my_list)", "Use len(my_list)."),
+    ("ＡＢＣ", "abc"),
+])
+def test_exact(local: str, teacher: str) -> None:
+    assert agreement(local, teacher) == Agreement(1.0, True, "exact")
+
+
+@pytest.mark.parametrize("local, teacher, agrees", [
+    ("The answer is 82.", "82", True),
+    ("82", "The answer is 82.", True),
+    ("82", "83", False),
+    ("82.0", "82", True),
+    ("1,000", "1000", True),
+    ("0.30000000000000004", "0.3", True),     # within 1e-9 relative
+    ("0.3001", "0.3", False),
+    ("6.21", "10 km = 6.21 miles", True),    # a bare number matches a value with a unit
+    ("6.21 miles", "10 km = 6.21 miles", True),
+    ("6.21 mi", "10 km = 6.21 miles", True),  # unit aliases folded
+    ("6.21 km", "10 km = 6.21 miles", False),  # a different unit
+    ("37.78 °C", "100 °F = 37.78 °C", True),
+    ("37.78 °F", "100 °F = 37.78 °C", False),
+    ("There are 5 letters", "5", True),
+    ("5 vowels", "There are 5 letters", False),
+    ("It is 12.", "12", True),
+    ("82 is the answer", "82", False),         # the value must come last
+    ("-5", "-5", True),
+    ("5", "-5", False),
+])
+def test_exact_value_numbers(local: str, teacher: str, agrees: bool) -> None:
+    verdict = agreement(local, teacher)
+    assert verdict.method in {"exact", "exact_value"}
+    assert verdict.agrees is agrees
+    assert verdict.score == (1.0 if agrees else 0.0)
+
+
+@pytest.mark.parametrize("local, teacher, agrees", [
+    ("It is Paris", "Paris", True),
+    ("The answer is Paris.", "Paris", True),
+    ("The capital is Paris", "Paris", True),
+    ("Rome", "Paris", False),
+    ("Not Paris", "Paris", False),
+    ("Buenos Aires", "Buenos Aires.", True),
+    ("Tuesday", "Wednesday", False),
+    ("No, 2023 is not a leap year.", "No", True),
+    ("Yes", "No", False),
+    ("yes it is", "Yes", True),
+    ("elppa", "elppa", True),
+    ("elpap", "elppa", False),
+])
+def test_exact_value_short_answers(local: str, teacher: str, agrees: bool) -> None:
+    verdict = agreement(local, teacher)
+    assert verdict.method in {"exact", "exact_value"}
+    assert verdict.agrees is agrees
+
+
+def test_overlap_for_free_form_answers() -> None:
+    teacher = "Use sorted(my_list) for a new list, or my_list.sort() in place."
+    close = agreement("Use sorted(my_list) for a new list or my_list.sort() in place please", teacher)
+    assert close.method == "overlap" and close.agrees and close.score >= OVERLAP_THRESHOLD
+    partial = agreement("Use my_list[::-1]", "Use my_list[::-1] or my_list.reverse().")
+    assert partial.method == "overlap" and not partial.agrees
+    assert 0.0 < partial.score < OVERLAP_THRESHOLD
+    unrelated = agreement("The weather is nice today in the park", teacher)
+    assert unrelated.method == "overlap" and not unrelated.agrees and unrelated.score < 0.3
+
+
+def test_a_long_answer_ending_in_a_number_is_not_a_final_value() -> None:
+    verdict = agreement("5", "Run git log -n 5 to see the last five commits in order 5")
+    assert verdict.method == "overlap" and not verdict.agrees
+
+
+@pytest.mark.parametrize("local", ["", "   ", "...", "\n\t"])
+def test_empty_local_never_agrees(local: str) -> None:
+    assert agreement(local, "82") == Agreement(0.0, False, "empty")
+    assert not agreement(local, local).agrees
+
+
+def test_scores_in_unit_interval_and_symmetric_on_exact() -> None:
+    pairs = [("a b c", "a b d e f g"), ("x", "y"), ("1 2 3 4 5 6", "1 2 3 4 5 6 7")]
+    for local, teacher in pairs:
+        verdict = agreement(local, teacher)
+        assert 0.0 <= verdict.score <= 1.0
+
+
+def test_template_answers_agree_with_curriculum_answers() -> None:
+    """The template tier and the offline teacher write arithmetic and conversions identically."""
+    for item in sample_items(200, seed=3, families=["arithmetic", "unit_conversion"]):
+        local = template_answer(item.query)
+        assert local is not None
+        assert agreement(local.answer, item.answer) == Agreement(1.0, True, "exact")
+
+
+def test_curriculum_answers_of_different_keys_disagree() -> None:
+    """Distinct answers in the curriculum never count as agreeing: labels stay honest."""
+    answers = sorted({q.answer for name in ("calendar", "capitals", "programming")
+                      for q in FAMILIES[name].questions() or []})
+    for a, b in itertools.combinations(answers, 2):
+        assert not agreement(a, b).agrees, (a, b)
+    sampled = sorted({item.answer for item in sample_items(600, seed=5)})
+    for a, b in zip(sampled, sampled[1:]):
+        assert not agreement(a, b).agrees, (a, b)
