@@ -1,0 +1,259 @@
+"""The local models as one unit: tokenizer, generator, router and validator.
+
+``LocalModels`` owns the weights, their files and a lock. The trainer and the pipeline run
+in different threads and share one instance: every method here takes ``lock``, and so must
+any code that touches the modules directly (e.g. a training step).
+
+On disk (``model_dir``)::
+
+    tokenizer.json          the byte-level BPE (its version is recorded in every checkpoint)
+    generator.safetensors   the answer generator
+    router.safetensors      query -> p(local answer acceptable)
+    validator.safetensors   (query, answer) -> p(answer agrees with the teacher)
+
+A bad file never stops the app: it is moved aside to ``<name>.bad-<unix time>`` and the
+model starts from fresh weights, with a warning for the caller to show.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .classifier import ClassifierConfig, TextClassifier, collate_texts
+from .device import describe_device, pick_device
+from .generator import Generator, GeneratorConfig, encode_prompt, generate
+from .tokenizer import TextTokenizer, TokenizerError
+
+TOKENIZER_FILE = "tokenizer.json"
+GENERATOR_FILE = "generator.safetensors"
+ROUTER_FILE = "router.safetensors"
+VALIDATOR_FILE = "validator.safetensors"
+CLASSIFIER_MAX_LEN = 64  # tokens of query (and of answer) the classifiers look at
+
+
+@dataclass
+class NeuralAnswer:
+    text: str
+    confidence: float  # GenerationResult.confidence: min p(chosen token), eos included
+    token_count: int  # new tokens, eos excluded
+    latency_ms: float  # encode + generate + decode
+    stopped_on_eos: bool
+    token_ids: list[int]
+    token_probs: list[float]
+
+
+def _fresh(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """Build a module with weights drawn from ``seed``, leaving the global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _move_aside(path: Path) -> str:
+    """Rename a bad file to ``<name>.bad-<unix time>``; returns what became of it, for a warning."""
+    stamp = int(time.time())
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+        n += 1
+    try:
+        path.rename(target)
+    except OSError as e:
+        return f"could not move it aside ({e.strerror or e})"
+    return f"moved it to {target.name}"
+
+
+class LocalModels:
+    """Tokenizer + generator + router + validator on one device, guarded by ``lock``."""
+
+    def __init__(self, tokenizer: TextTokenizer, generator: Generator, router: TextClassifier,
+                 validator: TextClassifier, device: torch.device) -> None:
+        self.tokenizer = tokenizer
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.router = router.to(self.device).eval()
+        self.validator = validator.to(self.device).eval()
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ building and files
+
+    @staticmethod
+    def _fresh_generator(cfg: GeneratorConfig, seed: int) -> Generator:
+        return _fresh(lambda: Generator(cfg), seed)
+
+    @staticmethod
+    def _fresh_router(vocab_size: int, seed: int) -> TextClassifier:
+        return _fresh(lambda: TextClassifier(ClassifierConfig.router(vocab_size)), seed + 1)
+
+    @staticmethod
+    def _fresh_validator(vocab_size: int, seed: int) -> TextClassifier:
+        return _fresh(lambda: TextClassifier(ClassifierConfig.validator(vocab_size)), seed + 2)
+
+    @classmethod
+    def create(cls, tokenizer: TextTokenizer, gen_config: GeneratorConfig, seed: int,
+               device: torch.device | str | None = None) -> LocalModels:
+        """Fresh models for ``tokenizer`` (gen_config.vocab_size is set to the tokenizer's)."""
+        cfg = replace(gen_config, vocab_size=tokenizer.vocab_size)
+        v = tokenizer.vocab_size
+        return cls(tokenizer, cls._fresh_generator(cfg, seed), cls._fresh_router(v, seed),
+                   cls._fresh_validator(v, seed), device if device is not None else pick_device())
+
+    @classmethod
+    def load_or_create(
+        cls,
+        model_dir: Path,
+        corpus: Callable[[], Iterable[str]],
+        gen_config: GeneratorConfig,
+        vocab_size: int,
+        seed: int,
+        device: torch.device | str | None = None,
+    ) -> tuple[LocalModels, list[str]]:
+        """Load what ``model_dir`` holds, create what is missing, replace what is bad.
+
+        The tokenizer is built from ``corpus()`` (and saved) when missing or bad; checkpoints
+        are loaded only if they match the tokenizer and, for the generator, ``gen_config``.
+        Never raises for bad files: each problem becomes a warning and fresh weights.
+        """
+        model_dir = Path(model_dir)
+        device = torch.device(device) if device is not None else pick_device()
+        warnings: list[str] = []
+
+        tok_path = model_dir / TOKENIZER_FILE
+        tokenizer = None
+        if tok_path.exists():
+            try:
+                tokenizer = TextTokenizer.load(tok_path)
+            except TokenizerError as e:
+                warnings.append(f"{e}; {_move_aside(tok_path)}; built a new tokenizer and fresh models")
+        if tokenizer is None:
+            tokenizer = TextTokenizer.build(corpus(), vocab_size=vocab_size)
+            try:
+                tokenizer.save(tok_path)
+            except OSError as e:
+                warnings.append(f"could not save the tokenizer to {tok_path}: {e.strerror or e}")
+
+        v, tv = tokenizer.vocab_size, tokenizer.version
+        cfg = replace(gen_config, vocab_size=v)
+
+        def load(name: str, kind: str, build: Callable[[dict], nn.Module], expected_config) -> nn.Module | None:
+            path = model_dir / name
+            if not path.exists():
+                return None
+            try:
+                model, info = load_checkpoint(path, build, tv, expected_kind=kind)
+            except CheckpointError as e:
+                warnings.append(f"{e}; {_move_aside(path)}; the {kind} starts from fresh weights")
+                return None
+            if model.config != expected_config:
+                warnings.append(
+                    f"{kind} checkpoint {path} has config {info['config']}, settings ask for "
+                    f"{expected_config.to_dict()}; {_move_aside(path)}; the {kind} starts from fresh weights"
+                )
+                return None
+            return model
+
+        generator = load(GENERATOR_FILE, "generator", lambda d: Generator(GeneratorConfig.from_dict(d)), cfg)
+        router = load(ROUTER_FILE, "router", lambda d: TextClassifier(ClassifierConfig.from_dict(d)),
+                      ClassifierConfig.router(v))
+        validator = load(VALIDATOR_FILE, "validator", lambda d: TextClassifier(ClassifierConfig.from_dict(d)),
+                         ClassifierConfig.validator(v))
+        models = cls(
+            tokenizer,
+            generator or cls._fresh_generator(cfg, seed),
+            router or cls._fresh_router(v, seed),
+            validator or cls._fresh_validator(v, seed),
+            device,
+        )
+        return models, warnings
+
+    def save(self, model_dir: Path) -> None:
+        """Write the tokenizer and the three checkpoints, each atomically."""
+        model_dir = Path(model_dir)
+        with self.lock:
+            self.tokenizer.save(model_dir / TOKENIZER_FILE)
+            tv = self.tokenizer.version
+            for name, kind, model in (
+                (GENERATOR_FILE, "generator", self.generator),
+                (ROUTER_FILE, "router", self.router),
+                (VALIDATOR_FILE, "validator", self.validator),
+            ):
+                save_checkpoint(model_dir / name, model, model.config.to_dict(), tv, kind=kind)
+
+    # ------------------------------------------------------------------ inference
+
+    def answer(self, query: str, context: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
+               seed: int | None = None, use_cache: bool = True) -> NeuralAnswer:
+        """The generator's answer to ``query`` (after ``context``), with its confidence."""
+        t0 = time.perf_counter()
+        tok = self.tokenizer
+        with self.lock, torch.inference_mode():
+            g = self.generator.eval()
+            prompt = encode_prompt(tok, query, context, block_size=g.config.block_size,
+                                   reserve=max(1, max_new_tokens))
+            res = generate(g, prompt, max_new_tokens, eos_id=tok.eos_id, temperature=temperature,
+                           seed=seed, use_cache=use_cache)
+        text = tok.decode(res.token_ids)
+        return NeuralAnswer(text, res.confidence, len(res.token_ids), (time.perf_counter() - t0) * 1000.0,
+                            res.stopped_on_eos, res.token_ids, res.token_probs)
+
+    def _features(self, rows: Sequence[Sequence[float]], n: int, width: int) -> torch.Tensor:
+        """Side features as a (n, width) float tensor on the models' device."""
+        if width == 0:
+            return torch.zeros(n, 0, device=self.device)
+        try:
+            f = torch.tensor([[float(x) for x in r] for r in rows], dtype=torch.float32)
+        except (TypeError, ValueError):
+            f = None
+        if f is None or tuple(f.shape) != (n, width):
+            raise ValueError(f"expected {n} feature rows of {width} numbers each")
+        return f.to(self.device)
+
+    def router_p(self, queries: Sequence[str], features: Sequence[Sequence[float]]) -> list[float]:
+        """p(local answer acceptable) for each query; ``features`` rows hold ROUTER_FEATURES values."""
+        if not queries:
+            return []
+        with self.lock, torch.inference_mode():
+            r = self.router.eval()
+            ids, mask = collate_texts(self.tokenizer, queries, CLASSIFIER_MAX_LEN, self.device)
+            f = self._features(features, len(queries), r.config.n_features)
+            logits, _ = r(ids, mask, f)
+            return torch.sigmoid(logits).tolist()
+
+    def validator_p(self, queries: Sequence[str], answers: Sequence[str],
+                    features: Sequence[Sequence[float]]) -> list[float]:
+        """p(answer agrees with the teacher) per (query, answer); rows hold VALIDATOR_FEATURES values."""
+        if len(queries) != len(answers):
+            raise ValueError(f"{len(queries)} queries but {len(answers)} answers")
+        if not queries:
+            return []
+        with self.lock, torch.inference_mode():
+            m = self.validator.eval()
+            q_ids, q_mask = collate_texts(self.tokenizer, queries, CLASSIFIER_MAX_LEN, self.device)
+            a_ids, a_mask = collate_texts(self.tokenizer, answers, CLASSIFIER_MAX_LEN, self.device)
+            f = self._features(features, len(queries), m.config.n_features)
+            logits, _ = m(q_ids, q_mask, f, a_ids, a_mask)
+            return torch.sigmoid(logits).tolist()
+
+    def info(self) -> dict:
+        """Device, parameter counts, tokenizer version and vocabulary size, for stats and bench."""
+        with self.lock:
+            return {
+                "device": describe_device(self.device),
+                "params": {
+                    "generator": self.generator.num_params(),
+                    "router": self.router.num_params(),
+                    "validator": self.validator.num_params(),
+                },
+                "tokenizer_version": self.tokenizer.version,
+                "vocab_size": self.tokenizer.vocab_size,
+                "generator_config": self.generator.config.to_dict(),
+            }
