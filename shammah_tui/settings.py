@@ -31,8 +31,11 @@ class Settings:
     """Model name sent to the Messages API."""
     batch_size: int = 32
     """Training examples per step; a full queue of this size starts a run."""
-    learning_rate: float = 1e-4
-    """AdamW learning rate for all three models."""
+    learning_rate: float = 1e-3
+    """AdamW learning rate of the generator. At 1e-4 five runs took its loss only from 7.8 to 3.6
+    on the curriculum stream; at 1e-3 to 0.05 (a small model trained from scratch)."""
+    classifier_learning_rate: float = 3e-3
+    """AdamW learning rate of the router and validator (small heads that start from nothing)."""
     steps_per_run: int = 40
     """Optimizer steps per training run (each batch mixes new and replayed examples)."""
     replay_fraction: float = 0.5
@@ -85,6 +88,7 @@ class Settings:
             (bool(self.claude_model.strip()), "claude_model", "must not be empty"),
             (1 <= self.batch_size <= 4096, "batch_size", "must be between 1 and 4096"),
             (0 < self.learning_rate <= 1, "learning_rate", "must be in (0, 1]"),
+            (0 < self.classifier_learning_rate <= 1, "classifier_learning_rate", "must be in (0, 1]"),
             (1 <= self.steps_per_run <= 100_000, "steps_per_run", "must be between 1 and 100000"),
             (0 <= self.replay_fraction < 1, "replay_fraction", "must be in [0, 1)"),
             (8 <= self.n_embd <= 4096, "n_embd", "must be between 8 and 4096"),
@@ -180,8 +184,8 @@ def default_settings_toml() -> str:
     for f in fields(Settings):
         value = getattr(Settings(), f.name)
         doc = _FIELD_DOCS.get(f.name, "")
-        if doc:
-            lines.append(f"# {doc}")
+        for doc_line in " ".join(doc.split()).splitlines() if doc else []:
+            lines.append(f"# {doc_line}")
         lines.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 

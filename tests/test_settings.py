@@ -9,7 +9,7 @@ from shammah_tui.settings import Settings, SettingsError, default_settings_toml,
 
 def test_defaults_match_the_design():
     s = Settings()
-    assert (s.batch_size, s.learning_rate, s.n_embd, s.n_layer, s.n_head) == (32, 1e-4, 128, 2, 4)
+    assert (s.batch_size, s.n_embd, s.n_layer, s.n_head) == (32, 128, 2, 4)
     assert s.tier_order == ("neural", "learned", "template")
     assert s.error_bound == 0.05
 

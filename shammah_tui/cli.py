@@ -1,0 +1,306 @@
+"""Command line: parse, then call the core. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from shammah_tui import __version__
+from shammah_tui.paths import resolve_data_dir
+from shammah_tui.settings import TEACHERS, Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: exit code 2 with the message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like the rest of the CLI
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--data-dir", help="data directory (default: $SHAMMAH_HOME, else the user data dir)")
+    common.add_argument("--teacher", choices=TEACHERS, help="who answers forwarded queries")
+
+    parser = _Parser(prog="shammah-tui", parents=[common],
+                     description="A local-first assistant that learns from Claude. With no command, opens the TUI.")
+    parser.add_argument("--version", action="version", version=f"shammah-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    sub.add_parser("tui", parents=[common], help="open the terminal UI (the default)")
+    ask = sub.add_parser("ask", parents=[common], help="answer one query through the pipeline")
+    ask.add_argument("query")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    batch = sub.add_parser("batch", parents=[common], help="answer a stream of queries from a file ('-' = stdin)")
+    batch.add_argument("file")
+    batch.add_argument("--json", action="store_true", help="one JSON object per query, in input order")
+    batch.add_argument("--train-every", type=_positive, metavar="N", help="train after every N queries")
+    teach = sub.add_parser("teach", parents=[common], help="headless active teaching; tool calls are printed")
+    teach.add_argument("--rounds", type=_positive, default=1)
+    teach.add_argument("--topic")
+    train = sub.add_parser("train", parents=[common], help="train on the queue now")
+    train.add_argument("--wait", action="store_true",
+                       help="train in this process and print the losses (default: start a background run)")
+    stats = sub.add_parser("stats", parents=[common], help="rates, losses, store and queue sizes")
+    stats.add_argument("--json", action="store_true")
+    bench = sub.add_parser("bench", parents=[common], help="the performance suite on this machine")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+    bench.add_argument("--save", action="store_true", help="write a results file to bench/results/")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        if data_dir.exists() and not data_dir.is_dir():
+            raise SettingsError(f"data dir {data_dir} is not a directory")
+        settings = load_settings(data_dir, {"teacher": args.teacher})
+    except SettingsError as exc:
+        print(f"shammah-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    command = args.command or "tui"
+    try:
+        if command == "tui":
+            from shammah_tui.ui import run_tui
+
+            return run_tui(data_dir, settings)
+        if command == "train" and not args.wait:
+            return _train_in_background(data_dir, args)
+        return asyncio.run(_run(command, args, data_dir, settings))
+    except KeyboardInterrupt:
+        print("shammah-tui: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except _Failure as exc:
+        print(f"shammah-tui: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+class _Failure(Exception):
+    """A runtime failure reported as one line, exit code 1."""
+
+
+async def _open_engine(data_dir: Path, settings: Settings):
+    from shammah_tui.engine import Engine
+    from shammah_tui.store import StoreError
+    from shammah_tui.teachers.factory import make_teacher
+
+    try:
+        return await Engine.open(data_dir, settings, make_teacher(settings))
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
+    except OSError as exc:
+        raise _Failure(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+
+
+async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
+    if command == "bench":
+        from shammah_tui.benchmark import run_bench
+
+        return await run_bench(args)
+    engine = await _open_engine(data_dir, settings)
+    try:
+        if command == "ask":
+            return await _ask(engine, args)
+        if command == "batch":
+            return await _batch(engine, args)
+        if command == "teach":
+            return await _teach(engine, args)
+        if command == "train":
+            return await _train(engine)
+        if command == "stats":
+            return await _stats(engine, args)
+        raise _Failure(f"unknown command {command}")
+    finally:
+        await engine.close()
+
+
+async def _ask(engine, args) -> int:
+    result = await engine.ask(args.query, auto_train="wait")
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+    elif result.error:
+        print(f"error: {result.error}", file=sys.stderr)
+    else:
+        print(result.answer)
+        print(f"[{result.source}, {result.latency_ms:.0f} ms]", file=sys.stderr)
+    return EXIT_FAILURE if result.error else EXIT_OK
+
+
+def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, query or None, error or None) for each non-blank line."""
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            if text.lstrip().startswith("{"):
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    yield number, None, f"line {number}: not valid JSON ({exc.msg})"
+                    continue
+                query = obj.get("query") if isinstance(obj, dict) else None
+                if not isinstance(query, str):
+                    yield number, None, f"line {number}: JSON line needs a string field \"query\""
+                    continue
+                yield number, query, None
+            else:
+                yield number, text, None
+
+
+async def _batch(engine, args) -> int:
+    if args.file != "-" and not os.path.isfile(args.file):
+        raise _Failure(f"no such file: {args.file}")
+    answered = 0
+    for _, query, error in _batch_lines(args.file):
+        if error is not None:
+            from shammah_tui.events import AskResult
+
+            result = AskResult(query=None, error=error)  # type: ignore[arg-type]
+        else:
+            result = await engine.ask(query, auto_train="off" if args.train_every else "wait")
+            answered += 1
+            if args.train_every and answered % args.train_every == 0:
+                if (await engine.store.example_counts())["queued"]:
+                    await engine.train("batch")
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        elif result.error:
+            print(f"error: {result.error}", flush=True)
+        else:
+            print(f"[{result.source}] {result.answer}", flush=True)
+    return EXIT_OK
+
+
+async def _teach(engine, args) -> int:
+    from shammah_tui.events import ToolCalled
+
+    registry = engine.tool_registry()
+    before = (await registry.call("analyze_model", {})).data.get("categories", {})
+
+    def show(event) -> None:
+        if isinstance(event, ToolCalled) and event.event.status != "running":
+            e = event.event
+            compact = json.dumps(e.input, ensure_ascii=False)
+            compact = compact if len(compact) <= 80 else compact[:77] + "..."
+            print(f"{e.name} {compact} -> {e.status} ({e.duration_ms:.0f} ms): {e.summary}", flush=True)
+
+    unsubscribe = engine.subscribe(show)
+    try:
+        from shammah_tui.teachers.base import TeacherError
+
+        summary = await engine.teach(rounds=args.rounds, topic=args.topic)
+    except TeacherError as exc:
+        raise _Failure(exc.message) from None
+    finally:
+        unsubscribe()
+    after = (await registry.call("analyze_model", {})).data.get("categories", {})
+    print(f"\nteaching stopped: {summary.stopped_because}; {summary.tool_calls} tool calls")
+    print(f"{'category':<18}{'before':>8}{'after':>8}")
+    for family in after:
+        print(f"{family:<18}{before.get(family, {}).get('accuracy', 0):>8.0%}{after[family]['accuracy']:>8.0%}")
+    mean = lambda d: sum(v["accuracy"] for v in d.values()) / max(len(d), 1)  # noqa: E731
+    print(f"{'mean':<18}{mean(before):>8.1%}{mean(after):>8.1%}")
+    return EXIT_OK
+
+
+async def _train(engine) -> int:
+    from shammah_tui.events import TrainingStep
+
+    last: dict[str, float] = {}
+
+    def show(event) -> None:
+        if isinstance(event, TrainingStep):
+            s = event.step
+            if s.step == s.total_steps or s.step % 10 == 0:
+                print(f"{s.model:<10} step {s.step:>4}/{s.total_steps} loss {s.loss:.4f} "
+                      f"({s.examples_per_s:.0f} ex/s)", flush=True)
+            last[s.model] = s.loss
+
+    unsubscribe = engine.subscribe(show)
+    try:
+        report = await engine.train("cli")
+    finally:
+        unsubscribe()
+    if report is None:
+        print("Nothing to train on: the queue is empty.")
+        return EXIT_OK
+    for model, loss in report.losses.items():
+        print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%)")
+    if report.status == "failed":
+        raise _Failure(f"training failed: {report.error}")
+    return EXIT_OK
+
+
+def _train_in_background(data_dir: Path, args: argparse.Namespace) -> int:
+    """Start `train --wait` as a detached process that logs to the data dir."""
+    from shammah_tui.paths import ensure_data_dir
+
+    ensure_data_dir(data_dir)
+    log_path = data_dir / "train.log"
+    command = [sys.executable, "-m", "shammah_tui", "train", "--wait", "--data-dir", str(data_dir)]
+    if args.teacher:
+        command += ["--teacher", args.teacher]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    print(f"Training started in the background (pid {process.pid}); log: {log_path}")
+    return EXIT_OK
+
+
+async def _stats(engine, args) -> int:
+    stats = await engine.stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+        return EXIT_OK
+    print(_stats_text(stats))
+    return EXIT_OK
+
+
+def _stats_text(stats: dict[str, Any]) -> str:
+    lines = [f"queries            {stats['queries']}"]
+    total = stats["queries"] or 1
+    for source, count in stats["by_source"].items():
+        lines.append(f"  {source:<16} {count:>6}  {count / total:6.1%}")
+    lines += [
+        f"examples queued    {stats['examples_queued']}",
+        f"examples trained   {stats['examples_trained']}",
+        f"learned answers    {stats['learned_answers']}",
+        f"training runs      {stats['training_runs']}",
+    ]
+    for model, loss in (stats["last_run"] or {}).items():
+        lines.append(f"  {model:<16} {loss['old_loss']:.4f} -> {loss['new_loss']:.4f} ({loss['improvement_pct']:+.1f}%)")
+    agreement = stats["verified_agreement"]
+    lines.append(f"verified agreement {'n/a' if agreement is None else f'{agreement:.1%}'} "
+                 f"({stats['spot_checks']} spot checks)")
+    error = stats["estimated_local_error"]
+    lines.append(f"local error        {'n/a' if error is None else f'{error:.1%}'} (bound {stats['error_bound']:.0%})")
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""generate_training_data: queue teacher-written Q&A pairs as examples and learned answers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
+from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.tools.limits import MAX_EXAMPLES, text_schema
+
+if TYPE_CHECKING:
+    from shammah_tui.engine import Engine
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "examples": {
+            "type": "array",
+            "description": "Question and answer pairs written by the teacher.",
+            "minItems": 1,
+            "maxItems": MAX_EXAMPLES,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "query": text_schema("A question a user might ask."),
+                    "answer": text_schema("The exact, short answer."),
+                },
+                "required": ["query", "answer"],
+                "additionalProperties": False,
+            },
+        },
+        "topic": {"type": "string", "description": "What these examples teach.", "maxLength": 200},
+    },
+    "required": ["examples"],
+    "additionalProperties": False,
+}
+
+
+def make(engine: Engine) -> ToolSpec:
+    async def handler(data: dict[str, Any]) -> ToolResult:
+        accepted: list[tuple[str, str]] = []
+        rejects: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for i, item in enumerate(data["examples"]):
+            try:
+                query = clean_query(item["query"])
+            except QueryRejected as exc:
+                rejects.append({"index": i, "reason": f"query: {exc}"})
+                continue
+            answer = strip_controls(item["answer"]).strip()
+            if not answer:
+                rejects.append({"index": i, "reason": "answer is empty"})
+                continue
+            norm = normalize_query(query)
+            if norm in seen:
+                rejects.append({"index": i, "reason": "duplicate of an earlier question in this call"})
+                continue
+            seen.add(norm)
+            accepted.append((query, answer))
+        queued = await engine.learn_pairs(accepted, "tool") if accepted else 0
+        counts = await engine.store.example_counts()
+        text = f"Queued {queued} example(s); rejected {len(rejects)}. Queue now holds {counts['queued']}."
+        for r in rejects[:20]:
+            text += f"\n- example {r['index']}: {r['reason']}"
+        return ToolResult(text, is_error=queued == 0,
+                          data={"queued": queued, "rejected": rejects, "queue_size": counts["queued"]})
+
+    return ToolSpec(
+        "generate_training_data",
+        f"Teach the local models: give up to {MAX_EXAMPLES} question/answer pairs. Each is stored as a "
+        "learned answer (served on an exact repeat at once) and queued as a training example for the "
+        "generator. Returns how many were queued and why any were rejected.",
+        SCHEMA, handler,
+        summarize=lambda r: f"queued {r.data.get('queued', 0)}, rejected {len(r.data.get('rejected', []))}",
+    )

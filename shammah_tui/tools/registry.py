@@ -1,0 +1,20 @@
+"""The five teaching tools, bound to an engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shammah_tui.tools import (
+    analyze_model, compare_responses, generate_training_data, query_local_model, train,
+)
+from shammah_tui.tools.base import ToolEventSink, ToolRecorder, ToolRegistry
+
+if TYPE_CHECKING:
+    from shammah_tui.engine import Engine
+
+TOOL_MODULES = (query_local_model, generate_training_data, train, compare_responses, analyze_model)
+
+
+def build_registry(engine: Engine, *, on_event: ToolEventSink | None = None,
+                   record: ToolRecorder | None = None) -> ToolRegistry:
+    return ToolRegistry([module.make(engine) for module in TOOL_MODULES], on_event=on_event, record=record)

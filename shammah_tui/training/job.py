@@ -1,0 +1,171 @@
+"""One full training run: evaluate, train the generator, relabel, train the classifiers, calibrate.
+
+Runs synchronously in a worker thread. Labels come from agreement with the
+teacher's stored answers (DESIGN §2): the generator is asked each evaluated
+question as if it were new, and its answer is compared with the teacher's.
+
+- before training, on new examples it has never seen (honest negatives early on);
+- after training, on a sample of everything it was trained on.
+
+Validator negatives also come from mismatched and corrupted pairs. The validator
+threshold is then calibrated under δ on answers to questions the generator had
+not trained on (a held-out share of the new examples, earlier spot checks).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shammah_tui.models.bundle import LocalModels
+from shammah_tui.pipeline.agreement import agreement
+from shammah_tui.pipeline.calibration import Calibration, calibrate
+from shammah_tui.pipeline.learned import LearnedIndex
+from shammah_tui.pipeline.local import Thresholds, router_features
+from shammah_tui.pipeline.templates import template_answer
+from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.store.rows import Label, TrainingExample
+from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
+
+#: Evaluations per run, before and after training.
+PRE_EVAL = 24
+POST_EVAL = 48
+#: Share of new examples held out of a run (with at least this many new examples).
+HOLD_OUT = 0.25
+MIN_FOR_HOLD_OUT = 8
+#: Label origins whose neural answers came from questions the generator had not trained on.
+UNSEEN_ORIGINS = ("held_out", "spot_check", "pre_eval")
+
+
+@dataclass
+class JobResult:
+    report: RunReport
+    labels: list[Label] = field(default_factory=list)
+    thresholds: Thresholds | None = None
+    calibration: Calibration | None = None
+    #: (validator p, agreed) pairs the threshold was calibrated on; spot checks add to them.
+    calibration_points: list[tuple[float, bool]] = field(default_factory=list)
+
+
+def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[TrainingExample],
+             origin: str, max_new_tokens: int, cancel: threading.Event | None) -> list[Label]:
+    """Ask each example's question as if new; label router and validator inputs by agreement."""
+    labels: list[Label] = []
+    for ex in examples:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
+        norm = normalize_query(ex.query)
+        hit = index.lookup(norm, ex.context_key, exclude_self=True)
+        features = router_features(models, ex.query, hit)
+        neural = models.answer(ex.query, ex.context, max_new_tokens=max_new_tokens)
+        neural_ok = bool(neural.text.strip()) and agreement(neural.text, ex.answer).agrees
+        labels.append(Label(ex.query, neural.text, "neural", int(neural_ok), origin, ex.context_key,
+                            neural.confidence, [neural.confidence, 1.0, 0.0]))
+        template = template_answer(ex.query)
+        template_ok = template is not None and agreement(template.answer, ex.answer).agrees
+        learned_ok = (index.confident(hit) and hit is not None
+                      and agreement(hit.entry.answer, ex.answer).agrees)
+        # The router's label: could a local tier have answered this new question correctly?
+        labels.append(Label(ex.query, "", "router", int(neural_ok or template_ok or learned_ok),
+                            origin, ex.context_key, None, features))
+        # And the same question asked again: the exact learned answer is the teacher's own.
+        repeat = [1.0, 1.0, features[2], features[3]]
+        labels.append(Label(ex.query, "", "router", 1, origin + "_repeat", ex.context_key, None, repeat))
+    return labels
+
+
+def validator_examples(labels: Sequence[Label], rng: random.Random) -> list[ClassifierExample]:
+    """Real neural answers with their labels, true pairs, and mismatched / corrupted negatives."""
+    neural = [l for l in labels if l.source == "neural" and l.answer.strip()]
+    truths = [l for l in labels if l.source == "truth"]
+    out = [ClassifierExample(l.query, l.answer, tuple(l.features), l.label) for l in neural]
+    confidences = [l.features[0] for l in neural] or [0.5]
+    for t in truths:
+        out.append(ClassifierExample(t.query, t.answer, (rng.choice(confidences), 1.0, 0.0), 1))
+        out.append(ClassifierExample(t.query, t.answer, (1.0, 0.0, 1.0), 1))
+        other = rng.choice(truths)
+        if other.answer != t.answer and not agreement(other.answer, t.answer).agrees:
+            out.append(ClassifierExample(t.query, other.answer, (rng.choice(confidences), 1.0, 0.0), 0))
+        corrupted = corrupt(t.answer, rng)
+        if corrupted and not agreement(corrupted, t.answer).agrees:
+            out.append(ClassifierExample(t.query, corrupted, (rng.choice(confidences), 1.0, 0.0), 0))
+    return out
+
+
+def corrupt(answer: str, rng: random.Random) -> str:
+    """A plausible wrong answer: a changed number, or words dropped."""
+    digits = [m.start() for m in re.finditer(r"\d", answer)]
+    if digits:
+        i = rng.choice(digits)
+        return answer[:i] + str((int(answer[i]) + rng.randint(1, 9)) % 10) + answer[i + 1:]
+    words = answer.split()
+    if len(words) >= 2:
+        keep = sorted(rng.sample(range(len(words)), max(1, len(words) // 2)))
+        return " ".join(words[k] for k in keep)
+    return answer[::-1] if len(answer) > 1 and answer[::-1] != answer else ""
+
+
+def run_training_job(
+    models: LocalModels,
+    trainer: BatchTrainer,
+    index: LearnedIndex,
+    new: Sequence[TrainingExample],
+    replay: Sequence[TrainingExample],
+    old_labels: Sequence[Label],
+    thresholds: Thresholds,
+    error_bound: float,
+    max_new_tokens: int,
+    seed: int,
+    on_step: Callable[[StepEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> JobResult:
+    """Everything a run does, in order; a cancel returns status 'cancelled' and no labels."""
+    rng = random.Random(seed)
+    new = list(new)
+    # A share of the new examples sits this run out: asked after training, they show
+    # how the models do on questions they have not trained on, which is what the
+    # validator threshold must be calibrated on. They stay queued for the next run.
+    held_new = rng.sample(new, int(len(new) * HOLD_OUT)) if len(new) >= MIN_FOR_HOLD_OUT else []
+    held_ids = {e.id for e in held_new}
+    train_new = [e for e in new if e.id not in held_ids]
+    try:
+        pre = evaluate(models, index, rng.sample(train_new, min(PRE_EVAL, len(train_new))),
+                       "pre_eval", max_new_tokens, cancel)
+        report = trainer.run(train_new, replay, [], [], on_step=on_step, cancel=cancel)
+        if report.status != "done":
+            return JobResult(report)
+        pool = train_new + list(replay)
+        post = evaluate(models, index, rng.sample(pool, min(POST_EVAL, len(pool))),
+                        "self_eval", max_new_tokens, cancel)
+        held = evaluate(models, index, held_new, "held_out", max_new_tokens, cancel)
+        truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
+        history = list(old_labels) + pre + post
+        router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
+                       for l in history if l.source == "router"]
+        validator_data = validator_examples(history + truths, rng)
+        classifiers = trainer.run([], [], router_data, validator_data, on_step=on_step, cancel=cancel)
+        if classifiers.status != "done":
+            return JobResult(classifiers)
+        report.losses.update(classifiers.losses)
+        report.steps += classifiers.steps
+        # Calibrate on answers the generator was not trained on when it gave them:
+        # this run's held-out questions and earlier held-out / spot-checked ones.
+        unseen = [l for l in old_labels if l.source == "neural" and l.origin in UNSEEN_ORIGINS][-300:]
+        unseen += [l for l in held if l.source == "neural"]
+        scores = models.validator_p([l.query for l in unseen], [l.answer for l in unseen],
+                                    [list(l.features) for l in unseen]) if unseen else []
+        points = [(p, bool(l.label)) for p, l in zip(scores, unseen)]
+        calibration = calibrate([p for p, _ in points], [ok for _, ok in points], error_bound)
+        new_thresholds = Thresholds(
+            router=thresholds.router, validator=calibration.threshold,
+            router_trained=thresholds.router_trained or bool(router_data),
+            validator_trained=thresholds.validator_trained or bool(validator_data),
+            generator_trained=True, estimated_error=calibration.estimated_error,
+        )
+        return JobResult(report, pre + post + held, new_thresholds, calibration, points)
+    except Cancelled:
+        return JobResult(RunReport(status="cancelled"))

@@ -1,0 +1,85 @@
+"""The CLI contract: help, version, exit codes, stats on a fresh data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from shammah_tui import __version__
+from shammah_tui.cli import main
+
+COMMANDS = ["tui", "ask", "batch", "teach", "train", "stats", "bench"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: int = 300):
+    return subprocess.run([sys.executable, "-m", "shammah_tui", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, input=input, timeout=timeout)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"shammah-tui {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_for_each_command(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "--data-dir" in capsys.readouterr().out
+
+
+def test_unknown_command_is_usage_error(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_missing_argument_is_usage_error(capsys):
+    assert main(["ask"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line
+
+
+def test_bad_teacher_flag_is_usage_error(capsys):
+    assert main(["stats", "--teacher", "gpt"]) == 2
+
+
+def test_bad_settings_file_exits_2_naming_the_key(tmp_path, capsys):
+    (tmp_path / "settings.toml").write_text("batch_size = -3\n")
+    assert main(["stats", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "batch_size" in err and err.count("\n") == 1
+
+
+def test_stats_json_on_fresh_data_dir(tmp_path):
+    data = tmp_path / "fresh"
+    out = run_cli("stats", "--json", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    for key in ("queries", "by_source", "examples_queued", "examples_trained", "learned_answers",
+                "training_runs", "last_run", "verified_agreement", "estimated_local_error"):
+        assert key in stats
+    assert stats["by_source"] == {"neural": 0, "learned": 0, "template": 0, "forward": 0}
+    assert stats["queries"] == 0 and stats["last_run"] is None
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert (data / "settings.toml").exists() and (data / "shammah.db").exists()
+
+
+def test_data_dir_from_environment(tmp_path):
+    home = tmp_path / "via-env"
+    out = run_cli("stats", env={"SHAMMAH_HOME": str(home)})
+    assert out.returncode == 0, out.stderr
+    assert (home / "shammah.db").exists()
+
+
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("x")
+    assert main(["stats", "--data-dir", str(path)]) == 2
+    assert "not a directory" in capsys.readouterr().err
