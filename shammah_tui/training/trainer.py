@@ -145,6 +145,12 @@ class BatchTrainer:
         new_loss = self._generator_loss([encoded[i] for i in eval_ids], block)
         report.losses["generator"] = ModelLoss(old, new_loss, improvement_pct(old, new_loss))
 
+    def generator_loss(self, examples: Sequence[TrainingExample]) -> float:
+        """The generator's loss on `examples` (answer tokens only), without training."""
+        tok = self.models.tokenizer
+        pairs = [encode_example(tok, e.query, e.context, e.answer) for e in examples]
+        return self._generator_loss(pairs, self.models.generator.config.block_size)
+
     @torch.no_grad()
     def _generator_loss(self, pairs, block) -> float:
         model = self.models.generator

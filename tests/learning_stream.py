@@ -1,0 +1,81 @@
+"""Run the curriculum stream through a fresh engine and record what happened (tests and bench share it)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from shammah_tui.engine import Engine
+from shammah_tui.events import TrainingFinished
+from shammah_tui.pipeline.agreement import agreement
+from shammah_tui.settings import Settings
+from shammah_tui.teachers.offline import OfflineTeacher
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass
+class StreamOutcome:
+    sources: list[str | None] = field(default_factory=list)
+    correct: list[bool] = field(default_factory=list)
+    answers: list[str | None] = field(default_factory=list)
+    runs: list = field(default_factory=list)
+    stored_runs: list = field(default_factory=list)
+    first_examples_loss_before: float = 0.0
+    first_examples_loss_after: float = 0.0
+    novel_local: int = 0
+    novel_total: int = 0
+    stats: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def load_stream() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "stream_500.jsonl").read_text().splitlines()]
+
+
+async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome:
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="shammah-stream-"))
+    settings = replace(Settings(teacher="offline"), **overrides)
+    engine = await Engine.open(data_dir, settings, OfflineTeacher(seed=settings.seed))
+    out = StreamOutcome()
+    engine.subscribe(lambda e: out.runs.append(e.report) if isinstance(e, TrainingFinished) else None)
+    started = time.perf_counter()
+    first_examples = None
+    try:
+        for item in load_stream():
+            result = await engine.ask(item["query"], auto_train="wait")
+            if first_examples is None and not out.runs:
+                queued = await engine.store.examples("queued")
+                if len(queued) >= settings.batch_size - 1:
+                    first_examples = queued
+                    out.first_examples_loss_before = engine.trainer.generator_loss(first_examples)
+            out.sources.append(result.source)
+            out.answers.append(result.answer)
+            out.correct.append(result.answer is not None and agreement(result.answer, item["answer"]).agrees)
+        if first_examples:
+            out.first_examples_loss_after = engine.trainer.generator_loss(first_examples)
+        novel = [q for q in (FIXTURES / "novel_queries.txt").read_text().splitlines() if q.strip()]
+        for query in novel:
+            decision = await engine.local_only(query)
+            out.novel_local += decision.answer is not None
+        out.novel_total = len(novel)
+        out.stats = await engine.stats()
+        out.stored_runs = await engine.store.runs(100)
+    finally:
+        out.seconds = time.perf_counter() - started
+        await engine.close()
+    return out
+
+
+def local_share(outcome: StreamOutcome, start: int, end: int) -> float:
+    window = outcome.sources[start:end]
+    return sum(s not in ("forward", None) for s in window) / len(window)
+
+
+def local_accuracy(outcome: StreamOutcome, start: int = 0, end: int | None = None) -> float:
+    pairs = [(s, ok) for s, ok in zip(outcome.sources[start:end], outcome.correct[start:end])
+             if s not in ("forward", None)]
+    return sum(ok for _, ok in pairs) / max(len(pairs), 1)

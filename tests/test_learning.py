@@ -1,0 +1,109 @@
+"""Learning for real: the curriculum stream, forwarded novelties, stored losses, repeats, context."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from shammah_tui.engine import Engine
+from shammah_tui.settings import Settings
+from shammah_tui.teachers.base import Teacher, TeacherReply, TeachSummary, Turn
+from shammah_tui.teachers.offline import OfflineTeacher
+from shammah_tui.training.events import improvement_pct
+from tests.learning_stream import StreamOutcome, local_accuracy, local_share, run_stream
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> StreamOutcome:
+    """The 500-query stream, run once for the module (about 40 s on 2 cores)."""
+    outcome = asyncio.run(run_stream(tmp_path_factory.mktemp("stream")))
+    curve = [f"{local_share(outcome, i, i + 50):.0%}" for i in range(0, 500, 50)]
+    print(f"\nlocal share per 50 queries: {curve}; local accuracy {local_accuracy(outcome):.1%}; "
+          f"by source {outcome.stats['by_source']}; {outcome.seconds:.0f} s")
+    return outcome
+
+
+def test_local_share_climbs_from_zero(stream):
+    assert stream.sources[0] == "forward"
+    assert local_share(stream, 0, 20) < 0.5
+    assert local_share(stream, 400, 500) > 0.6
+
+
+def test_local_answers_agree_with_the_teacher(stream):
+    assert local_accuracy(stream) >= 0.95
+    assert local_accuracy(stream, 400, 500) >= 0.95
+
+
+def test_every_source_is_used_and_the_router_learned(stream):
+    used = {s for s in stream.sources if s}
+    assert used == {"neural", "learned", "template", "forward"}
+    assert stream.stats["training_runs"] >= 3
+
+
+def test_generator_loss_on_its_data_falls_by_half(stream):
+    before, after = stream.first_examples_loss_before, stream.first_examples_loss_after
+    assert before > 0 and after < 0.5 * before, (before, after)
+
+
+def test_novel_questions_are_forwarded(stream):
+    assert stream.novel_total >= 100
+    assert stream.novel_local / stream.novel_total <= 0.05
+
+
+def test_stored_losses_are_the_computed_ones(stream):
+    done = [r for r in stream.stored_runs if r.status == "done"]
+    assert len(done) == len(stream.runs) >= 3
+    for stored, reported in zip(done, stream.runs):
+        for model, loss in reported.losses.items():
+            row = stored.losses[model]
+            assert row.old_loss == pytest.approx(loss.old_loss)
+            assert row.new_loss == pytest.approx(loss.new_loss)
+            assert row.improvement_pct == pytest.approx(improvement_pct(loss.old_loss, loss.new_loss))
+    generator_old = [r.losses["generator"].old_loss for r in done]
+    assert len(set(round(x, 6) for x in generator_old)) == len(generator_old)  # not a constant
+    assert all(r.losses["generator"].new_loss < r.losses["generator"].old_loss for r in done)
+
+
+async def test_exact_repeat_is_served_locally_without_training(tmp_path):
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    try:
+        first = await engine.ask("What is the capital of Peru?")
+        second = await engine.ask("what is the capital of peru")
+        assert (first.source, first.answer) == ("forward", "Lima")
+        assert (second.source, second.answer) == ("learned", "Lima")
+        assert await engine.store.run_count() == 0
+    finally:
+        await engine.close()
+
+
+class ContextTeacher(Teacher):
+    """Answers a follow-up from the conversation it follows."""
+
+    kind = "test"
+    label = "context teacher"
+
+    async def answer(self, query: str, history: Sequence[Turn] = (), on_text=None) -> TeacherReply:
+        topic = history[0].text if history else ""
+        return TeacherReply(f"{query} / {topic}")
+
+    async def teach(self, tools, request, on_text=None) -> TeachSummary:
+        return TeachSummary()
+
+
+async def test_follow_up_is_keyed_on_its_conversation(tmp_path):
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), ContextTeacher())
+    try:
+        history_a = [("user", "Say hello in Spanish"), ("assistant", "Hola")]
+        history_b = [("user", "Say goodbye in Spanish"), ("assistant", "Adiós")]
+        a1 = await engine.ask("and in French?", history=history_a)
+        b1 = await engine.ask("and in French?", history=history_b)
+        a2 = await engine.ask("and in French?", history=history_a)
+        assert a1.source == b1.source == "forward"
+        assert b1.answer != a1.answer
+        assert (a2.source, a2.answer) == ("learned", a1.answer)
+    finally:
+        await engine.close()
