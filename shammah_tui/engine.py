@@ -9,6 +9,7 @@ Watchers subscribe to `EngineEvent`s.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import time
@@ -17,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from shammah_tui.events import (
-    AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, ToolCalled, TrainingFinished,
-    TrainingStarted, TrainingStep,
+    AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled,
+    TrainingFinished, TrainingStarted, TrainingStep,
 )
+from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, MODELS_DIR, SETTINGS_NAME, ensure_data_dir
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.context import query_context
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
-from shammah_tui.pipeline.sanitize import QueryRejected, clean_query
+from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.settings import Settings, default_settings_toml
 from shammah_tui.store import Label, LearnedAnswer, LossPoint, QueryRecord, Store
@@ -38,6 +40,9 @@ THRESHOLDS_KEY = "thresholds"
 REPLAY_POOL = 256
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
+#: Said when a run is skipped because another process holds the data dir's training lock.
+TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run was skipped "
+                      "(the queued examples stay queued for the next run).")
 
 
 class Engine:
@@ -64,20 +69,32 @@ class Engine:
         self.model_warnings: list[str] = []
         #: (validator p, agreed) behind the validator threshold; neural spot checks add to it.
         self.calibration_points: list[tuple[float, bool]] = []
+        self._spot_checks: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     async def open(cls, data_dir: Path, settings: Settings, teacher: Teacher, *,
                    clock: Callable[[], float] = time.time, seed: int | None = None) -> Engine:
         """Create the data dir if needed, open the store and the learned index (no torch yet)."""
-        ensure_data_dir(data_dir)
-        settings_file = data_dir / SETTINGS_NAME
-        if not settings_file.exists():
-            settings_file.write_text(default_settings_toml(), encoding="utf-8")
+        # Nothing but the directory itself is created until the store has opened: a database
+        # from a newer Shammah (or an unusable one) leaves the data dir as it was.
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = await Store.open(data_dir / DB_NAME, clock=clock)
+        try:
+            ensure_data_dir(data_dir)
+            settings_file = data_dir / SETTINGS_NAME
+            if not settings_file.exists():  # atomically: another process may be reading it
+                tmp = settings_file.with_name(f".{SETTINGS_NAME}.tmp-{os.getpid()}")
+                tmp.write_text(default_settings_toml(), encoding="utf-8")
+                os.replace(tmp, settings_file)
+            with DataDirLock(data_dir) as free:  # a run that another process is doing is not stale
+                if free:
+                    await store.close_stale_runs()
+        except BaseException:
+            await store.close()
+            raise
         engine = cls(data_dir, settings, store, teacher, clock,
                      random.Random(settings.seed if seed is None else seed))
-        await store.close_stale_runs()
         for row in await store.learned_answers():
             engine.index.add(row)
         engine.thresholds = Thresholds.from_json(await store.get_value(THRESHOLDS_KEY))
@@ -85,7 +102,9 @@ class Engine:
         return engine
 
     async def close(self) -> None:
-        """Cancel training, close the teacher and the store."""
+        """Cancel training, finish spot checks, close the teacher and the store."""
+        if self._spot_checks:
+            await asyncio.gather(*self._spot_checks, return_exceptions=True)
         if self._training is not None and not self._training.done():
             self._cancel_training.set()
             try:
@@ -123,7 +142,7 @@ class Engine:
         from shammah_tui.models.bundle import LocalModels
         from shammah_tui.models.device import pick_device
         from shammah_tui.models.generator import GeneratorConfig
-        from shammah_tui.teachers.curriculum import corpus_texts
+        from shammah_tui.models.corpus import tokenizer_corpus
         from shammah_tui.training.trainer import BatchTrainer, TrainConfig
 
         s = self.settings
@@ -131,7 +150,7 @@ class Engine:
         gen_config = GeneratorConfig(vocab_size=s.vocab_size, n_embd=s.n_embd, n_layer=s.n_layer,
                                      n_head=s.n_head, block_size=s.block_size)
         models, warnings = LocalModels.load_or_create(
-            self.data_dir / MODELS_DIR, corpus_texts, gen_config, s.vocab_size, s.seed,
+            self.data_dir / MODELS_DIR, tokenizer_corpus, gen_config, s.vocab_size, s.seed,
             pick_device(s.device))
         trainer = BatchTrainer(models, TrainConfig(
             batch_size=s.batch_size, learning_rate=s.learning_rate,
@@ -152,16 +171,18 @@ class Engine:
     # ----------------------------------------------------------------------- ask
     async def ask(self, raw_query: str, *, conversation_id: int | None = None,
                   history: Sequence[tuple[str, str]] = (), on_text: TextCallback | None = None,
-                  auto_train: str = "background") -> AskResult:
+                  auto_train: str = "background", spot_check: str = "inline") -> AskResult:
         """Answer one query through the pipeline; never raises for bad input or a teacher fault.
 
         `auto_train` is what happens when the queue reaches the batch size:
         "background" starts a run and returns, "wait" finishes the run first, "off" does nothing.
+        `spot_check` "inline" waits for the teacher's verdict (the CLI prints it); "background"
+        returns the local answer at once and emits QueryVerified later (the UI).
         """
         try:
             query = clean_query(raw_query)
         except QueryRejected as exc:
-            result = AskResult(query=raw_query[:200], error=str(exc))
+            result = AskResult(query=strip_controls(str(raw_query)[:200]), error=str(exc))
             self.emit(QueryAnswered(result))
             return result
         await self.load_models()
@@ -169,7 +190,8 @@ class Engine:
         norm = normalize_query(query)
         decision: LocalDecision = await asyncio.to_thread(self.local.decide, query, norm, context, ctx_key)
         if decision.answer is not None:
-            result = await self._answer_locally(query, norm, context, ctx_key, decision, conversation_id, history)
+            result = await self._answer_locally(query, norm, context, ctx_key, decision, conversation_id,
+                                                history, spot_check)
         else:
             result = await self._forward(query, norm, context, ctx_key, decision, conversation_id,
                                          history, on_text)
@@ -182,45 +204,55 @@ class Engine:
             await self._maybe_auto_train(wait=auto_train == "wait")
         return result
 
-    async def _answer_locally(self, query, norm, context, ctx_key, decision, conversation_id, history):
+    async def _answer_locally(self, query, norm, context, ctx_key, decision, conversation_id, history,
+                              spot_check_mode):
         result = AskResult(query=query, answer=decision.answer, source=decision.source,
                            router_p=decision.router_p, validator_p=decision.validator_p,
-                           confidence=decision.confidence)
+                           confidence=decision.confidence, latency_ms=decision.latency_ms)
         record = QueryRecord(query, decision.source, decision.answer, decision.latency_ms, ctx_key,
                              conversation_id, decision.router_p, decision.validator_p, decision.confidence)
-        if self.rng.random() < self.settings.spot_check_rate:
-            record.spot_checked = True
-            try:
-                reply = await self.teacher.answer(query, _turns(history))
-            except TeacherError as exc:
-                self.emit(Notice("warning", f"Spot check skipped: {exc.message}"))
-                record.spot_checked = False
-            else:
-                verdict = agreement(decision.answer, reply.text)
-                result.verified = record.verified = verdict.agrees
-                result.teacher_answer = record.teacher_answer = reply.text
-                record.teacher_input_tokens, record.teacher_output_tokens = reply.input_tokens, reply.output_tokens
-                features = [decision.confidence or 0.0, 1.0 if decision.source == "neural" else 0.0,
-                            0.0 if decision.source == "neural" else 1.0]
-                await self.store.add_labels([
-                    Label(query, decision.answer, decision.source if decision.source == "neural" else "checked",
-                          int(verdict.agrees), "spot_check", ctx_key, verdict.score, features),
-                    Label(query, "", "router", int(verdict.agrees), "spot_check", ctx_key, None,
-                          decision.router_features),
-                ])
-                if decision.source == "neural" and decision.validator_p is not None:
-                    await self._recalibrate(decision.validator_p, verdict.agrees)
-                if not verdict.agrees:
-                    # The teacher's answer replaces the wrong one and is learned from.
-                    await self._learn(query, norm, context, ctx_key, reply.text, "spot_check", None)
-        # Latency is the local answer's: a spot check happens after the answer is shown.
-        result.latency_ms = record.latency_ms = decision.latency_ms
         result.query_id = await self.store.log_query(record)
         if decision.source == "learned":
             hit = self.index.lookup(norm, ctx_key)
             if hit is not None:
                 await self.store.count_hit(hit.entry.id)
+        if self.rng.random() < self.settings.spot_check_rate:
+            check = self._spot_check(result, norm, context, ctx_key, decision, history)
+            if spot_check_mode == "inline":
+                await check
+            else:  # the answer is shown now; the verdict follows as a QueryVerified event
+                task = asyncio.ensure_future(check)
+                self._spot_checks.add(task)
+                task.add_done_callback(self._spot_checks.discard)
         return result
+
+    async def _spot_check(self, result: AskResult, norm, context, ctx_key, decision, history) -> None:
+        """Ask the teacher too; agreement labels the router and validator and may correct the store."""
+        query = result.query
+        try:
+            reply = await self.teacher.answer(query, _turns(history))
+        except TeacherError as exc:
+            self.emit(Notice("warning", f"Spot check skipped: {exc.message}"))
+            return
+        reply.text = strip_controls(reply.text)  # what the network sends never reaches a terminal raw
+        verdict = agreement(decision.answer, reply.text)
+        result.verified, result.teacher_answer = verdict.agrees, reply.text
+        await self.store.set_verification(result.query_id, verdict.agrees, reply.text,
+                                          reply.input_tokens, reply.output_tokens)
+        neural = decision.source == "neural"
+        features = [decision.confidence or 0.0, 1.0 if neural else 0.0, 0.0 if neural else 1.0]
+        await self.store.add_labels([
+            Label(query, decision.answer, "neural" if neural else "checked", int(verdict.agrees),
+                  "spot_check", ctx_key, verdict.score, features),
+            Label(query, "", "router", int(verdict.agrees), "spot_check", ctx_key, None,
+                  decision.router_features),
+        ])
+        if neural and decision.validator_p is not None:
+            await self._recalibrate(decision.validator_p, verdict.agrees)
+        if not verdict.agrees:
+            # The teacher's answer replaces the wrong one and is learned from.
+            await self._learn(query, norm, context, ctx_key, reply.text, "spot_check", None)
+        self.emit(QueryVerified(result.query_id, verdict.agrees, reply.text))
 
     async def _recalibrate(self, validator_p: float, agreed: bool) -> None:
         """A spot-checked neural answer moves the validator threshold at once, not at the next run."""
@@ -246,6 +278,7 @@ class Engine:
             result.query_id = await self.store.log_query(record)
             self.emit(Notice("error", exc.message))
             return result
+        reply.text = strip_controls(reply.text)  # no escape sequences or lone surrogates from the network
         result.answer = result.teacher_answer = reply.text
         result.source = "forward"
         result.latency_ms = decision.latency_ms + (time.perf_counter() - t0) * 1000
@@ -320,6 +353,27 @@ class Engine:
         return True
 
     async def _train(self, trigger: str) -> RunReport | None:
+        """One run at a time per data dir: while another process trains, this run is skipped."""
+        lock = DataDirLock(self.data_dir)
+        if not lock.try_acquire():
+            self.emit(Notice("information", TRAINING_ELSEWHERE))
+            return None
+        try:
+            return await self._train_locked(trigger)
+        finally:
+            lock.release()
+
+    async def _save_models(self, report: RunReport) -> RunReport:
+        """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""
+        try:
+            await asyncio.to_thread(self.models.save, self.data_dir / MODELS_DIR)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            report.status, report.error = "failed", f"could not save the models: {reason}"
+            self.emit(Notice("error", f"Training failed: {report.error}"))
+        return report
+
+    async def _train_locked(self, trigger: str) -> RunReport | None:
         from shammah_tui.training.job import run_training_job
 
         await self.load_models()
@@ -356,7 +410,8 @@ class Engine:
         report = job.report
         await self.store.add_loss_points(points)
         if report.status == "done":
-            await asyncio.to_thread(self.models.save, self.data_dir / MODELS_DIR)
+            report = await self._save_models(report)
+        if report.status == "done":
             await self.store.add_labels(job.labels)
             if job.thresholds is not None:
                 self.calibration_points = list(job.calibration_points)

@@ -48,6 +48,15 @@ class QueryAnswered:
 
 
 @dataclass
+class QueryVerified:
+    """A spot check finished after its local answer was shown."""
+
+    query_id: int | None
+    verified: bool
+    teacher_answer: str
+
+
+@dataclass
 class ModelsLoaded:
     info: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
@@ -83,4 +92,4 @@ class Notice:
     text: str
 
 
-EngineEvent = QueryAnswered | ModelsLoaded | TrainingStarted | TrainingStep | TrainingFinished | ToolCalled | Notice
+EngineEvent = QueryAnswered | QueryVerified | ModelsLoaded | TrainingStarted | TrainingStep | TrainingFinished | ToolCalled | Notice

@@ -179,6 +179,17 @@ class Store:
         )
         return int(cursor.lastrowid)
 
+    async def set_verification(self, query_id: int | None, verified: bool, teacher_answer: str,
+                               input_tokens: int, output_tokens: int) -> None:
+        """Record a spot check's verdict on a logged local answer."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE query_log SET spot_checked = 1, verified = ?, teacher_answer = ?,"
+                " teacher_input_tokens = teacher_input_tokens + ?,"
+                " teacher_output_tokens = teacher_output_tokens + ? WHERE id = ?",
+                (int(verified), teacher_answer, input_tokens, output_tokens, query_id),
+            )
+
     async def recent_sources(self, limit: int) -> list[str]:
         """Sources of the last `limit` answered queries, oldest first (for rolling rates)."""
         rows = await self._fetchall(
@@ -394,8 +405,8 @@ class Store:
             await db.executemany(
                 "INSERT INTO labels (query, context_key, answer, source, label, score, origin, features,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(l.query, l.context_key, l.answer, l.source, l.label, l.score, l.origin,
-                  json.dumps(l.features), now) for l in labels],
+                [(_text(l.query), _text(l.context_key), _text(l.answer), l.source, l.label, l.score,
+                  l.origin, json.dumps(l.features), now) for l in labels],
             )
 
     async def labels(self, limit: int = 5000) -> list[Label]:
@@ -411,8 +422,8 @@ class Store:
             cursor = await db.execute(
                 "INSERT INTO tool_calls (call_id, name, input_json, status, duration_ms, summary,"
                 " result_text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (call_id, name, json.dumps(input, ensure_ascii=False, default=str), status,
-                 duration_ms, summary, result_text, self._clock()),
+                (_text(call_id), _text(name), _input_json(input), status,
+                 duration_ms, _text(summary), _text(result_text), self._clock()),
             )
             return int(cursor.lastrowid)
 
@@ -434,6 +445,21 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _text(value: Any) -> str:
+    """Text SQLite can store: tool input arrives from the network, where JSON may carry lone
+    surrogates ("\\ud800"), which UTF-8 cannot encode."""
+    text = value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _input_json(value: Any) -> str:
+    """A tool input as JSON for the log, whatever it holds (huge ints, deep nesting, surrogates)."""
+    try:
+        return json.dumps(value, ensure_ascii=True, default=str)
+    except (ValueError, RecursionError, TypeError) as exc:
+        return json.dumps({"_unrecordable": f"{type(value).__name__} input ({type(exc).__name__})"})
 
 
 def _statements(script: str) -> list[str]:
