@@ -110,7 +110,10 @@ class LocalAnswerer:
         hit = self.index.lookup(norm_query, context_key, exclude_self=exclude_self)
         decision = LocalDecision(router_features=router_features(self.models, query, hit))
         models = self.models
-        if use_router and models is not None and th.router_trained:
+        # An exact rule's answer is right by construction; the router only gates answers that may
+        # be wrong (it never sees template queries in training: they are never forwarded).
+        exact_rule = "template" in self.tier_order and decision.router_features[2] >= 1.0
+        if use_router and models is not None and th.router_trained and not exact_rule:
             decision.router_p = models.router_p([query], [decision.router_features])[0]
             if decision.router_p < th.router:
                 decision.note = "router: forward"

@@ -7,10 +7,15 @@ from typing import TYPE_CHECKING, Any
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.tools.base import ToolResult, ToolSpec
-from shammah_tui.tools.limits import MAX_EXAMPLES, text_schema
+from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
 
 if TYPE_CHECKING:
     from shammah_tui.engine import Engine
+
+
+def item_text_schema(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description, "maxBytes": MAX_TEXT}
+
 
 SCHEMA = {
     "type": "object",
@@ -22,9 +27,11 @@ SCHEMA = {
             "maxItems": MAX_EXAMPLES,
             "items": {
                 "type": "object",
+                # No minLength here: an empty question or answer rejects that example (with its
+                # reason), not the whole call.
                 "properties": {
-                    "query": text_schema("A question a user might ask."),
-                    "answer": text_schema("The exact, short answer."),
+                    "query": item_text_schema("A question a user might ask."),
+                    "answer": item_text_schema("The exact, short answer."),
                 },
                 "required": ["query", "answer"],
                 "additionalProperties": False,

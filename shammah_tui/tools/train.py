@@ -21,6 +21,10 @@ SCHEMA = {
 def make(engine: Engine) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         if not data.get("wait", True):
+            counts = await engine.store.example_counts()
+            if not engine.training and not (counts["queued"] or counts["trained"]):
+                return ToolResult("Nothing to train on: the queue is empty and nothing was trained before.",
+                                  is_error=True, data={"status": "empty", "started": False})
             task = engine.start_training("tool")
             if task is None:
                 return ToolResult("A training run is already in progress.", data={"started": False})

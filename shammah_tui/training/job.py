@@ -37,8 +37,6 @@ POST_EVAL = 48
 #: Share of new examples held out of a run (with at least this many new examples).
 HOLD_OUT = 0.25
 MIN_FOR_HOLD_OUT = 8
-#: Label origins whose neural answers came from questions the generator had not trained on.
-UNSEEN_ORIGINS = ("held_out", "spot_check", "pre_eval")
 
 
 @dataclass
@@ -142,8 +140,14 @@ def run_training_job(
         post = evaluate(models, index, rng.sample(pool, min(POST_EVAL, len(pool))),
                         "self_eval", max_new_tokens, cancel)
         held = evaluate(models, index, held_new, "held_out", max_new_tokens, cancel)
+        # Every third post-training evaluation is kept out of the validator's fit: with the
+        # held-out questions it is what the threshold is calibrated on, so the calibration set
+        # holds both kinds of question that reach the neural tier: asked before, and new.
+        calibration_queries = {l.query for l in [l for l in post if l.source == "neural"][::3]}
+        post_fit = [l for l in post if l.query not in calibration_queries]
+        post_calibration = [l for l in post if l.query in calibration_queries and l.source == "neural"]
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
-        history = list(old_labels) + pre + post
+        history = list(old_labels) + pre + post_fit
         router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
                        for l in history if l.source == "router"]
         validator_data = validator_examples(history + truths, rng)
@@ -152,10 +156,9 @@ def run_training_job(
             return JobResult(classifiers)
         report.losses.update(classifiers.losses)
         report.steps += classifiers.steps
-        # Calibrate on answers the generator was not trained on when it gave them:
-        # this run's held-out questions and earlier held-out / spot-checked ones.
-        unseen = [l for l in old_labels if l.source == "neural" and l.origin in UNSEEN_ORIGINS][-300:]
-        unseen += [l for l in held if l.source == "neural"]
+        # Calibrate on answers the validator was not fitted to: this run's held-out questions and
+        # kept-out evaluations. Spot checks after the run add to these (Engine._recalibrate).
+        unseen = [l for l in held if l.source == "neural"] + post_calibration
         scores = models.validator_p([l.query for l in unseen], [l.answer for l in unseen],
                                     [list(l.features) for l in unseen]) if unseen else []
         points = [(p, bool(l.label)) for p, l in zip(scores, unseen)]
