@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     except _Failure as exc:
         print(f"shammah-tui: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except sqlite3.Error as exc:  # e.g. the disk filled up mid-run: one line, not a traceback
+        print(f"shammah-tui: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"shammah-tui: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 class _Failure(Exception):
@@ -125,6 +135,7 @@ async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings:
 
         return await run_bench(args)
     engine = await _open_engine(data_dir, settings)
+    engine.subscribe(_report_model_warnings)
     try:
         if command == "ask":
             return await _ask(engine, args)
@@ -139,6 +150,15 @@ async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings:
         raise _Failure(f"unknown command {command}")
     finally:
         await engine.close()
+
+
+def _report_model_warnings(event) -> None:
+    """A bad checkpoint or tokenizer (moved aside, replaced by fresh models) is said on stderr."""
+    from shammah_tui.events import ModelsLoaded
+
+    if isinstance(event, ModelsLoaded):
+        for warning in event.warnings:
+            print(f"shammah-tui: warning: {warning}", file=sys.stderr, flush=True)
 
 
 async def _ask(engine, args) -> int:
@@ -164,8 +184,9 @@ def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
             if text.lstrip().startswith("{"):
                 try:
                     obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield number, None, f"line {number}: not valid JSON ({exc.msg})"
+                except (ValueError, RecursionError) as exc:  # JSONDecodeError, 5000-digit ints, deep nesting
+                    reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+                    yield number, None, f"line {number}: not valid JSON ({reason})"
                     continue
                 query = obj.get("query") if isinstance(obj, dict) else None
                 if not isinstance(query, str):
@@ -233,11 +254,14 @@ async def _teach(engine, args) -> int:
 
 
 async def _train(engine) -> int:
-    from shammah_tui.events import TrainingStep
+    from shammah_tui.events import Notice, TrainingStep
 
     last: dict[str, float] = {}
+    notices: list[str] = []
 
     def show(event) -> None:
+        if isinstance(event, Notice):
+            notices.append(event.text)
         if isinstance(event, TrainingStep):
             s = event.step
             if s.step == s.total_steps or s.step % 10 == 0:
@@ -250,8 +274,8 @@ async def _train(engine) -> int:
         report = await engine.train("cli")
     finally:
         unsubscribe()
-    if report is None:
-        print("Nothing to train on: the queue is empty.")
+    if report is None:  # nothing queued, or another process is training (the engine said which)
+        print(notices[-1] if notices else "Nothing to train on: the queue is empty.")
         return EXIT_OK
     for model, loss in report.losses.items():
         print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%)")

@@ -70,6 +70,8 @@ class Engine:
         #: (validator p, agreed) behind the validator threshold; neural spot checks add to it.
         self.calibration_points: list[tuple[float, bool]] = []
         self._spot_checks: set[asyncio.Future[None]] = set()
+        #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
+        self._auto_train_after = 0
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -326,7 +328,7 @@ class Engine:
         if self.training:
             return
         counts = await self.store.example_counts()
-        if counts["queued"] >= self.settings.batch_size:
+        if counts["queued"] >= max(self.settings.batch_size, self._auto_train_after):
             task = self.start_training("auto")
             if wait and task is not None:
                 await task
@@ -357,11 +359,22 @@ class Engine:
         lock = DataDirLock(self.data_dir)
         if not lock.try_acquire():
             self.emit(Notice("information", TRAINING_ELSEWHERE))
+            await self._hold_auto_train()
             return None
         try:
-            return await self._train_locked(trigger)
+            report = await self._train_locked(trigger)
         finally:
             lock.release()
+        if report is not None and report.status == "failed":
+            await self._hold_auto_train()
+        elif report is not None and report.status == "done":
+            self._auto_train_after = 0
+        return report
+
+    async def _hold_auto_train(self) -> None:
+        """After a failed or skipped run, auto-training waits for a batch of new examples instead
+        of retrying after every query (with a full disk, each query would retrain and fail)."""
+        self._auto_train_after = (await self.store.example_counts())["queued"] + self.settings.batch_size
 
     async def _save_models(self, report: RunReport) -> RunReport:
         """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""

@@ -104,6 +104,7 @@ class Settings:
             (1 <= self.max_new_tokens <= 1024, "max_new_tokens", "must be between 1 and 1024"),
             (1 <= self.tool_iterations <= 200, "tool_iterations", "must be between 1 and 200"),
             (self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda"),
+            (0 <= self.seed < 2**31, "seed", "must be between 0 and 2147483647"),
         ]
         for ok, key, problem in checks:
             if not ok:

@@ -17,6 +17,7 @@ model starts from fresh weights, with a warning for the caller to show.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +56,21 @@ def _fresh(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
+
+
+def _remove_stale_temporaries(model_dir: Path) -> None:
+    """Delete ``.<name>.tmp-<pid>-<hex>`` files whose writer is gone (killed mid-save)."""
+    for path in model_dir.glob(".*.tmp-*"):
+        try:
+            pid = int(path.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+            os.kill(pid, 0)  # raises ProcessLookupError when no such process
+        except ProcessLookupError:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a read-only dir: leave it
+                pass
+        except (ValueError, IndexError, OSError):  # not ours, or a live writer we may not signal
+            continue
 
 
 def _move_aside(path: Path) -> str:
@@ -126,6 +142,7 @@ class LocalModels:
         model_dir = Path(model_dir)
         device = torch.device(device) if device is not None else pick_device()
         warnings: list[str] = []
+        _remove_stale_temporaries(model_dir)
 
         tok_path = model_dir / TOKENIZER_FILE
         tokenizer = None

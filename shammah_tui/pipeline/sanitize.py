@@ -13,8 +13,13 @@ import unicodedata
 #: Longest query accepted, in characters (a pasted page is fine; a 1 MB paste is not).
 MAX_QUERY_CHARS = 8000
 
-# CSI / OSC / other ESC sequences, then any remaining C0/C1 control except tab and newline.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+# CSI (7- and 8-bit), string sequences (OSC, DCS, SOS, PM, APC: up to BEL or ST), other ESC
+# sequences (charset, ESC 7, ESC c …); then any remaining C0/C1 control except tab and newline.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
