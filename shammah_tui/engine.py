@@ -38,6 +38,8 @@ Listener = Callable[[EngineEvent], None]
 THRESHOLDS_KEY = "thresholds"
 #: Training examples replayed per run, drawn from everything trained before.
 REPLAY_POOL = 256
+#: Seconds close() lets running spot checks finish before cancelling them.
+SPOT_CHECK_GRACE_S = 2.0
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
 #: Said when a run is skipped because another process holds the data dir's training lock.
@@ -70,6 +72,7 @@ class Engine:
         #: (validator p, agreed) behind the validator threshold; neural spot checks add to it.
         self.calibration_points: list[tuple[float, bool]] = []
         self._spot_checks: set[asyncio.Future[None]] = set()
+        self._models_failed: str | None = None
         #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
         self._auto_train_after = 0
 
@@ -97,16 +100,24 @@ class Engine:
             raise
         engine = cls(data_dir, settings, store, teacher, clock,
                      random.Random(settings.seed if seed is None else seed))
-        for row in await store.learned_answers():
-            engine.index.add(row)
-        engine.thresholds = Thresholds.from_json(await store.get_value(THRESHOLDS_KEY))
+        try:
+            for row in await store.learned_answers():
+                engine.index.add(row)
+            engine.thresholds = Thresholds.from_json(await store.get_value(THRESHOLDS_KEY))
+        except BaseException:
+            await store.close()  # an open connection's thread would hold up interpreter exit
+            raise
         engine.local.thresholds = engine.thresholds
         return engine
 
     async def close(self) -> None:
-        """Cancel training, finish spot checks, close the teacher and the store."""
+        """Cancel training, give spot checks a moment, close the teacher and the store."""
         if self._spot_checks:
-            await asyncio.gather(*self._spot_checks, return_exceptions=True)
+            # A spot check is a live teacher call; quitting must not wait out its timeout.
+            _, pending = await asyncio.wait(self._spot_checks, timeout=SPOT_CHECK_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._training is not None and not self._training.done():
             self._cancel_training.set()
             try:
@@ -137,6 +148,17 @@ class Engine:
             self._models_loading = asyncio.ensure_future(asyncio.to_thread(self._load_models_sync))
         warnings = await self._models_loading
         return warnings
+
+    async def _load_models_or_go_on(self) -> None:
+        """Load the models; if that fails, say so once and answer with the other tiers and the teacher."""
+        if self._models_failed is not None:
+            return
+        try:
+            await self.load_models()
+        except Exception as exc:
+            self._models_failed = f"{type(exc).__name__}: {exc}"
+            self.emit(Notice("error", f"Local models unavailable ({self._models_failed}); "
+                                      "answering from templates, learned answers and the teacher."))
 
     def _load_models_sync(self) -> list[str]:
         import torch
@@ -187,7 +209,7 @@ class Engine:
             result = AskResult(query=strip_controls(str(raw_query)[:200]), error=str(exc))
             self.emit(QueryAnswered(result))
             return result
-        await self.load_models()
+        await self._load_models_or_go_on()
         context, ctx_key = query_context(query, history)
         norm = normalize_query(query)
         decision: LocalDecision = await asyncio.to_thread(self.local.decide, query, norm, context, ctx_key)
@@ -474,7 +496,7 @@ class Engine:
             "local_share": round(local / answered, 4) if answered else 0.0,
             "examples_queued": examples["queued"],
             "examples_trained": examples["trained"],
-            "learned_answers": len(await self.store.learned_answers()),
+            "learned_answers": await self.store.learned_count(),
             "training_runs": await self.store.run_count(),
             "last_run": None if last is None else {
                 model: {"old_loss": round(l.old_loss, 5), "new_loss": round(l.new_loss, 5),

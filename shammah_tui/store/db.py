@@ -286,6 +286,9 @@ class Store:
         return [LearnedAnswer(r["id"], r["norm_query"], r["context_key"], r["query"], r["answer"],
                               r["origin"], r["hits"]) for r in rows]
 
+    async def learned_count(self) -> int:
+        return int((await self._fetchone("SELECT COUNT(*) FROM learned_answers"))[0])
+
     async def count_hit(self, learned_id: int) -> None:
         async with self.transaction() as db:
             await db.execute("UPDATE learned_answers SET hits = hits + 1 WHERE id = ?", (learned_id,))

@@ -1,0 +1,166 @@
+"""ShammahApp: engine lifecycle, global keys and command palette entries.
+
+The app opens the engine inside its own event loop (aiosqlite binds its
+connection to the loop that opened it), loads the models in the background
+after the first frame, and closes the engine on the way out. Everything shown
+lives on `MainScreen`.
+
+Importing this module imports neither torch nor the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from shammah_tui.ui import messages as msg
+from shammah_tui.ui.format import error_line
+from shammah_tui.ui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from shammah_tui.ui.engine_api import EngineLike
+
+EngineOpener = Callable[[], Awaitable["EngineLike"]]
+
+
+class ShammahApp(App[int]):
+    """Shammah's terminal UI."""
+
+    #: Widget styles, then each screen's sibling .tcss. The main screen's must be here (Textual does not
+    #: read the default screen's CSS_PATH); the modal screens' are here too, so that opening one does
+    #: not re-parse and re-apply the whole stylesheet (~1 s on a busy 2-core machine).
+    CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/help.tcss", "screens/tool_detail.tcss"]
+    TITLE = "Shammah"
+
+    BINDINGS = [
+        Binding("f1", "help", "Help", tooltip="Keys and commands"),
+        Binding("ctrl+q", "quit", "Quit", tooltip="Quit (cancels a training run)", priority=True),
+    ]
+
+    def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
+                 clock: Callable[[], float] = time.monotonic, load_models: bool = True) -> None:
+        """Give an open `engine`, or `open_engine` to open one once the app runs.
+
+        `clock` is the only time source for anything shown; `load_models=False`
+        leaves the models unloaded (tests, or a UI without torch).
+        """
+        super().__init__()
+        if engine is None and open_engine is None:
+            raise ValueError("ShammahApp needs an engine or an open_engine callable")
+        self.engine: EngineLike | None = engine
+        """The engine, once open."""
+        self._open_engine = open_engine
+        self._open_task: asyncio.Future[EngineLike] | None = None
+        self._clock = clock
+        self._load_models = load_models
+        self._engine_closed = False
+        self._main = MainScreen(clock=clock)
+        self.exit_reason: str | None = None
+        """Why the app gave up (the data directory could not be opened), for the caller to print."""
+
+    @property
+    def main(self) -> MainScreen:
+        """The main screen (the default screen; it lives as long as the app)."""
+        return self._main
+
+    def get_default_screen(self) -> Screen:
+        return self._main
+
+    # -------------------------------------------------------------- lifecycle
+    def on_mount(self) -> None:
+        if self.engine is not None:
+            self._attach(self.engine)
+        else:
+            self.call_after_refresh(self.open_engine)  # the first frame first
+
+    @work(group="engine", exit_on_error=False)
+    async def open_engine(self) -> None:
+        """Open the engine; posts EngineOpened or EngineOpenFailed."""
+        assert self._open_engine is not None
+        # Shielded so that quitting mid-open still gets the engine back to close it.
+        self._open_task = asyncio.ensure_future(self._open_engine())
+        try:
+            engine = await asyncio.shield(self._open_task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.post_message(msg.EngineOpenFailed(error_line(exc)))
+            return
+        self.post_message(msg.EngineOpened(engine))
+
+    def on_engine_opened(self, message: msg.EngineOpened) -> None:
+        self.engine = message.engine
+        self._attach(message.engine)
+
+    def on_engine_open_failed(self, message: msg.EngineOpenFailed) -> None:
+        self.exit_reason = message.reason
+        self.exit(1, return_code=1)
+
+    def _attach(self, engine: EngineLike) -> None:
+        loading = self._load_models and not engine.models_ready
+        self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
+
+    @work(group="models", exit_on_error=False)
+    async def load_models(self) -> None:
+        """Load the local models (torch) after the first frame; the engine runs it in a thread."""
+        assert self.engine is not None
+        try:
+            await self.engine.load_models()
+        except Exception as exc:
+            self._main.post_message(msg.ModelsFailed(error_line(exc)))
+
+    async def on_unmount(self) -> None:
+        await self.close_engine()
+
+    async def close_engine(self) -> None:
+        """Cancel training, close the teacher and the store (once)."""
+        if self._engine_closed:
+            return
+        self._engine_closed = True
+        self._main.detach()
+        engine = self.engine
+        if engine is None and self._open_task is not None:
+            try:
+                engine = await self._open_task
+            except Exception:
+                engine = None
+        if engine is not None:
+            try:
+                await engine.close()
+            except Exception:
+                pass
+
+    # ---------------------------------------------------------------- actions
+    def action_help(self) -> None:
+        """Show the keys and commands."""
+        from shammah_tui.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self._main
+        yield SystemCommand("Train now", "Train the local models on the queued examples", main.action_train)
+        yield SystemCommand("Start teaching", "Let the teacher teach through its tools", main.action_teach)
+        yield SystemCommand("Stop teaching", "Stop the teaching session", main.action_stop_teaching)
+        yield SystemCommand("Cancel", "Cancel the answer in flight, teaching, or the training run",
+                            main.action_cancel)
+        yield SystemCommand("Cancel training", "Stop the running training run (models stay unchanged)",
+                            main.cancel_training)
+        yield SystemCommand("Clear conversation", "Start a new conversation", main.action_clear)
+        yield SystemCommand("Analyze models", "Evaluate the local models per category (/analyze)",
+                            lambda: main.run_slash_line("/analyze"))
+        yield SystemCommand("Show stats", "Rates, losses, queue and token counts (/stats)",
+                            lambda: main.run_slash_line("/stats"))
+        yield SystemCommand("Help", "Keys and slash commands", self.action_help)
+        for pane in ("chat", "tools", "metrics"):
+            yield SystemCommand(f"Show {pane} pane", f"Show and focus the {pane} pane",
+                                lambda pane=pane: main.action_show_pane(pane))

@@ -1,0 +1,237 @@
+"""Pure formatting and data-shaping helpers for the UI (no Textual, no I/O).
+
+Kept apart from the widgets so they can be unit-tested and reused by the
+widgets, the screens and the help text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+#: The four answer sources, in the order the UI lists them.
+SOURCES = ("neural", "learned", "template", "forward")
+#: The three local models, in the order the UI lists them.
+MODELS = ("generator", "router", "validator")
+#: Most points a chart line is drawn with (a plot is ~100 columns wide).
+MAX_PLOT_POINTS = 300
+
+
+def compact_json(value: Any, limit: int = 48) -> str:
+    """One line of JSON, cut to `limit` characters with an ellipsis."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return ellipsize(one_line(text), limit)
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for the detail view."""
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (newlines included) to single spaces."""
+    return " ".join(text.split())
+
+
+def ellipsize(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    if limit <= 0:
+        return ""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def format_ms(ms: float | None) -> str:
+    """A duration in milliseconds, compact: `0.8 ms`, `42 ms`, `1.25 s`, `2m 05s`."""
+    if ms is None:
+        return "—"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return format_seconds(ms / 1000)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration in seconds, compact: `3.2 s`, `1m 05s`, `1h 02m`."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_pct(value: float | None, digits: int = 1) -> str:
+    """A share in [0, 1] as a percentage, or a dash when unknown."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+def format_count(n: int | float | None) -> str:
+    """Thousands separated: 12,345; a dash when unknown."""
+    if n is None:
+        return "—"
+    return f"{int(round(n)):,}"
+
+
+def format_params(n: int | float | None) -> str:
+    """A parameter count: 1.49M, 820k."""
+    if n is None:
+        return "?"
+    n = float(n)
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:.0f}"
+
+
+def format_loss(value: float | None) -> str:
+    """A loss value with 4 significant figures."""
+    if value is None:
+        return "—"
+    return f"{value:.4g}"
+
+
+def source_rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Share of each source among all answered queries (None when nothing was answered)."""
+    total = sum(counts.get(s, 0) for s in SOURCES)
+    return {s: (counts.get(s, 0) / total if total else None) for s in SOURCES}
+
+
+def rolling_rates(sources: Sequence[str], window: int = 10, span: int = 50) -> dict[str, list[float]]:
+    """Per source, its share (0–100) among the `window` queries ending at each of the last `span`.
+
+    `sources` is oldest first. The result has one value per position of the last
+    `span` queries, so a chart shows how the mix moved as queries came in.
+    """
+    out: dict[str, list[float]] = {s: [] for s in SOURCES}
+    start = max(0, len(sources) - span)
+    for end in range(start, len(sources)):
+        chunk = sources[max(0, end - window + 1): end + 1]
+        for s in SOURCES:
+            out[s].append(100.0 * chunk.count(s) / len(chunk))
+    return out
+
+
+def downsample(values: Sequence[float], limit: int = MAX_PLOT_POINTS) -> tuple[list[float], list[float]]:
+    """(x, y) with at most `limit` points: bucket means over the whole series.
+
+    x is the index (1-based) of each bucket's middle point, so the axis keeps the
+    true step count while the line is drawn with few points.
+    """
+    n = len(values)
+    if n <= limit:
+        return [float(i + 1) for i in range(n)], [float(v) for v in values]
+    xs: list[float] = []
+    ys: list[float] = []
+    for b in range(limit):
+        lo = b * n // limit
+        hi = max(lo + 1, (b + 1) * n // limit)
+        bucket = values[lo:hi]
+        xs.append((lo + hi + 1) / 2)
+        ys.append(sum(bucket) / len(bucket))
+    return xs, ys
+
+
+def eta_seconds(step: int, total: int, examples_per_s: float, batch_size: int) -> float | None:
+    """Seconds left in a model's phase, from its measured throughput."""
+    if examples_per_s <= 0 or total <= 0 or step >= total:
+        return None if step < total else 0.0
+    return (total - step) * batch_size / examples_per_s
+
+
+def describe_models(info: Mapping[str, Any], settings: Any = None) -> tuple[str, str]:
+    """(device, size) from `ModelsLoaded.info`, tolerant of the exact keys used.
+
+    Looks for a `device` key and for parameter counts: `params` as a number or
+    as a per-model dict (what `LocalModels.info()` gives), `model_params`,
+    `*_params`, or nested per-model dicts with `params`.
+    """
+    device = str(info.get("device", "?"))
+    total = _find_params(info)
+    if total:
+        return device, f"{format_params(total)} params"
+    if settings is not None:
+        return device, f"{getattr(settings, 'n_embd', '?')}d × {getattr(settings, 'n_layer', '?')} layers"
+    return device, ""
+
+
+def _find_params(info: Mapping[str, Any]) -> float | None:
+    for key in ("params", "model_params", "total_params", "parameters"):
+        value = info.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    total = 0.0
+    found = False
+    for key, value in info.items():
+        if key in ("params", "parameters") and isinstance(value, Mapping):  # per model: sum them
+            numbers = [v for v in value.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if numbers:
+                return float(sum(numbers))
+        if isinstance(value, Mapping):
+            inner = _find_params(value)
+            if inner:
+                total += inner
+                found = True
+        elif key.endswith("_params") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            total += float(value)
+            found = True
+    return total if found else None
+
+
+def stats_text(stats: Mapping[str, Any]) -> str:
+    """The `/stats` answer: engine.stats() as a few aligned plain-text lines."""
+    by_source = stats.get("by_source") or {}
+    rates = source_rates(by_source)
+    lines = [f"{'source':<10}{'answers':>9}{'share':>9}"]
+    for s in SOURCES:
+        lines.append(f"{s:<10}{format_count(by_source.get(s, 0)):>9}{format_pct(rates[s]):>9}")
+    lines += [
+        "",
+        f"queries {format_count(stats.get('queries'))} · local share {format_pct(stats.get('local_share'))}",
+        f"examples {format_count(stats.get('examples_queued'))} queued, "
+        f"{format_count(stats.get('examples_trained'))} trained · learned answers "
+        f"{format_count(stats.get('learned_answers'))} · runs {format_count(stats.get('training_runs'))}",
+        f"verified agreement {format_pct(stats.get('verified_agreement'))} · estimated local error "
+        f"{format_pct(stats.get('estimated_local_error'))} (bound δ {format_pct(stats.get('error_bound'))})",
+        f"teacher tokens {format_count(stats.get('teacher_tokens_used'))} used, "
+        f"≈{format_count(stats.get('teacher_tokens_saved_estimate'))} saved",
+    ]
+    last = stats.get("last_run")
+    if last:
+        lines += ["", f"{'last run':<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]
+        for model, row in last.items():
+            lines.append(f"{model:<10}{format_loss(row.get('old_loss')):>10}{format_loss(row.get('new_loss')):>10}"
+                         f"{row.get('improvement_pct', 0):>+8.1f}%")
+    return "\n".join(lines)
+
+
+def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
+    """Join the non-empty parts."""
+    return sep.join(p for p in parts if p)
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one readable line, never a traceback.
+
+    An exception with its own user-facing `message` (TeacherError, OpenFailed)
+    shows just that; anything else shows its type and first line.
+    """
+    message = getattr(exc, "message", None)
+    text = (message or str(exc)).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if message else f"{type(exc).__name__}: {first}"

@@ -1,0 +1,51 @@
+"""Slash commands typed in the input line: parsing only (the screen runs them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: name → (argument hint, what it does); the order is the help order.
+SLASH_COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("", "train on the queued examples now"),
+    "teach": ("[topic]", "start (or stop) teaching through the tools"),
+    "analyze": ("", "evaluate the local models per category"),
+    "compare": ("<question>", "local answer vs teacher answer for a question"),
+    "stats": ("", "rates, losses, queue and token counts"),
+    "clear": ("", "start a new conversation"),
+    "help": ("", "keys and commands"),
+}
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """A parsed `/name args` line."""
+
+    name: str
+    """The command name, lower-cased, without the slash."""
+    arg: str
+    """Everything after the name, stripped ("" when none)."""
+
+
+class SlashError(ValueError):
+    """The line is a slash command that cannot run; the message says why."""
+
+
+def parse_slash(line: str) -> SlashCommand | None:
+    """The command in `line`, or None when it is an ordinary question.
+
+    A line is a command when it starts with `/` followed by a letter; `//x` and
+    `/ x` are questions. Raises SlashError for an unknown command or a missing
+    argument.
+    """
+    text = line.strip()
+    if len(text) < 2 or text[0] != "/" or not text[1].isalpha():
+        return None
+    name, _, arg = text[1:].partition(" ")
+    name = name.lower()
+    arg = arg.strip()
+    if name not in SLASH_COMMANDS:
+        known = ", ".join(f"/{n}" for n in SLASH_COMMANDS)
+        raise SlashError(f"Unknown command /{name}. Commands: {known}.")
+    if name == "compare" and not arg:
+        raise SlashError("/compare needs a question, e.g. /compare what is 2 + 3?")
+    return SlashCommand(name, arg)

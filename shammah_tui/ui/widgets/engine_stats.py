@@ -1,0 +1,49 @@
+"""Queue size, estimated local error vs the bound δ, teacher tokens: from engine.stats()."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label
+
+from shammah_tui.ui.format import format_count, format_pct, join_nonempty
+
+
+class EngineStats(Vertical):
+    """A few lines of numbers from `engine.stats()`."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Queue —", id="stat-queue")
+        yield Label("Trained —", id="stat-store")
+        yield Label("Local error —", id="stat-error")
+        yield Label("Teacher tokens —", id="stat-tokens")
+
+    def show(self, stats: Mapping[str, Any], batch_size: int | None = None) -> None:
+        """Render a `stats()` dict (missing keys show as —)."""
+        queued = stats.get("examples_queued")
+        queue = format_count(queued)
+        if batch_size and queued is not None:
+            queue = f"{queue} / {batch_size}"
+        self.query_one("#stat-queue", Label).update(
+            f"Queue {queue} · runs {format_count(stats.get('training_runs'))}")
+        self.query_one("#stat-store", Label).update(
+            f"Trained {format_count(stats.get('examples_trained'))} · "
+            f"learned {format_count(stats.get('learned_answers'))}")
+        error = stats.get("estimated_local_error")
+        bound = stats.get("error_bound")
+        checks = stats.get("spot_checks")
+        over = error is not None and bound is not None and error > bound
+        relation = ">" if over else ("≤" if error is not None else "vs")
+        line = self.query_one("#stat-error", Label)
+        line.update(join_nonempty([
+            f"Local error {format_pct(error)} {relation} δ {format_pct(bound)}",
+            f"{format_count(checks)} checks" if checks is not None else "",
+        ]))
+        line.set_class(over, "-over")
+        line.set_class(error is not None and not over, "-under")
+        self.query_one("#stat-tokens", Label).update(
+            f"Tokens {format_count(stats.get('teacher_tokens_used'))} used · "
+            f"≈{format_count(stats.get('teacher_tokens_saved_estimate'))} saved")

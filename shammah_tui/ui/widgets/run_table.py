@@ -1,0 +1,44 @@
+"""The last training run: per model, loss before → after on the same held-out batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.content import Content
+from textual.widgets import Static
+
+from shammah_tui.store.rows import ModelLoss
+from shammah_tui.ui.format import MODELS, format_loss
+from shammah_tui.ui.widgets.palette import MODEL_RGB, hex_colour
+
+#: Column widths: model, old loss, new loss, improvement.
+WIDTHS = (10, 10, 10, 13)
+
+
+class RunTable(Static):
+    """Title line plus a model | old | new | improvement table."""
+
+    def on_mount(self) -> None:
+        self.show_run("No training run yet.", {})
+
+    def show_run(self, title: str, losses: Mapping[str, ModelLoss]) -> None:
+        """Show a run's title and its per-model losses (models it did not train show —)."""
+        head = "underline $text-muted"
+        lines = [
+            Content.styled(title, "$text-muted"),
+            Content.assemble(("model".ljust(WIDTHS[0]), head), " ", ("old loss".rjust(WIDTHS[1]), head), " ",
+                             ("new loss".rjust(WIDTHS[2]), head), " ", ("improvement".rjust(WIDTHS[3]), head)),
+        ]
+        for model in MODELS:
+            loss = losses.get(model)
+            name = (model.ljust(WIDTHS[0]), f"bold {hex_colour(MODEL_RGB[model])}")
+            if loss is None:
+                lines.append(Content.assemble(name, " ", "—".rjust(WIDTHS[1]), " ", "—".rjust(WIDTHS[2]), " ",
+                                              "—".rjust(WIDTHS[3])))
+                continue
+            pct = loss.improvement_pct
+            pct_style = "$text-success" if pct > 0 else ("$text-error" if pct < 0 else "")
+            lines.append(Content.assemble(
+                name, " ", format_loss(loss.old_loss).rjust(WIDTHS[1]), " ",
+                format_loss(loss.new_loss).rjust(WIDTHS[2]), " ", (f"{pct:+.1f}%".rjust(WIDTHS[3]), pct_style)))
+        self.update(Content("\n").join(lines))

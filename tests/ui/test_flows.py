@@ -1,0 +1,410 @@
+"""Pilot tests for the key flows: ask, slash commands, train, cancel, teach, help, tool detail."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from textual.message import Message
+
+from shammah_tui.events import AskResult, TrainingStep
+from shammah_tui.training.events import StepEvent
+from shammah_tui.ui import messages as msg
+from shammah_tui.ui.screens.help import HelpScreen
+from shammah_tui.ui.screens.tool_detail import ToolDetailScreen
+from shammah_tui.ui.widgets.answer import AnswerView
+from shammah_tui.ui.widgets.loss_chart import LossChart
+from shammah_tui.ui.widgets.notice_line import NoticeLine
+from shammah_tui.ui.widgets.user_message import UserMessage
+from tests.ui.fakes import FakeEngine
+from tests.ui.helpers import ask, make_app, settle
+
+
+def notices(app, level: str | None = None) -> list[str]:
+    return [n.text for n in app.main.query(NoticeLine) if level is None or n.level == level]
+
+
+def answers(app) -> list[AnswerView]:
+    return list(app.main.query(AnswerView))
+
+
+async def test_asking_streams_labelled_answers_and_reports_failures(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "explain KV caching")
+        await settle(pilot)
+        view = answers(app)[-1]
+        assert view.state == "forward" and view.has_class("-forward")
+        assert view.text == engine.answers["explain KV caching"].answer  # streamed in fragments
+        assert "840 ms" in str(view.query_one(".meta").render())
+
+        for question in ("capital of France?", "what is 12 * 7?", "reverse the word stone"):
+            await ask(pilot, question)
+            await settle(pilot)
+        assert [v.state for v in answers(app)] == ["forward", "learned", "template", "neural"]
+        assert "✓ verified" in str(answers(app)[1].query_one(".meta").render())
+        assert "✗ teacher disagreed" in str(answers(app)[3].query_one(".meta").render())
+        assert dict(app.main.metrics.session_counts) == {"forward": 1, "learned": 1, "template": 1, "neural": 1}
+        # The engine got the conversation so far as context, in this conversation.
+        _, conversation_id, history = engine.asked[1]
+        assert conversation_id == app.main.conversation_id is not None
+        assert history == [("user", "explain KV caching"),
+                           ("assistant", engine.answers["explain KV caching"].answer)]
+
+        # A background spot check's verdict lands on its answer later.
+        from shammah_tui.events import QueryVerified
+
+        neural = answers(app)[3]
+        assert neural.query_id == 4
+        engine.emit(QueryVerified(4, True, "enots"))
+        await settle(pilot)
+        assert "✓ verified" in str(neural.query_one(".meta").render())
+        assert "disagreed" not in str(neural.query_one(".meta").render())
+
+        # A teacher failure: one clear line in the answer, the engine's Notice not shown twice.
+        await ask(pilot, "hello?")
+        await settle(pilot)
+        view = answers(app)[-1]
+        assert view.state == "error"
+        assert "rejected the API key" in str(view.query_one(".answer-error").render())
+        assert notices(app, "error") == []
+        assert len(app.main.history) == 8  # failed answers are not context
+
+        # Pasted junk is shown without escape sequences, and shortened.
+        await ask(pilot, "\x1b[31mred\x1b[0m " + "x" * 50_000)
+        await settle(pilot)
+        text = str(app.main.query(UserMessage).last().render())
+        assert "\x1b" not in text and text.startswith("› red x")
+        assert "50,013 characters" in text
+
+        # An unexpected engine exception becomes one line, never a traceback.
+        async def broken_ask(*args, **kwargs):
+            raise RuntimeError("database is locked\nTraceback (most recent call last): ...")
+
+        engine.ask = broken_ask  # type: ignore[method-assign]
+        await ask(pilot, "anything")
+        await settle(pilot)
+        error = str(answers(app)[-1].query_one(".answer-error").render())
+        assert "RuntimeError: database is locked" in error and "Traceback" not in error
+
+
+async def test_escape_cancels_the_answer_in_flight(engine, clock):
+    engine.ask_gate = asyncio.Event()
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "capital of France?")
+        await pilot.pause()
+        await ask(pilot, "second question")  # refused while the first is in flight
+        assert len(engine.asked) == 1
+        assert any("Still answering" in text for text in notices(app, "warning"))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert answers(app)[-1].state == "cancelled"
+        engine.ask_gate.set()
+        # A spot-check verdict that comes before its answer is known waits for it.
+        from shammah_tui.events import QueryVerified
+
+        engine.ask_gate = asyncio.Event()
+        await ask(pilot, "what is 12 * 7?")
+        engine.emit(QueryVerified(2, False, "85"))
+        await settle(pilot, skip=("models", "ask"))
+        engine.ask_gate.set()
+        await settle(pilot)
+        view = answers(app)[-1]
+        assert view.state == "template"
+        assert "✗ teacher disagreed" in str(view.query_one(".meta").render())
+
+
+async def test_training_start_progress_and_cancel(engine, clock):
+    seen: list[Message] = []
+    app = make_app(engine, clock)
+    async with app.run_test(size=(160, 48), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        # The train key posts a training start; the run's steps and result reach the metrics.
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert engine.train_calls == ["manual"]
+        began = [m for m in seen if isinstance(m, msg.TrainingBegan)]
+        assert began and began[0].trigger == "manual"
+        ended = [m for m in seen if isinstance(m, msg.TrainingEnded)]
+        assert ended and ended[0].report.status == "done"
+        assert app.main.query_one(LossChart).points("generator") == [4.0, 3.0]
+        assert any("run #1 done" in text for text in notices(app, "information"))
+
+        # /train while a run goes; a second one is refused; Esc cancels it.
+        engine.train_gate = asyncio.Event()
+        await ask(pilot, "/train")
+        await pilot.pause()
+        assert engine.training and app.main.metrics.progress.running
+        assert "training #2" in app.main.header.activity
+        await ask(pilot, "/train")
+        assert engine.train_calls == ["manual", "manual"]
+        assert any("already going" in text for text in notices(app, "information"))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.cancelled_training
+        assert not app.main.metrics.progress.running
+        assert any("cancelled" in text for text in notices(app, "warning"))
+        assert app.main.header.activity == ""
+
+        # Steps emitted from a training thread all arrive (post_message is thread-safe).
+        def train() -> None:
+            for i in range(1, 201):
+                engine.emit(TrainingStep(9, StepEvent("router", i, 200, 1.0 / i, 500.0)))
+
+        thread = threading.Thread(target=train)
+        thread.start()
+        thread.join()
+        await settle(pilot)
+        assert len(app.main.query_one(LossChart).points("router")) == 200
+
+
+async def test_teaching_starts_streams_stops_and_finishes(engine, clock):
+    engine.teach_gate = asyncio.Event()
+    app = make_app(engine, clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "/teach fractions")
+        await settle(pilot, skip=("models", "teach"))
+        assert engine.teach_calls == ["fractions"]
+        view = answers(app)[-1]
+        assert view.state == "teacher" and "check what the local model knows" in view.text
+        assert [(c.name, c.status) for c in app.main.tool_log.calls] == [("query_local_model", "ok")]
+        await pilot.press("ctrl+g")  # the same key stops it
+        await settle(pilot)
+        assert view.state == "cancelled"
+        assert "Teaching stopped." in notices(app, "information")
+        assert app.main.header.activity == ""
+
+        engine.teach_gate = None
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert engine.teach_calls == ["fractions", None]
+        view = answers(app)[-1]
+        assert view.state == "teacher"
+        assert "2 turns · 1 tool calls · done" in str(view.query_one(".meta").render())
+
+
+async def test_tool_commands_and_the_tool_log(engine, clock):
+    from shammah_tui.events import ToolCalled
+    from shammah_tui.tools.base import ToolCallEvent
+
+    engine.tool_results["analyze_model"] = "Accuracy per category:\n- arithmetic 0.95\n- units 0.80"
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "/analyze")
+        await settle(pilot)
+        await ask(pilot, "/compare what is 2 + 2?")
+        await settle(pilot)
+        calls = app.main.tool_log.calls
+        assert [c.name for c in calls] == ["analyze_model", "compare_responses"]
+        assert calls[1].input == {"query": "what is 2 + 2?"}
+        views = answers(app)
+        assert views[0].state == "tool" and "arithmetic 0.95" in views[0].text
+        assert views[1].state == "tool"
+
+        # Bad commands explain themselves and reach nothing.
+        await ask(pilot, "/compare")
+        await ask(pilot, "/frobnicate now")
+        await settle(pilot)
+        warnings = notices(app, "warning")
+        assert any("/compare needs a question" in w for w in warnings)
+        assert any("Unknown command /frobnicate" in w for w in warnings)
+        assert engine.asked == []
+
+        # A running call's row is updated in place when it ends; a reused id starts a new row.
+        engine.emit(ToolCalled(ToolCallEvent("c1", "train", {"wait": True}, "running", 0.0)))
+        await settle(pilot)
+        assert app.main.tool_log.calls[-1].status == "running"
+        engine.emit(ToolCalled(ToolCallEvent("c1", "train", {"wait": True}, "ok", 0.0, 950.0, "trained")))
+        engine.emit(ToolCalled(ToolCallEvent("c1", "train", {"wait": True}, "running", 0.0)))
+        await settle(pilot)
+        assert [c.status for c in app.main.tool_log.calls[2:]] == ["ok", "running"]
+
+        # Without the tool registry (not built yet, or broken), a clear error.
+        engine.registry_error = ModuleNotFoundError("No module named 'shammah_tui.tools.registry'")
+        await ask(pilot, "/analyze")
+        await settle(pilot)
+        view = answers(app)[-1]
+        assert view.state == "error"
+        assert "not available yet" in str(view.query_one(".answer-error").render())
+
+
+async def test_stats_clear_and_command_palette(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "what is 12 * 7?")
+        await ask(pilot, "/stats")
+        await settle(pilot)
+        assert "forward          12    30.0%" in answers(app)[-1].text
+        first_conversation = app.main.conversation_id
+        await ask(pilot, "/clear")
+        await settle(pilot)
+        assert answers(app) == [] and app.main.history == []
+        assert app.main.conversation_id != first_conversation
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert engine.store.conversations_made == 3  # start-up, /clear, ctrl+l
+
+        titles = {command.title for command in app.get_system_commands(app.main)}
+        for title in ("Train now", "Start teaching", "Stop teaching", "Cancel", "Cancel training",
+                      "Clear conversation", "Analyze models", "Show stats", "Help", "Show metrics pane"):
+            assert title in titles
+        command = next(c for c in app.get_system_commands(app.main) if c.title == "Train now")
+        command.callback()
+        await settle(pilot)
+        assert engine.train_calls == ["manual"]
+
+
+async def test_last_session_help_and_tool_detail(populated_engine, clock):
+    engine = populated_engine
+    app = make_app(engine, clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        # Continuity: the last conversation, rates, losses, last run and tool calls come back.
+        assert [u.text for u in app.main.query(UserMessage)] == ["what is 2 + 2?", "capital of Italy?"]
+        assert [v.state for v in answers(app)] == ["template", "learned"]
+        assert app.main.conversation_id == 3
+        assert app.main.metrics.all_time_counts["forward"] == 22
+        assert len(app.main.query_one(LossChart).points("generator")) == 400
+        assert len(app.main.tool_log.calls) == 2
+
+        # Help opens with F1 and /help, closes with Esc or q.
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+        await ask(pilot, "/help")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen is app.main
+
+        # Enter on a tool call shows its full input and result.
+        table = app.main.query_one("#tool-table")
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ToolDetailScreen)
+        assert app.screen.call.name == "generate_training_data"
+        assert '"query": "3 + 4?"' in str(app.screen.query_one("#tool-input").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main
+
+        # The next question continues the stored conversation, with its history.
+        await ask(pilot, "what is 12 * 7?")
+        await settle(pilot)
+        _, conversation_id, history = engine.asked[-1]
+        assert conversation_id == 3
+        assert history[0] == ("user", "what is 2 + 2?") and len(history) == 4
+        assert app.main.metrics.all_time_counts["template"] == 7
+
+
+async def test_models_load_after_the_first_frame(engine, clock):
+    engine.load_gate = asyncio.Event()
+    app = make_app(engine, clock, load_models=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.main.header.models_state == "loading"
+        engine.load_gate.set()
+        await settle(pilot)
+        assert app.main.header.models_state == "ready"
+        assert app.main.header.device == "cpu" and app.main.header.model_size == "1.49M params"
+
+
+async def test_model_load_failure_is_a_notice(engine, clock):
+    async def failing_load():
+        raise OSError("models/generator.safetensors: unexpected end of file")
+
+    engine.load_models = failing_load  # type: ignore[method-assign]
+    app = make_app(engine, clock, load_models=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.main.header.models_state == "failed"
+        assert any("could not be loaded" in text for text in notices(app, "error"))
+
+
+async def test_narrow_terminal_switches_panes(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.main.has_class("-narrow")
+        assert app.main.conversation.display and not app.main.query_one("#side").display
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.main.pane == "tools"
+        assert app.main.query_one("#tool-log").display and not app.main.conversation.display
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert not app.main.has_class("-narrow")
+        assert app.main.conversation.display and app.main.query_one("#side").display
+
+
+async def test_quitting_during_training_closes_the_engine(engine, clock):
+    engine.train_gate = asyncio.Event()
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert engine.training
+        await pilot.press("ctrl+q")
+    assert engine.closed
+    assert engine._listeners == []
+
+
+async def test_engine_opened_inside_the_app_loop_and_open_failure_exits_1(clock, tmp_path):
+    from shammah_tui.store import Store
+    from shammah_tui.ui.app import ShammahApp
+
+    async def open_engine():
+        store = await Store.open(tmp_path / "shammah.db")  # aiosqlite binds to the app's loop
+        conversation = await store.new_conversation()
+        await store.add_message(conversation, "user", "from an earlier session")
+        await store.add_message(conversation, "assistant", "kept in the store", "learned")
+        return FakeEngine(store=store)  # type: ignore[arg-type]
+
+    app = ShammahApp(open_engine=open_engine, clock=clock, load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert [u.text for u in app.main.query(UserMessage)] == ["from an earlier session"]
+        assert answers(app)[0].state == "learned"
+        engine = app.engine
+    assert engine is not None and engine.closed
+
+    async def broken_open():
+        raise RuntimeError("cannot open database /nowhere/shammah.db: unable to open database file")
+
+    failing = ShammahApp(open_engine=broken_open, clock=clock, load_models=False)
+    async with failing.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    assert failing.return_code == 1
+    assert failing.exit_reason == ("RuntimeError: cannot open database /nowhere/shammah.db: "
+                                   "unable to open database file")
+
+
+def test_training_steps_coalesce_without_losing_points():
+    first = msg.TrainingStepped(1, [StepEvent("generator", 1, 4, 3.0, 10.0)])
+    second = msg.TrainingStepped(1, [StepEvent("generator", 2, 4, 2.5, 10.0)])
+    other_run = msg.TrainingStepped(2, [StepEvent("generator", 1, 4, 9.0, 10.0)])
+    assert first.can_replace(second)
+    assert [s.step for s in second.steps] == [1, 2]
+    assert not second.can_replace(other_run)
+    assert not first.can_replace(msg.EngineNotice("information", "x"))
+
+
+def test_ask_result_messages_map_from_engine_events():
+    from shammah_tui.events import Notice, QueryAnswered
+
+    assert isinstance(msg.to_message(QueryAnswered(AskResult(query="q"))), msg.QueryLogged)
+    assert isinstance(msg.to_message(Notice("error", "x")), msg.EngineNotice)
+    assert msg.to_message(object()) is None  # type: ignore[arg-type]

@@ -1,0 +1,176 @@
+"""Snapshot tests: what the app looks like in each state, at 80×24 and 160×48.
+
+The engine is scripted (tests/ui/fakes.py); events are injected the way the
+engine emits them. No torch, no network, no disk, frozen time, fixed clock.
+SVGs live in <repo>/snapshots/test_snapshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shammah_tui.events import ModelsLoaded, TrainingFinished, TrainingStarted, TrainingStep, ToolCalled
+from shammah_tui.tools.base import ToolCallEvent
+from shammah_tui.training.events import StepEvent
+from tests.ui.conftest import ANSWERS
+from tests.ui.fakes import empty_stats, scripted_report
+from tests.ui.helpers import ask, emit, make_app, settle
+
+SMALL = (80, 24)
+LARGE = (160, 48)
+SIZES = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+
+MODELS_INFO = ModelsLoaded({"device": "cpu", "params": {"generator": 1_203_072, "router": 150_016,
+                                                          "validator": 140_032}})
+
+
+def tool_events() -> list[ToolCalled]:
+    """Two finished calls (ok, error) and one still running."""
+    return [
+        ToolCalled(ToolCallEvent("toolu_a", "query_local_model", {"query": "what is 9 * 9?"}, "running", 0.0)),
+        ToolCalled(ToolCallEvent("toolu_a", "query_local_model", {"query": "what is 9 * 9?"}, "ok", 0.0, 21.4,
+                                 "template · 9 × 9 = 81 · 0.4 ms", "answer: 9 × 9 = 81\nsource: template")),
+        ToolCalled(ToolCallEvent("toolu_b", "generate_training_data",
+                                 {"pairs": [{"query": "2 km in m?", "answer": "2000 m"}] * 3}, "ok", 0.0, 48.0,
+                                 "queued 3 examples, 0 rejected", "Queued 3 examples (0 rejected).")),
+        ToolCalled(ToolCallEvent("toolu_c", "train", {"wait": "soon"}, "error", 0.0, 1.2,
+                                 "Invalid input for train: input.wait must be true or false",
+                                 "Invalid input for train: input.wait must be true or false")),
+        ToolCalled(ToolCallEvent("toolu_d", "analyze_model", {}, "running", 0.0)),
+    ]
+
+
+def training_events(steps: int = 24, total: int = 40) -> list:
+    events: list = [TrainingStarted(4, "manual", total)]
+    for i in range(1, steps + 1):
+        events.append(TrainingStep(4, StepEvent("generator", i, total, 6.0 - 2.5 * i / total, 86.5)))
+    return events
+
+
+@SIZES
+def test_empty_start(snap_compare, frozen, engine, clock, size):
+    """First frame on a fresh data directory: welcome hint, models loading."""
+    engine.load_gate = asyncio.Event()  # models never finish loading here
+    engine.stats_value = empty_stats()
+    app = make_app(engine, clock, load_models=True)
+
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_answers_from_each_source(snap_compare, frozen, engine, clock, size):
+    """Template, learned (✓), neural (✗) and forward (streamed) answers, each with its badge."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        for question in ("what is 12 * 7?", "capital of France?", "reverse the word stone", "explain KV caching"):
+            await ask(pilot, question)
+            await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_teacher_error(snap_compare, frozen, engine, clock):
+    """A teacher failure is one clear notice line, not a traceback (and not shown twice)."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        await ask(pilot, "hello?")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+    assert ANSWERS["hello?"].error
+
+
+@SIZES
+def test_tool_calls_running_and_done(snap_compare, frozen, engine, clock, size):
+    """The tool-call log with ok, error and running calls (the Tools tab on a narrow terminal)."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *tool_events())
+        if size == SMALL:
+            await pilot.press("f3")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_tool_call_detail(snap_compare, frozen, engine, clock):
+    """Enter on a tool call shows its full input and result."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *tool_events()[:3])
+        await settle(pilot)
+        table = app.main.query_one("#tool-table")
+        table.focus()
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+@SIZES
+def test_training_in_progress(snap_compare, frozen, populated_engine, clock, size):
+    """A run in progress: progress bar, examples/s, ETA, live loss curve (Metrics tab when narrow)."""
+    engine = populated_engine
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        await settle(pilot)
+        events = training_events()
+        await emit(pilot, engine, events[0])
+        clock.now += 7.5  # the run has been going for 7.5 s on the injected clock
+        await emit(pilot, engine, *events[1:])
+        if size == SMALL:
+            await pilot.press("f4")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_training_finished(snap_compare, frozen, populated_engine, clock):
+    """A finished manual run: the last-run table shows old → new loss and improvement per model."""
+    engine = populated_engine
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        await settle(pilot)
+        await emit(pilot, engine, *training_events(40), TrainingFinished(4, scripted_report()))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, frozen, engine, clock):
+    """F1 shows the keys and slash commands; it fits (and scrolls) at 80×24."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_restored_session(snap_compare, frozen, populated_engine, clock):
+    """On start the last conversation, rates, loss history, last run and tool calls come back."""
+    app = make_app(populated_engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, populated_engine, MODELS_INFO)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
