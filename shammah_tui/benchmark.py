@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -200,7 +199,11 @@ async def main():
         await engine.ask(q)
     engine.models.answer("How many days are in June?")
     await engine.close()
-    print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM is this program's own peak; ru_maxrss would carry over the parent's peak across exec.
+    status = open("/proc/self/status").read()
+    peak_kb = int(status.split("VmHWM:")[1].split()[0]) if "VmHWM:" in status else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rss_mb": peak_kb / 1024}))
 asyncio.run(main())
 """
 
@@ -263,17 +266,18 @@ def machine() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-async def collect(quick: bool) -> dict[str, Any]:
+def collect(quick: bool) -> dict[str, Any]:
+    """Each part in turn; the async ones in their own event loop (the UI probe runs the app's)."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="shammah-bench-") as tmp:
         tmp_path = Path(tmp)
         results.update(bench_generation(repeats=9 if quick else 30))
-        results.update(await bench_pipeline(tmp_path / "pipeline", repeats=10 if quick else 40))
-        results.update(await asyncio.to_thread(bench_training, 5 if quick else 10, 2 if quick else 3))
+        results.update(asyncio.run(bench_pipeline(tmp_path / "pipeline", repeats=10 if quick else 40)))
+        results.update(bench_training(5 if quick else 10, 2 if quick else 3))
         results.update(bench_rss(tmp_path / "rss"))
-        results.update(await asyncio.to_thread(bench_ui, tmp_path / "ui"))
+        results.update(bench_ui(tmp_path / "ui"))
         if not quick:
-            results.update(await bench_learning())
+            results.update(asyncio.run(bench_learning()))
     results["machine"] = machine()
     results.setdefault("device", "cpu")
     return results
@@ -298,8 +302,8 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run_bench(args: argparse.Namespace) -> int:
-    results = await collect(quick=args.quick)
+def run_bench(args: argparse.Namespace) -> int:
+    results = collect(quick=args.quick)
     if args.save:
         out_dir = Path.cwd() / "bench" / "results"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             from shammah_tui.ui import run_tui
 
             return run_tui(data_dir, settings)
+        if command == "bench":
+            from shammah_tui.benchmark import run_bench
+
+            return run_bench(args)
         if command == "train" and not args.wait:
             return _train_in_background(data_dir, args)
         return asyncio.run(_run(command, args, data_dir, settings))
@@ -130,10 +134,6 @@ async def _open_engine(data_dir: Path, settings: Settings):
 
 
 async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
-    if command == "bench":
-        from shammah_tui.benchmark import run_bench
-
-        return await run_bench(args)
     engine = await _open_engine(data_dir, settings)
     engine.subscribe(_report_model_warnings)
     try:

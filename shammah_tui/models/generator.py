@@ -310,13 +310,14 @@ def _decode_step(w: _DecodeWeights, cfg: GeneratorConfig, caches: list[KVCache],
                  tok: int, pos: int) -> torch.Tensor:
     """Logits (V,) for token ``tok`` at position ``pos``; its keys/values go into ``caches``."""
     C, h = cfg.n_embd, cfg.n_head
-    x = (w.wte[tok] + w.wpe[pos]).view(1, C)  # (1, C)
+    x = torch.add(w.wte.select(0, tok), w.wpe.select(0, pos)).view(1, C)  # (1, C)
     for (l1w, l1b, qkv_w, qkv_b, pr_w, pr_b, l2w, l2b, fc_w, fc_b, out_w, out_b), cache in zip(w.layers, caches):
         qkv = torch.addmm(qkv_b, F.layer_norm(x, (C,), l1w, l1b), qkv_w)  # (1, 3C)
-        q, k, v = qkv.view(3, 1, h, 1, C // h)  # 3 x (1, h, 1, hd)
-        cache.k[:, :, pos:pos + 1] = k
-        cache.v[:, :, pos:pos + 1] = v
-        y = F.scaled_dot_product_attention(q, cache.k[:, :, :pos + 1], cache.v[:, :, :pos + 1])  # (1, h, 1, hd)
+        q, k, v = qkv.view(3, 1, h, 1, C // h).unbind(0)  # 3 x (1, h, 1, hd)
+        # narrow() makes views without the indexing machinery a slice goes through (per token, it adds up)
+        cache.k.narrow(2, pos, 1).copy_(k)
+        cache.v.narrow(2, pos, 1).copy_(v)
+        y = F.scaled_dot_product_attention(q, cache.k.narrow(2, 0, pos + 1), cache.v.narrow(2, 0, pos + 1))  # (1, h, 1, hd)
         x = x + torch.addmm(pr_b, y.view(1, C), pr_w)
         hid = F.gelu(torch.addmm(fc_b, F.layer_norm(x, (C,), l2w, l2b), fc_w), approximate="tanh")  # (1, 4C)
         x = x + torch.addmm(out_b, hid, out_w)

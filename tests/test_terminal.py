@@ -1,0 +1,55 @@
+"""The real app in a real terminal: tmux starts it, types a question, reads the screen, quits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.terminal,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def wait_for(session: str, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-t", session, "-p")
+        if text in screen:
+            return screen
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} did not appear within {timeout} s; screen:\n{screen}")
+
+
+def test_start_ask_see_a_labelled_answer_and_quit(tmp_path):
+    session = f"shammah-test-{tmp_path.name}"
+    done = tmp_path / "exit-code"
+    command = (f"{sys.executable} -m shammah_tui --teacher offline --data-dir {tmp_path / 'data'}; "
+               f"echo $? > {done}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+                   check=True, timeout=30)
+    try:
+        wait_for(session, "Ask a question", 30)
+        wait_for(session, "params", 120)  # the models loaded (header shows their size)
+        tmux("send-keys", "-t", session, "What is the capital of Japan?", "Enter")
+        screen = wait_for(session, "Tokyo", 60)
+        assert "forward" in screen
+        tmux("send-keys", "-t", session, "what is 6 * 7", "Enter")
+        screen = wait_for(session, "42", 30)
+        assert "template" in screen
+        tmux("send-keys", "-t", session, "C-q")
+        deadline = time.monotonic() + 20
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.exists(), "the app did not quit"
+        assert done.read_text().strip() == "0"
+        assert "\x1b" not in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=30)
