@@ -58,7 +58,7 @@ class LearnedAnswer:
 
 @dataclass
 class ModelLoss:
-    """Loss of one model before and after a run, on the same held-out batch."""
+    """Loss of one model before and after a run, on the same evaluation batch."""
 
     old_loss: float
     new_loss: float

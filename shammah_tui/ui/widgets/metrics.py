@@ -68,7 +68,7 @@ class MetricsPane(VerticalScroll, can_focus=True):
                 yield Label(_legend([("generator ◂", MODEL_RGB["generator"]), ("router ▸", MODEL_RGB["router"]),
                                      ("validator ▸", MODEL_RGB["validator"])]), classes="legend")
             with Vertical(classes="card", id="card-run") as card:
-                card.border_title = "Last run: loss before → after (same held-out batch)"
+                card.border_title = "Last run: loss before → after (same evaluation batch)"
                 yield RunTable(id="run-table")
 
     def on_mount(self) -> None:

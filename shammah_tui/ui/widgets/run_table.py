@@ -1,4 +1,4 @@
-"""The last training run: per model, loss before → after on the same held-out batch."""
+"""The last training run: per model, loss before → after on the same evaluation batch."""
 
 from __future__ import annotations
 
