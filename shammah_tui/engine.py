@@ -9,7 +9,6 @@ Watchers subscribe to `EngineEvent`s.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import threading
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from shammah_tui.atomic import write_text_atomically
 from shammah_tui.events import (
     AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled,
     TrainingFinished, TrainingStarted, TrainingStep,
@@ -89,9 +89,7 @@ class Engine:
             ensure_data_dir(data_dir)
             settings_file = data_dir / SETTINGS_NAME
             if not settings_file.exists():  # atomically: another process may be reading it
-                tmp = settings_file.with_name(f".{SETTINGS_NAME}.tmp-{os.getpid()}")
-                tmp.write_text(default_settings_toml(), encoding="utf-8")
-                os.replace(tmp, settings_file)
+                write_text_atomically(settings_file, default_settings_toml())
             with DataDirLock(data_dir) as free:  # a run that another process is doing is not stale
                 if free:
                     await store.close_stale_runs()

@@ -16,3 +16,16 @@ def isolated_env(tmp_path, monkeypatch):
                 "SHAMMAH_MODEL"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run tiny models on one intra-op thread: a second thread buys little at this size, and when
+    other processes keep a 2-core box busy the OpenMP barrier makes two threads several times
+    slower (measured: 85 s vs 12 s for the model tests under load 4)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

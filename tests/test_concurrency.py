@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
+
 from shammah_tui.engine import TRAINING_ELSEWHERE, Engine
 from shammah_tui.events import Notice
 from shammah_tui.lock import DataDirLock
@@ -31,9 +33,6 @@ CLI = [sys.executable, "-m", "shammah_tui"]
 SETTINGS = 'teacher = "offline"\nbatch_size = 8\nsteps_per_run = 3\n'
 
 
-def integrity(db: Path) -> str:
-    with closing(sqlite3.connect(db, timeout=30)) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
@@ -41,39 +40,13 @@ def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-async def open_engine(data: Path) -> Engine:
-    settings = load_settings(data)
-    return await Engine.open(data, settings, OfflineTeacher(seed=settings.seed))
 
-
-def model_warnings(data: Path) -> list[str]:
-    async def load() -> list[str]:
-        engine = await open_engine(data)
-        try:
-            return list(await engine.load_models())
-        finally:
-            await engine.close()
-
-    return asyncio.run(load())
 
 
 @pytest.fixture(scope="module")
 def template_dir(tmp_path_factory) -> Path:
     """A data dir with its tokenizer and checkpoints written (so each process starts faster)."""
-    data = tmp_path_factory.mktemp("template") / "data"
-    data.mkdir(mode=0o700)
-    (data / "settings.toml").write_text(SETTINGS)
-
-    async def build() -> None:
-        engine = await open_engine(data)
-        try:
-            assert await engine.load_models() == []
-            engine.models.save(data / "models")
-        finally:
-            await engine.close()
-
-    asyncio.run(build())
-    return data
+    return make_template(tmp_path_factory.mktemp("template") / "data", SETTINGS)
 
 
 def runs_overlap(db: Path) -> list[tuple]:

@@ -19,15 +19,7 @@ from shammah_tui.models.classifier import (
 from shammah_tui.models.tokenizer import TextTokenizer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run these tiny models on one intra-op thread: a second thread buys little at this size,
-    and when other processes keep a 2-core box busy the OpenMP barrier makes two threads
-    several times slower (measured: 85 s vs 12 s for these files under load 4)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]

@@ -19,15 +19,7 @@ from shammah_tui.models.generator import (
 from shammah_tui.models.tokenizer import TextTokenizer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run these tiny models on one intra-op thread: a second thread buys little at this size,
-    and when other processes keep a 2-core box busy the OpenMP barrier makes two threads
-    several times slower (measured: 85 s vs 12 s for these files under load 4)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = GeneratorConfig(vocab_size=300, n_embd=64, n_layer=2, n_head=4, block_size=48)

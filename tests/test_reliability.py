@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
+
 from shammah_tui.cli import main
 from shammah_tui.engine import Engine
 from shammah_tui.pipeline.text import normalize_query
@@ -43,28 +45,11 @@ KILL_SEED = 20_251_124
 # ----------------------------------------------------------------------------- helpers
 
 
-async def open_engine(data: Path) -> Engine:
-    settings = load_settings(data)
-    return await Engine.open(data, settings, OfflineTeacher(seed=settings.seed))
-
 
 @pytest.fixture(scope="module")
 def template_dir(tmp_path_factory) -> Path:
     """A data dir with its tokenizer and all three checkpoints written, and small settings."""
-    data = tmp_path_factory.mktemp("template") / "data"
-    data.mkdir(mode=0o700)
-    (data / "settings.toml").write_text(SMALL_SETTINGS)
-
-    async def build() -> None:
-        engine = await open_engine(data)
-        try:
-            assert await engine.load_models() == []
-            engine.models.save(data / "models")
-        finally:
-            await engine.close()
-
-    asyncio.run(build())
-    return data
+    return make_template(tmp_path_factory.mktemp("template") / "data", SMALL_SETTINGS)
 
 
 def copy_data(template: Path, dest: Path) -> Path:
@@ -83,9 +68,6 @@ def write_queries(path: Path, queries: list[str]) -> Path:
     return path
 
 
-def integrity(db: Path) -> str:
-    with closing(sqlite3.connect(db, timeout=30)) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
@@ -102,16 +84,6 @@ def parse_lines(lines: list[str]) -> list[dict]:
     return out
 
 
-def model_warnings(data: Path) -> list[str]:
-    """Open the data dir as the app does and load the models; the warnings it gives."""
-    async def load() -> list[str]:
-        engine = await open_engine(data)
-        try:
-            return list(await engine.load_models())
-        finally:
-            await engine.close()
-
-    return asyncio.run(load())
 
 
 def lost_rows(db: Path, printed: Counter, forwarded: Counter) -> dict[str, int]:

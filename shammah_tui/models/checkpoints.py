@@ -8,7 +8,6 @@ version of the tokenizer it was trained with (token ids are meaningless under an
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,25 +16,13 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
+from shammah_tui.atomic import replace_atomically
+
 FORMAT = "shammah-checkpoint/1"
 
 
 class CheckpointError(Exception):
     """A checkpoint is missing, damaged, or does not fit the model or tokenizer in use."""
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename in ``directory`` (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(
@@ -61,16 +48,8 @@ def save_checkpoint(
         "tokenizer_version": tokenizer_version,
         "extra": json.dumps(dict(extra or {}), sort_keys=True),
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        save_model(model, str(tmp), metadata=metadata)  # save_model keeps tied weights once
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    # save_model keeps tied weights once
+    replace_atomically(path, lambda tmp: save_model(model, str(tmp), metadata=metadata))
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from shammah_tui.atomic import write_text_atomically
 
 # Order matters: these get ids 0..5, and the prompt format relies on them.
 SPECIAL_TOKENS = [
@@ -31,35 +32,6 @@ class TokenizerError(Exception):
     """A tokenizer file is missing, truncated or not one of ours."""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that ``path`` is never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename in ``directory`` (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _clean(text: str) -> str:
@@ -133,7 +105,7 @@ class TextTokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer JSON atomically (tmp file in the same dir, fsync, rename)."""
-        _atomic_write_text(Path(path), self.to_str())
+        write_text_atomically(Path(path), self.to_str())
 
     @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
