@@ -245,6 +245,8 @@ async def bench_learning() -> dict[str, Any]:
         "learning_local_accuracy": local_accuracy(outcome),
         "learning_by_source": outcome.stats["by_source"],
         "learning_novel_forwarded": 1 - outcome.novel_local / max(outcome.novel_total, 1),
+        "learning_first_batch_loss_before": outcome.first_examples_loss_before,
+        "learning_first_batch_loss_after": outcome.first_examples_loss_after,
         "learning_seconds": outcome.seconds,
     }
 
