@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shammah_tui.pipeline.agreement import agreement
-from shammah_tui.pipeline.sanitize import QueryRejected
 from shammah_tui.store.rows import Label
 from shammah_tui.teachers.base import TeacherError
-from shammah_tui.tools.base import ToolInputError, ToolResult, ToolSpec
-from shammah_tui.tools.limits import text_schema
+from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.tools.limits import local_decision, text_schema
 
 if TYPE_CHECKING:
     from shammah_tui.engine import Engine
@@ -27,10 +26,7 @@ SCHEMA = {
 
 def make(engine: Engine) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
-        try:
-            decision = await engine.local_only(data["query"])
-        except QueryRejected as exc:  # e.g. nothing left once control characters are removed
-            raise ToolInputError(f"input.query: {exc}") from None
+        decision = await local_decision(engine, data["query"])
         teacher_answer = data.get("teacher_answer")
         if teacher_answer is None:
             try:

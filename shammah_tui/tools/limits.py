@@ -1,8 +1,15 @@
-"""Limits every teaching tool applies to its input."""
+"""Limits and checks every teaching tool applies to its input."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from shammah_tui.pipeline.sanitize import QueryRejected
+from shammah_tui.tools.base import ToolInputError
+
+if TYPE_CHECKING:
+    from shammah_tui.engine import Engine
+    from shammah_tui.pipeline.local import LocalDecision
 
 #: Largest text field, in UTF-8 bytes.
 MAX_TEXT = 8 * 1024
@@ -12,3 +19,12 @@ MAX_EXAMPLES = 200
 
 def text_schema(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description, "minLength": 1, "maxBytes": MAX_TEXT}
+
+
+async def local_decision(engine: Engine, query: str) -> LocalDecision:
+    """The local pipeline's decision for a tool's query; a query with nothing left once cleaned
+    (only control characters, say) is the caller's input error."""
+    try:
+        return await engine.local_only(query)
+    except QueryRejected as exc:
+        raise ToolInputError(f"input.query: {exc}") from None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.pipeline.sanitize import QueryRejected
-from shammah_tui.tools.base import ToolInputError, ToolResult, ToolSpec
-from shammah_tui.tools.limits import MAX_TEXT, text_schema
+from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.tools.limits import MAX_TEXT, local_decision, text_schema
 
 if TYPE_CHECKING:
     from shammah_tui.engine import Engine
@@ -21,10 +20,7 @@ SCHEMA = {
 
 def make(engine: Engine) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
-        try:
-            decision = await engine.local_only(data["query"])
-        except QueryRejected as exc:  # e.g. nothing left once control characters are removed
-            raise ToolInputError(f"input.query: {exc}") from None
+        decision = await local_decision(engine, data["query"])
         payload = {
             "answer": decision.answer, "source": decision.source, "router_p": decision.router_p,
             "validator_p": decision.validator_p, "confidence": decision.confidence,
