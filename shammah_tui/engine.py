@@ -73,6 +73,7 @@ class Engine:
         self.calibration_points: list[tuple[float, bool]] = []
         self._spot_checks: set[asyncio.Future[None]] = set()
         self._models_failed: str | None = None
+        self._models_stamp: tuple[int, int] | None = None
         #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
         self._auto_train_after = 0
 
@@ -185,6 +186,7 @@ class Engine:
         self.models, self.trainer = models, trainer
         self.local.models = models
         self.model_warnings = warnings
+        self._models_stamp = self._checkpoint_stamp()
         self.emit(ModelsLoaded(models.info(), warnings))
         for warning in warnings:
             self.emit(Notice("warning", warning))
@@ -400,16 +402,40 @@ class Engine:
         """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""
         try:
             await asyncio.to_thread(self.models.save, self.data_dir / MODELS_DIR)
+            self._models_stamp = self._checkpoint_stamp()
         except Exception as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             report.status, report.error = "failed", f"could not save the models: {reason}"
             self.emit(Notice("error", f"Training failed: {report.error}"))
         return report
 
+    def _checkpoint_stamp(self) -> tuple[int, int] | None:
+        """(mtime, size) of the generator checkpoint: how this process tells another one saved."""
+        from shammah_tui.models.bundle import GENERATOR_FILE
+
+        try:
+            st = (self.data_dir / MODELS_DIR / GENERATOR_FILE).stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    async def _catch_up_with_other_processes(self) -> None:
+        """Before training, take in what another process on this data dir saved since we loaded:
+        newer checkpoints (else this run would overwrite them), thresholds and learned answers."""
+        stamp = self._checkpoint_stamp()
+        if stamp is not None and stamp != self._models_stamp:
+            self.emit(Notice("information", "Another process saved newer models; loading them first."))
+            await asyncio.to_thread(self._load_models_sync)
+        self.thresholds = Thresholds.from_json(await self.store.get_value(THRESHOLDS_KEY))
+        self.local.thresholds = self.thresholds
+        index = LearnedIndex(await self.store.learned_answers())
+        self.index, self.local.index = index, index
+
     async def _train_locked(self, trigger: str) -> RunReport | None:
         from shammah_tui.training.job import run_training_job
 
         await self.load_models()
+        await self._catch_up_with_other_processes()
         queued = await self.store.examples("queued")
         trained_ids = await self.store.trained_example_ids()
         replay_ids = self.rng.sample(trained_ids, min(REPLAY_POOL, len(trained_ids)))

@@ -190,3 +190,31 @@ def test_cli_train_says_another_process_is_training(tmp_path):
     assert out.returncode == 0, out.stderr
     assert TRAINING_ELSEWHERE in out.stdout
     assert query(data / "shammah.db", "SELECT COUNT(*) FROM training_runs")[0][0] == 0
+
+
+async def test_a_run_first_takes_in_what_another_process_saved(tmp_path):
+    """Engine A loaded its models before engine B trained and saved: A's next run loads B's
+    checkpoints (instead of overwriting them) and sees B's learned answers."""
+    from shammah_tui.engine import Engine
+    from shammah_tui.events import Notice
+    from shammah_tui.settings import Settings
+    from shammah_tui.teachers.offline import OfflineTeacher
+
+    settings = Settings(teacher="offline", auto_train=False, steps_per_run=3)
+    a = await Engine.open(tmp_path, settings, OfflineTeacher())
+    b = await Engine.open(tmp_path, settings, OfflineTeacher())
+    try:
+        await a.load_models()
+        await b.learn_pairs([("What is the capital of Chile?", "Santiago")], "tool")
+        assert (await b.train()).status == "done"
+        notices: list[str] = []
+        a.subscribe(lambda e: notices.append(e.text) if isinstance(e, Notice) else None)
+        assert (await a.local_only("What is the capital of Chile?")).answer is None  # not seen yet
+        await a.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
+        assert (await a.train()).status == "done"
+        assert any("newer models" in n for n in notices)
+        assert (await a.local_only("What is the capital of Chile?")).answer == "Santiago"
+        assert await a.store.run_count() == 2
+    finally:
+        await a.close()
+        await b.close()
