@@ -236,10 +236,8 @@ class Engine:
         record = QueryRecord(query, decision.source, decision.answer, decision.latency_ms, ctx_key,
                              conversation_id, decision.router_p, decision.validator_p, decision.confidence)
         result.query_id = await self.store.log_query(record)
-        if decision.source == "learned":
-            hit = self.index.lookup(norm, ctx_key)
-            if hit is not None:
-                await self.store.count_hit(hit.entry.id)
+        if decision.learned_id is not None:
+            await self.store.count_hit(decision.learned_id)
         if self.rng.random() < self.settings.spot_check_rate:
             check = self._spot_check(result, norm, context, ctx_key, decision, history)
             if spot_check_mode == "inline":

@@ -76,12 +76,8 @@ def test_two_batches_at_once_lose_nothing(tmp_path, template_dir):
         procs.append(start(["batch", str(qfile), "--json", "--data-dir", str(data)], tmp_path / f"err{i}"))
     printed: Counter[str] = Counter()
     for i, (proc, err) in enumerate(procs):
-        stdout, _ = proc.communicate(timeout=300)
-        err.close()
-        stderr = (tmp_path / f"err{i}").read_text()
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        lines = [json.loads(line) for line in stdout.decode().splitlines()]
+        stdout = finish_cleanly(proc, err, tmp_path / f"err{i}")
+        lines = [json.loads(line) for line in stdout.splitlines()]
         assert len(lines) == N_BATCH and all(r["error"] is None for r in lines), lines
         printed.update(r["query"] for r in lines)
     db = data / "shammah.db"
@@ -91,6 +87,16 @@ def test_two_batches_at_once_lose_nothing(tmp_path, template_dir):
     assert runs_overlap(db) == [], "training runs of the two processes never overlap"
     assert not query(db, "SELECT id FROM training_runs WHERE status = 'running'")
     assert model_warnings(data) == []
+
+
+def finish_cleanly(proc, err, err_path: Path) -> str:
+    """Wait for a CLI process; it must exit 0 with no traceback. Its stdout."""
+    stdout, _ = proc.communicate(timeout=300)
+    err.close()
+    stderr = err_path.read_text()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    return stdout.decode()
 
 
 def _queue_examples(data: Path, n: int) -> None:
@@ -114,12 +120,7 @@ def test_two_training_runs_at_once_do_not_corrupt_checkpoints(tmp_path, template
     procs = [start(["train", "--wait", "--data-dir", str(data)], tmp_path / f"err{i}") for i in range(2)]
     outputs = []
     for i, (proc, err) in enumerate(procs):
-        stdout, _ = proc.communicate(timeout=300)
-        err.close()
-        stderr = (tmp_path / f"err{i}").read_text()
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        outputs.append(stdout.decode())
+        outputs.append(finish_cleanly(proc, err, tmp_path / f"err{i}"))
     db = data / "shammah.db"
     assert integrity(db) == "ok"
     assert runs_overlap(db) == []

@@ -63,6 +63,8 @@ class LocalDecision:
     router_features: list[float] = field(default_factory=list)
     tried: list[str] = field(default_factory=list)
     neural_answer: str | None = None
+    learned_id: int | None = None
+    """The stored answer served by the learned tier (its hit is counted)."""
     latency_ms: float = 0.0
     note: str = ""
 
@@ -128,13 +130,13 @@ class LocalAnswerer:
                     break
             elif tier == "learned" and hit is not None:
                 if hit.exact:
-                    decision.answer, decision.source = hit.entry.answer, "learned"
+                    decision.answer, decision.source, decision.learned_id = hit.entry.answer, "learned", hit.entry.id
                     decision.confidence = 1.0
                     break
                 if self.index.confident(hit) and models is not None and th.validator_trained:
                     p = models.validator_p([query], [hit.entry.answer], [[1.0, 0.0, hit.similarity]])[0]
                     if p >= th.validator:
-                        decision.answer, decision.source = hit.entry.answer, "learned"
+                        decision.answer, decision.source, decision.learned_id = hit.entry.answer, "learned", hit.entry.id
                         decision.validator_p, decision.confidence = p, hit.similarity
                         break
             elif tier == "neural" and models is not None and th.generator_trained and th.validator_trained:

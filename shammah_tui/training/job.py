@@ -77,7 +77,10 @@ def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[Traini
 
 
 def validator_examples(labels: Sequence[Label], rng: random.Random) -> list[ClassifierExample]:
-    """Real neural answers with their labels, true pairs, and mismatched / corrupted negatives."""
+    """Real neural answers with their labels, true pairs, and mismatched / corrupted negatives.
+
+    Side features follow pipeline.local.VALIDATOR_FEATURE_NAMES (confidence, neural, similarity).
+    """
     neural = [l for l in labels if l.source == "neural" and l.answer.strip()]
     truths = [l for l in labels if l.source == "truth"]
     out = [ClassifierExample(l.query, l.answer, tuple(l.features), l.label) for l in neural]

@@ -73,9 +73,6 @@ class BatchTrainer:
             self._optimizers[name] = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01)
         return self._optimizers[name]
 
-    def reset_optimizers(self) -> None:
-        """Forget optimizer state (after the models were replaced)."""
-        self._optimizers.clear()
 
     # ------------------------------------------------------------------ the run
     def run(

@@ -143,11 +143,6 @@ class MetricsPane(VerticalScroll, can_focus=True):
         """Numbers from `engine.stats()`."""
         self.query_one(EngineStats).show(stats, self._batch_size)
 
-    def clear_session(self) -> None:
-        """Forget this session's counts (the all-time ones stay)."""
-        self.session_counts.clear()
-        self._show_counts()
-
     # ---------------------------------------------------------------- drawing
     def redraw(self) -> None:
         """Rebuild the charts whose data changed (the timer calls this); not while hidden."""
