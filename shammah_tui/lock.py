@@ -1,14 +1,19 @@
 """An inter-process lock on a data directory, for work only one process may do at a time.
 
-Training is the case: two processes that train on one data dir at once would both take the
-same queued examples and each overwrite the other's checkpoints. `fcntl.flock` on a file in
-the data dir is released by the kernel when its holder exits, `kill -9` included, so a crash
-never leaves the lock held. Non-blocking: the caller decides what to do when it is busy.
+Two cases. Training: two processes that train on one data dir at once would both take the
+same queued examples and each overwrite the other's checkpoints (non-blocking: a second run is
+skipped). Opening the database: two first starts on a new data dir would both switch the new
+file to WAL and run the migrations, and SQLite answers one of them "database is locked" without
+waiting (the switch out of rollback mode can't wait for a lock another connection upgrades too);
+opening waits for the lock instead. `fcntl.flock` on a file in the data dir is released by the
+kernel when its holder exits, `kill -9` included, so a crash never leaves a lock held.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 try:
@@ -17,13 +22,19 @@ except ImportError:  # not POSIX: no inter-process lock (SQLite still guards the
     fcntl = None  # type: ignore[assignment]
 
 TRAIN_LOCK_NAME = "train.lock"
+#: The open lock is taken on the data directory itself: opening creates no file (a database
+#: this version refuses leaves the data dir exactly as it was).
+OPEN_LOCK_NAME = None
+#: Seconds between two tries while waiting for a lock.
+POLL_S = 0.005
 
 
 class DataDirLock:
-    """An exclusive `flock` on `<data dir>/<name>`; use `try_acquire` / `release` or `with`."""
+    """An exclusive `flock` on `<data dir>/<name>` (or on the data dir itself when `name` is None);
+    use `try_acquire` / `acquire` / `release` or `with`."""
 
-    def __init__(self, data_dir: Path, name: str = TRAIN_LOCK_NAME) -> None:
-        self.path = Path(data_dir) / name
+    def __init__(self, data_dir: Path, name: str | None = TRAIN_LOCK_NAME) -> None:
+        self.path = Path(data_dir) / name if name is not None else Path(data_dir)
         self._fd: int | None = None
 
     @property
@@ -35,7 +46,10 @@ class DataDirLock:
         if self._fd is not None:
             return True
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            if self.path.is_dir():
+                fd = os.open(self.path, os.O_RDONLY)
+            else:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
             try:  # a read-only data dir: an existing lock file still locks
                 fd = os.open(self.path, os.O_RDONLY)
@@ -48,6 +62,15 @@ class DataDirLock:
                 os.close(fd)
                 return False
         self._fd = fd
+        return True
+
+    async def acquire(self, timeout_s: float) -> bool:
+        """Wait (without blocking the event loop) until the lock is ours; False after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(POLL_S)
         return True
 
     def release(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 from shammah_tui.store.rows import (
     Label, LearnedAnswer, LossPoint, Message, ModelLoss, QueryRecord, ToolCallRow,
@@ -45,18 +46,29 @@ class Store:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     async def open(cls, path: Path, clock: Callable[[], float] = time.time) -> Store:
-        """Open (creating if needed) and migrate the database at `path`."""
+        """Open (creating if needed) and migrate the database at `path`.
+
+        Processes open one at a time (a lock file beside the database): creating the file,
+        switching it to WAL and migrating it must not race another process doing the same.
+        """
+        lock = DataDirLock(path.parent, OPEN_LOCK_NAME)
+        if not await lock.acquire(BUSY_TIMEOUT_S):
+            raise StoreError(f"cannot use database {path}: another process has been opening it "
+                             f"for {BUSY_TIMEOUT_S:.0f} s")
         try:
-            conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from None
-        conn.row_factory = aiosqlite.Row
-        store = cls(conn, path, clock)
-        try:
-            await store._prepare()
-        except BaseException:
-            await conn.close()
-            raise
+            try:
+                conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open database {path}: {exc}") from None
+            conn.row_factory = aiosqlite.Row
+            store = cls(conn, path, clock)
+            try:
+                await store._prepare()
+            except BaseException:
+                await conn.close()
+                raise
+        finally:
+            lock.release()
         return store
 
     async def _prepare(self) -> None:
@@ -95,8 +107,18 @@ class Store:
             await self._db.execute(f"PRAGMA user_version = {int(LATEST_VERSION)}")
 
     async def close(self) -> None:
-        """Close the connection (its worker thread would otherwise hold up exit)."""
-        await self._db.close()
+        """Close the connection (its worker thread would otherwise hold up exit).
+
+        The last connection to close checkpoints the WAL and removes it: done under the open
+        lock too, so a process opening at that moment finds the files settled.
+        """
+        lock = DataDirLock(self.path.parent, OPEN_LOCK_NAME)
+        held = await lock.acquire(BUSY_TIMEOUT_S)
+        try:
+            await self._db.close()
+        finally:
+            if held:
+                lock.release()
 
     async def __aenter__(self) -> Store:
         return self
