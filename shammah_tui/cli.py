@@ -11,11 +11,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from shammah_tui import __version__
 from shammah_tui.paths import resolve_data_dir
-from shammah_tui.settings import TEACHERS, Settings, SettingsError, load_settings
+from shammah_tui.kinds import TEACHERS
+from shammah_tui.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -210,7 +210,7 @@ async def _batch(engine, args) -> int:
             result = await engine.ask(query, auto_train="off" if args.train_every else "wait")
             answered += 1
             if args.train_every and answered % args.train_every == 0:
-                if (await engine.store.example_counts())["queued"]:
+                if (await engine.queue_counts())["queued"]:
                     await engine.train("batch")
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
@@ -301,30 +301,12 @@ def _train_in_background(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 async def _stats(engine, args) -> int:
+    from shammah_tui.formatting import stats_text
+
     stats = await engine.stats()
     if args.json:
         print(json.dumps(stats, ensure_ascii=False))
         return EXIT_OK
-    print(_stats_text(stats))
+    print(stats_text(stats))
     return EXIT_OK
 
-
-def _stats_text(stats: dict[str, Any]) -> str:
-    lines = [f"queries            {stats['queries']}"]
-    total = stats["queries"] or 1
-    for source, count in stats["by_source"].items():
-        lines.append(f"  {source:<16} {count:>6}  {count / total:6.1%}")
-    lines += [
-        f"examples queued    {stats['examples_queued']}",
-        f"examples trained   {stats['examples_trained']}",
-        f"learned answers    {stats['learned_answers']}",
-        f"training runs      {stats['training_runs']}",
-    ]
-    for model, loss in (stats["last_run"] or {}).items():
-        lines.append(f"  {model:<16} {loss['old_loss']:.4f} -> {loss['new_loss']:.4f} ({loss['improvement_pct']:+.1f}%)")
-    agreement = stats["verified_agreement"]
-    lines.append(f"verified agreement {'n/a' if agreement is None else f'{agreement:.1%}'} "
-                 f"({stats['spot_checks']} spot checks)")
-    error = stats["estimated_local_error"]
-    lines.append(f"local error        {'n/a' if error is None else f'{error:.1%}'} (bound {stats['error_bound']:.0%})")
-    return "\n".join(lines)

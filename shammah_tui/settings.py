@@ -11,10 +11,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-TIERS = ("neural", "learned", "template")
-TEACHERS = ("auto", "offline", "claude")
+from shammah_tui.kinds import TEACHERS, TIERS, TeacherChoice, Tier
+
+if TYPE_CHECKING:  # both import torch; the settings load long before it
+    from shammah_tui.models.generator import GeneratorConfig
+    from shammah_tui.training.trainer import TrainConfig
 
 
 class SettingsError(ValueError):
@@ -25,7 +28,7 @@ class SettingsError(ValueError):
 class Settings:
     """Every knob of the engine, with the default the design asks for."""
 
-    teacher: str = "auto"
+    teacher: TeacherChoice = "auto"
     """`auto` (claude when ANTHROPIC_API_KEY is set, else offline), `offline` or `claude`."""
     claude_model: str = "claude-sonnet-5"
     """Model name sent to the Messages API."""
@@ -50,7 +53,7 @@ class Settings:
     """Generator context length in tokens."""
     vocab_size: int = 8000
     """Byte-level BPE vocabulary size (fixed once a generator is trained)."""
-    tier_order: tuple[str, ...] = TIERS
+    tier_order: tuple[Tier, ...] = TIERS
     """Local tiers tried in order before forwarding."""
     spot_check_rate: float = 0.1
     """ε: probability that a locally answered query is also sent to the teacher."""
@@ -66,6 +69,22 @@ class Settings:
     """Seed for model initialisation, sampling and spot checks."""
     auto_train: bool = True
     """Start a training run when the queue reaches batch_size."""
+
+    def generator_config(self) -> GeneratorConfig:
+        """The generator's shape (its vocabulary size is the tokenizer's, set when the models load)."""
+        from shammah_tui.models.generator import GeneratorConfig
+
+        return GeneratorConfig(vocab_size=self.vocab_size, n_embd=self.n_embd, n_layer=self.n_layer,
+                               n_head=self.n_head, block_size=self.block_size)
+
+    def train_config(self) -> TrainConfig:
+        """How the BatchTrainer trains."""
+        from shammah_tui.training.trainer import TrainConfig
+
+        return TrainConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+                           classifier_learning_rate=self.classifier_learning_rate,
+                           steps_per_run=self.steps_per_run, replay_fraction=self.replay_fraction,
+                           seed=self.seed)
 
     def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
         """A copy with `values` applied and validated; unknown keys are errors."""

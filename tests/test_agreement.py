@@ -8,7 +8,7 @@ import pytest
 
 from shammah_tui.pipeline.agreement import OVERLAP_THRESHOLD, Agreement, agreement, normalize_answer
 from shammah_tui.pipeline.templates import template_answer
-from shammah_tui.teachers.curriculum import FAMILIES, sample_items
+from shammah_tui.curriculum import FAMILIES, sample_items
 
 
 def test_threshold_constant() -> None:

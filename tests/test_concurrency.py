@@ -25,8 +25,7 @@ from tests.datadirs import integrity, make_template, model_warnings, open_engine
 from shammah_tui.engine import TRAINING_ELSEWHERE, Engine
 from shammah_tui.events import Notice
 from shammah_tui.lock import DataDirLock
-from shammah_tui.settings import load_settings
-from shammah_tui.teachers.curriculum import sample_items
+from shammah_tui.curriculum import sample_items
 from shammah_tui.teachers.offline import OfflineTeacher
 
 CLI = [sys.executable, "-m", "shammah_tui"]
@@ -196,10 +195,8 @@ def test_cli_train_says_another_process_is_training(tmp_path):
 async def test_a_run_first_takes_in_what_another_process_saved(tmp_path):
     """Engine A loaded its models before engine B trained and saved: A's next run loads B's
     checkpoints (instead of overwriting them) and sees B's learned answers."""
-    from shammah_tui.engine import Engine
     from shammah_tui.events import Notice
     from shammah_tui.settings import Settings
-    from shammah_tui.teachers.offline import OfflineTeacher
 
     settings = Settings(teacher="offline", auto_train=False, steps_per_run=3)
     a = await Engine.open(tmp_path, settings, OfflineTeacher())

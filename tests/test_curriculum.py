@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from shammah_tui.benchmark.learning_stream import NOVEL_QUERIES
 from shammah_tui.pipeline.templates import template_answer
-from shammah_tui.teachers import curriculum
-from shammah_tui.teachers.curriculum import (
+from shammah_tui import curriculum
+from shammah_tui.curriculum import (
     CAPITALS,
     FAMILIES,
     IDIOMS,
@@ -233,7 +234,7 @@ def test_stream_fixture_is_current() -> None:
 
 
 def test_novel_queries_are_not_answered() -> None:
-    queries = (FIXTURES / "novel_queries.txt").read_text(encoding="utf-8").splitlines()
+    queries = NOVEL_QUERIES.read_text(encoding="utf-8").splitlines()
     assert len(queries) >= 180 and len(set(queries)) == len(queries)
     for query in queries:
         assert solve(query) is None, query

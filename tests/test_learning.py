@@ -12,7 +12,7 @@ from shammah_tui.settings import Settings
 from shammah_tui.teachers.base import Teacher, TeacherReply, TeachSummary, Turn
 from shammah_tui.teachers.offline import OfflineTeacher
 from shammah_tui.training.events import improvement_pct
-from tests.learning_stream import StreamOutcome, local_accuracy, local_share, run_stream
+from shammah_tui.benchmark.learning_stream import StreamOutcome, local_accuracy, local_share, run_stream
 
 pytestmark = pytest.mark.slow
 

@@ -30,11 +30,8 @@ import pytest
 from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
 
 from shammah_tui.cli import main
-from shammah_tui.engine import Engine
 from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.settings import load_settings
-from shammah_tui.teachers.curriculum import sample_items
-from shammah_tui.teachers.offline import OfflineTeacher
+from shammah_tui.curriculum import sample_items
 
 CLI = [sys.executable, "-m", "shammah_tui"]
 SMALL_SETTINGS = 'teacher = "offline"\nbatch_size = 8\nsteps_per_run = 3\n'

@@ -20,7 +20,7 @@ from shammah_tui.engine import Engine
 from shammah_tui.events import ToolCalled
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME
 from shammah_tui.settings import Settings
-from shammah_tui.teachers import curriculum
+from shammah_tui import curriculum
 from shammah_tui.teachers.offline import OfflineTeacher
 from tests.test_tools import _build_models_dir, seed_data_dir
 

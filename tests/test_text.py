@@ -15,7 +15,8 @@ from shammah_tui.pipeline.text import (
     normalize_query,
     query_similarity,
 )
-from shammah_tui.teachers.curriculum import FAMILIES, WORDS, Question
+from shammah_tui.benchmark.learning_stream import NOVEL_QUERIES
+from shammah_tui.curriculum import FAMILIES, WORDS, Question
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -120,7 +121,7 @@ def test_similarity_precision_and_recall_on_curriculum_pairs() -> None:
 
 
 def test_novel_queries_do_not_match_the_stream() -> None:
-    novel = (FIXTURES / "novel_queries.txt").read_text(encoding="utf-8").splitlines()
+    novel = NOVEL_QUERIES.read_text(encoding="utf-8").splitlines()
     stream = {json.loads(line)["query"] for line in
               (FIXTURES / "stream_500.jsonl").read_text(encoding="utf-8").splitlines()}
     for query in novel:

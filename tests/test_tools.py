@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -20,7 +19,7 @@ from shammah_tui.engine import Engine
 from shammah_tui.events import ToolCalled
 from shammah_tui.paths import DB_NAME, MODELS_DIR
 from shammah_tui.settings import Settings
-from shammah_tui.teachers import curriculum
+from shammah_tui import curriculum
 from shammah_tui.teachers.offline import OfflineTeacher
 from shammah_tui.tools.analyze_model import HELD_OUT_SEED
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT

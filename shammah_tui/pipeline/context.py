@@ -33,13 +33,19 @@ def is_follow_up(query: str) -> bool:
     return bool(_LEADING.search(query) or _ANAPHORA.search(query))
 
 
-def query_context(query: str, turns: Sequence[tuple[str, str]]) -> tuple[str, str]:
+def query_context(query: str, turns: Sequence[tuple[str, str]], scope: str = "") -> tuple[str, str]:
     """(context text for the generator, context key for the store) of a query.
 
-    `turns` are the earlier (role, text) pairs of the conversation, oldest first.
+    `turns` are the earlier (role, text) pairs of the conversation, oldest first. `scope` is
+    what else an answer depends on for every question (a client's system prompt and model):
+    a non-empty scope is always part of the key, so two scopes never share an answer.
     """
-    if not turns or not is_follow_up(query):
+    follow_up = bool(turns) and is_follow_up(query)
+    if not follow_up and not scope:
         return "", ""
+    keyed = [("scope", scope)] if scope else []
+    if not follow_up:
+        return "", context_key(keyed)
     recent = list(turns)[-CONTEXT_TURNS:]
     text = " ".join(t for _, t in recent)[-CONTEXT_CHARS:]
-    return text, context_key(list(turns))
+    return text, context_key(keyed + list(turns))

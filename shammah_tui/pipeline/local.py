@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.calibration import CLOSED
 from shammah_tui.pipeline.learned import LearnedHit, LearnedIndex
-from shammah_tui.pipeline.templates import template_answer
+from shammah_tui.kinds import Source, Tier
+from shammah_tui.pipeline.templates import TemplateAnswer, template_answer
 
 if TYPE_CHECKING:  # torch loads in the background; importing it here would delay the first frame
     from shammah_tui.models.bundle import LocalModels
@@ -29,6 +30,9 @@ VALIDATOR_FEATURE_NAMES = ("confidence", "neural", "similarity")
 @dataclass
 class Thresholds:
     """Calibrated decision thresholds and which models have learned anything yet."""
+
+    STORE_KEY: ClassVar[str] = "thresholds"
+    """Where the store keeps them (a settings row, as JSON)."""
 
     router: float = 0.5
     validator: float = CLOSED
@@ -56,12 +60,12 @@ class LocalDecision:
     """What the local side decided for one query."""
 
     answer: str | None = None
-    source: str | None = None
+    source: Source | None = None
     router_p: float | None = None
     validator_p: float | None = None
     confidence: float | None = None
     router_features: list[float] = field(default_factory=list)
-    tried: list[str] = field(default_factory=list)
+    tried: list[Tier] = field(default_factory=list)
     neural_answer: str | None = None
     learned_id: int | None = None
     """The stored answer served by the learned tier (its hit is counted)."""
@@ -69,25 +73,26 @@ class LocalDecision:
     note: str = ""
 
 
-def router_features(models: LocalModels | None, query: str, hit: LearnedHit | None) -> list[float]:
-    """The side features the router sees (ROUTER_FEATURE_NAMES)."""
+def router_features(models: LocalModels | None, query: str, hit: LearnedHit | None,
+                    template: TemplateAnswer | None) -> list[float]:
+    """The side features the router sees (ROUTER_FEATURE_NAMES); `template` is the query's
+    template answer, if it has one."""
     length = len(models.tokenizer.encode(query)) if models is not None else len(query.split())
     return [
         1.0 if hit is not None and hit.exact else 0.0,
         hit.similarity if hit is not None else 0.0,
-        1.0 if template_answer(query) is not None else 0.0,
+        1.0 if template is not None else 0.0,
         min(length / 64.0, 1.0),
     ]
 
 
-def exact_reference(query: str, hit: LearnedHit | None) -> str | None:
+def exact_reference(template: TemplateAnswer | None, hit: LearnedHit | None) -> str | None:
     """An answer known to be right for this very query: an exact rule's, or the teacher's own.
 
     A generated answer that contradicts one is never served, whatever the validator says.
     """
-    found = template_answer(query)
-    if found is not None:
-        return found.answer
+    if template is not None:
+        return template.answer
     if hit is not None and hit.exact:
         return hit.entry.answer
     return None
@@ -97,7 +102,7 @@ class LocalAnswerer:
     """Runs the router and the tiers over the shared models and learned index."""
 
     def __init__(self, models: LocalModels | None, index: LearnedIndex, thresholds: Thresholds,
-                 tier_order: tuple[str, ...], max_new_tokens: int = 64) -> None:
+                 tier_order: tuple[Tier, ...], max_new_tokens: int = 64) -> None:
         self.models = models
         self.index = index
         self.thresholds = thresholds
@@ -110,7 +115,8 @@ class LocalAnswerer:
         t0 = time.perf_counter()
         th = self.thresholds
         hit = self.index.lookup(norm_query, context_key, exclude_self=exclude_self)
-        decision = LocalDecision(router_features=router_features(self.models, query, hit))
+        template = template_answer(query)  # computed once: a feature, a tier and a reference
+        decision = LocalDecision(router_features=router_features(self.models, query, hit, template))
         models = self.models
         # An exact rule's answer is right by construction; the router only gates answers that may
         # be wrong (it never sees template queries in training: they are never forwarded).
@@ -124,9 +130,8 @@ class LocalAnswerer:
         for tier in self.tier_order:
             decision.tried.append(tier)
             if tier == "template":
-                found = template_answer(query)
-                if found is not None:
-                    decision.answer, decision.source = found.answer, "template"
+                if template is not None:
+                    decision.answer, decision.source = template.answer, "template"
                     break
             elif tier == "learned" and hit is not None:
                 if hit.exact:
@@ -146,7 +151,7 @@ class LocalAnswerer:
                 decision.neural_answer = neural.text
                 if not neural.text.strip():
                     continue
-                reference = exact_reference(query, hit)
+                reference = exact_reference(template, hit)
                 if reference is not None and not agreement(neural.text, reference).agrees:
                     decision.note = "neural answer contradicts an exact answer"
                     continue

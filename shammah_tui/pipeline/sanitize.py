@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-#: Longest query accepted, in characters (a pasted page is fine; a 1 MB paste is not).
-MAX_QUERY_CHARS = 8000
+from shammah_tui.kinds import MAX_QUERY_CHARS
 
 # CSI (7- and 8-bit), string sequences (OSC, DCS, SOS, PM, APC: up to BEL or ST), other ESC
 # sequences (charset, ESC 7, ESC c …); then any remaining C0/C1 control except tab and newline.

@@ -27,11 +27,10 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Literal
 
+from shammah_tui.kinds import MAX_RULE_QUERY_CHARS
+
 Rule = Literal["greeting", "thanks", "arithmetic", "unit_conversion"]
 
-#: Longer queries are never template questions; checked before any parsing so a
-#: 1 MB paste costs one `len`.
-MAX_QUERY_CHARS = 256
 #: At most this many tokens in an arithmetic expression.
 MAX_TOKENS = 96
 #: At most this many nested parentheses / unary signs.
@@ -391,7 +390,7 @@ def evaluate_arithmetic(query: str) -> ArithmeticResult | None:
     binary operator; rejects unknown words, division by zero, implicit
     multiplication, leading-zero literals and anything beyond the module bounds.
     """
-    if len(query) > MAX_QUERY_CHARS or not _HAS_DIGIT.search(query):
+    if len(query) > MAX_RULE_QUERY_CHARS or not _HAS_DIGIT.search(query):
         return None
     text = _prepare(query)
     match = _ARITHMETIC_QUERY.fullmatch(text)
@@ -492,7 +491,7 @@ def convert_units(query: str) -> Conversion | None:
     fahrenheit in celsius", "5 kg in pounds", "3 m -> feet" and the like, for the
     pairs in `CONVERSIONS` only.
     """
-    if len(query) > MAX_QUERY_CHARS or not _HAS_DIGIT.search(query):
+    if len(query) > MAX_RULE_QUERY_CHARS or not _HAS_DIGIT.search(query):
         return None
     text = _prepare(query)
     for pattern in _CONVERSION_QUERIES:
@@ -527,7 +526,7 @@ def template_answer(query: str) -> TemplateAnswer | None:
     Rules are tried in order: greeting, thanks, arithmetic, unit conversion.
     Never raises on any string input.
     """
-    if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_CHARS:
+    if not isinstance(query, str) or not query.strip() or len(query) > MAX_RULE_QUERY_CHARS:
         return None
     fixed = _fixed_phrase_rule(query)
     if fixed is not None:

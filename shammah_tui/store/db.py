@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from shammah_tui.kinds import SOURCES
 from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 from shammah_tui.store.rows import (
@@ -25,7 +26,6 @@ from shammah_tui.store.rows import (
     TrainingExample, TrainingRun,
 )
 
-SOURCES = ("neural", "learned", "template", "forward")
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 15.0
 

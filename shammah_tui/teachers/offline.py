@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.teachers import curriculum
+from shammah_tui import curriculum
 from shammah_tui.teachers.base import (
     Teacher, TeacherError, TeacherReply, TeachRequest, TeachSummary, TextCallback, Turn,
 )

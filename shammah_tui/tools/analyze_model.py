@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shammah_tui.pipeline.agreement import agreement
-from shammah_tui.teachers.curriculum import FAMILIES, held_out_items
+from shammah_tui.curriculum import FAMILIES, held_out_items
 from shammah_tui.tools.base import ToolResult, ToolSpec
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 SCHEMA = {
     "type": "object",
@@ -23,7 +23,7 @@ SCHEMA = {
 HELD_OUT_SEED = 7_777
 
 
-async def analyze(engine: Engine, categories: list[str], samples: int) -> dict[str, Any]:
+async def analyze(host: TeachingHost, categories: list[str], samples: int) -> dict[str, Any]:
     """Per category: share answered locally and correctly (accuracy), locally at all (coverage),
     and the generator's own accuracy on the same queries."""
     report: dict[str, Any] = {}
@@ -31,7 +31,7 @@ async def analyze(engine: Engine, categories: list[str], samples: int) -> dict[s
         items = held_out_items(family, samples, HELD_OUT_SEED)
         correct = local = neural_ok = 0
         for item in items:
-            decision = await engine.local_only(item.query)
+            decision = await host.local_only(item.query)
             if decision.answer is not None:
                 local += 1
                 correct += agreement(decision.answer, item.answer).agrees
@@ -43,10 +43,10 @@ async def analyze(engine: Engine, categories: list[str], samples: int) -> dict[s
     return report
 
 
-def make(engine: Engine) -> ToolSpec:
+def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         categories = data.get("categories") or list(FAMILIES)
-        per = await analyze(engine, categories, data.get("samples_per_category", 8))
+        per = await analyze(host, categories, data.get("samples_per_category", 8))
         ranked = sorted(per, key=lambda f: (per[f]["accuracy"], per[f]["neural_accuracy"]))
         weakest = ranked[: min(2, len(ranked))]
         mean = sum(v["accuracy"] for v in per.values()) / max(len(per), 1)

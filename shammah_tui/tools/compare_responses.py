@@ -11,7 +11,7 @@ from shammah_tui.tools.base import ToolResult, ToolSpec
 from shammah_tui.tools.limits import local_decision, text_schema
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 SCHEMA = {
     "type": "object",
@@ -24,21 +24,21 @@ SCHEMA = {
 }
 
 
-def make(engine: Engine) -> ToolSpec:
+def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
-        decision = await local_decision(engine, data["query"])
+        decision = await local_decision(host, data["query"])
         teacher_answer = data.get("teacher_answer")
         if teacher_answer is None:
             try:
-                teacher_answer = (await engine.teacher.answer(data["query"])).text
+                teacher_answer = await host.ask_teacher(data["query"])
             except TeacherError as exc:
                 return ToolResult(f"The teacher could not answer: {exc.message}", is_error=True)
         local = decision.answer if decision.answer is not None else (decision.neural_answer or "")
         verdict = agreement(local, teacher_answer)
         label_source = decision.source if decision.answer is not None else "neural"
-        await engine.store.add_labels([Label(data["query"], local, label_source, int(verdict.agrees),
-                                             "compare", "", verdict.score,
-                                             [decision.confidence or 0.0, 1.0 if label_source == "neural" else 0.0, 0.0])])
+        neural = 1.0 if label_source == "neural" else 0.0
+        await host.add_labels([Label(data["query"], local, label_source, int(verdict.agrees), "compare", "",
+                                     verdict.score, [decision.confidence or 0.0, neural, 0.0])])
         text = (f"Local ({decision.source or 'would forward; neural draft'}): {local!r}\n"
                 f"Teacher: {teacher_answer!r}\n"
                 f"Agreement {verdict.score:.2f} ({verdict.method}): {'AGREE' if verdict.agrees else 'DISAGREE'}")

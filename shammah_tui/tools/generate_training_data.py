@@ -10,7 +10,7 @@ from shammah_tui.tools.base import ToolResult, ToolSpec
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 
 def item_text_schema(description: str) -> dict[str, Any]:
@@ -44,7 +44,7 @@ SCHEMA = {
 }
 
 
-def make(engine: Engine) -> ToolSpec:
+def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         accepted: list[tuple[str, str]] = []
         rejects: list[dict[str, Any]] = []
@@ -65,8 +65,8 @@ def make(engine: Engine) -> ToolSpec:
                 continue
             seen.add(norm)
             accepted.append((query, answer))
-        queued = await engine.learn_pairs(accepted, "tool") if accepted else 0
-        counts = await engine.store.example_counts()
+        queued = await host.learn_pairs(accepted, "tool") if accepted else 0
+        counts = await host.queue_counts()
         text = f"Queued {queued} example(s); rejected {len(rejects)}. Queue now holds {counts['queued']}."
         for r in rejects[:20]:
             text += f"\n- example {r['index']}: {r['reason']}"

@@ -8,7 +8,7 @@ from shammah_tui.tools.base import ToolResult, ToolSpec
 from shammah_tui.tools.limits import MAX_TEXT, local_decision, text_schema
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 SCHEMA = {
     "type": "object",
@@ -18,9 +18,9 @@ SCHEMA = {
 }
 
 
-def make(engine: Engine) -> ToolSpec:
+def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
-        decision = await local_decision(engine, data["query"])
+        decision = await local_decision(host, data["query"])
         payload = {
             "answer": decision.answer, "source": decision.source, "router_p": decision.router_p,
             "validator_p": decision.validator_p, "confidence": decision.confidence,

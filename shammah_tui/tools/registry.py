@@ -1,4 +1,4 @@
-"""The five teaching tools, bound to an engine."""
+"""The five teaching tools, bound to a `TeachingHost` (the engine)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from shammah_tui.tools import (
 from shammah_tui.tools.base import ToolEventSink, ToolRecorder, ToolRegistry
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 TOOL_MODULES = (query_local_model, generate_training_data, train, compare_responses, analyze_model)
 
 
-def build_registry(engine: Engine, *, on_event: ToolEventSink | None = None,
+def build_registry(host: TeachingHost, *, on_event: ToolEventSink | None = None,
                    record: ToolRecorder | None = None) -> ToolRegistry:
-    return ToolRegistry([module.make(engine) for module in TOOL_MODULES], on_event=on_event, record=record)
+    return ToolRegistry([module.make(host) for module in TOOL_MODULES], on_event=on_event, record=record)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from shammah_tui.tools.base import ToolResult, ToolSpec
 
 if TYPE_CHECKING:
-    from shammah_tui.engine import Engine
+    from shammah_tui.tools.host import TeachingHost
 
 SCHEMA = {
     "type": "object",
@@ -18,18 +18,18 @@ SCHEMA = {
 }
 
 
-def make(engine: Engine) -> ToolSpec:
+def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         if not data.get("wait", True):
-            counts = await engine.store.example_counts()
-            if not engine.training and not (counts["queued"] or counts["trained"]):
+            counts = await host.queue_counts()
+            if not host.training and not (counts["queued"] or counts["trained"]):
                 return ToolResult("Nothing to train on: the queue is empty and nothing was trained before.",
                                   is_error=True, data={"status": "empty", "started": False})
-            task = engine.start_training("tool")
+            task = host.start_training("tool")
             if task is None:
                 return ToolResult("A training run is already in progress.", data={"started": False})
             return ToolResult("Training started in the background.", data={"started": True})
-        report = await engine.train("tool")
+        report = await host.train("tool")
         if report is None:
             return ToolResult("Nothing to train on: the queue is empty and nothing was trained before.",
                               is_error=True, data={"status": "empty"})

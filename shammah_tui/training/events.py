@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shammah_tui.kinds import RunStatus
 from shammah_tui.store.rows import ModelLoss
-
-MODELS = ("generator", "router", "validator")
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class StepEvent:
 class RunReport:
     """The outcome of one training run."""
 
-    status: str  # done | cancelled | failed
+    status: RunStatus
     losses: dict[str, ModelLoss] = field(default_factory=dict)
     steps: int = 0
     examples: int = 0

@@ -58,12 +58,12 @@ def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[Traini
             raise Cancelled
         norm = normalize_query(ex.query)
         hit = index.lookup(norm, ex.context_key, exclude_self=True)
-        features = router_features(models, ex.query, hit)
+        template = template_answer(ex.query)
+        features = router_features(models, ex.query, hit, template)
         neural = models.answer(ex.query, ex.context, max_new_tokens=max_new_tokens)
         neural_ok = bool(neural.text.strip()) and agreement(neural.text, ex.answer).agrees
         labels.append(Label(ex.query, neural.text, "neural", int(neural_ok), origin, ex.context_key,
                             neural.confidence, [neural.confidence, 1.0, 0.0]))
-        template = template_answer(ex.query)
         template_ok = template is not None and agreement(template.answer, ex.answer).agrees
         learned_ok = (index.confident(hit) and hit is not None
                       and agreement(hit.entry.answer, ex.answer).agrees)
@@ -110,23 +110,28 @@ def corrupt(answer: str, rng: random.Random) -> str:
     return answer[::-1] if len(answer) > 1 and answer[::-1] != answer else ""
 
 
-def run_training_job(
-    models: LocalModels,
-    trainer: BatchTrainer,
-    index: LearnedIndex,
-    new: Sequence[TrainingExample],
-    replay: Sequence[TrainingExample],
-    old_labels: Sequence[Label],
-    thresholds: Thresholds,
-    error_bound: float,
-    max_new_tokens: int,
-    seed: int,
-    on_step: Callable[[StepEvent], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> JobResult:
+@dataclass(frozen=True)
+class TrainingJob:
+    """What one run works on: the models, the examples, the labels so far, and where to report."""
+
+    models: LocalModels
+    trainer: BatchTrainer
+    index: LearnedIndex
+    new: Sequence[TrainingExample]
+    replay: Sequence[TrainingExample]
+    old_labels: Sequence[Label]
+    thresholds: Thresholds
+    error_bound: float
+    max_new_tokens: int
+    seed: int
+    on_step: Callable[[StepEvent], None] | None = None
+    cancel: threading.Event | None = None
+
+
+def run_training_job(job: TrainingJob) -> JobResult:
     """Everything a run does, in order; a cancel returns status 'cancelled' and no labels."""
-    rng = random.Random(seed)
-    new = list(new)
+    rng = random.Random(job.seed)
+    new = list(job.new)
     # A share of the new examples sits this run out: asked after training, they show
     # how the models do on questions they have not trained on, which is what the
     # validator threshold must be calibrated on. They stay queued for the next run.
@@ -134,15 +139,15 @@ def run_training_job(
     held_ids = {e.id for e in held_new}
     train_new = [e for e in new if e.id not in held_ids]
     try:
-        pre = evaluate(models, index, rng.sample(train_new, min(PRE_EVAL, len(train_new))),
-                       "pre_eval", max_new_tokens, cancel)
-        report = trainer.run(train_new, replay, [], [], on_step=on_step, cancel=cancel)
+        pre = evaluate(job.models, job.index, rng.sample(train_new, min(PRE_EVAL, len(train_new))),
+                       "pre_eval", job.max_new_tokens, job.cancel)
+        report = job.trainer.run(train_new, job.replay, [], [], on_step=job.on_step, cancel=job.cancel)
         if report.status != "done":
             return JobResult(report)
-        pool = train_new + list(replay)
-        post = evaluate(models, index, rng.sample(pool, min(POST_EVAL, len(pool))),
-                        "self_eval", max_new_tokens, cancel)
-        held = evaluate(models, index, held_new, "held_out", max_new_tokens, cancel)
+        pool = train_new + list(job.replay)
+        post = evaluate(job.models, job.index, rng.sample(pool, min(POST_EVAL, len(pool))),
+                        "self_eval", job.max_new_tokens, job.cancel)
+        held = evaluate(job.models, job.index, held_new, "held_out", job.max_new_tokens, job.cancel)
         # Every third post-training evaluation is kept out of the validator's fit: with the
         # held-out questions it is what the threshold is calibrated on, so the calibration set
         # holds both kinds of question that reach the neural tier: asked before, and new.
@@ -150,26 +155,27 @@ def run_training_job(
         post_fit = [l for l in post if l.query not in calibration_queries]
         post_calibration = [l for l in post if l.query in calibration_queries and l.source == "neural"]
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
-        history = list(old_labels) + pre + post_fit
+        history = list(job.old_labels) + pre + post_fit
         router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
                        for l in history if l.source == "router"]
         validator_data = validator_examples(history + truths, rng)
-        classifiers = trainer.run([], [], router_data, validator_data, on_step=on_step, cancel=cancel)
+        classifiers = job.trainer.run([], [], router_data, validator_data, on_step=job.on_step,
+                                      cancel=job.cancel)
         if classifiers.status != "done":
             return JobResult(classifiers)
         report.losses.update(classifiers.losses)
         report.steps += classifiers.steps
         # Calibrate on answers the validator was not fitted to: this run's held-out questions and
-        # kept-out evaluations. Spot checks after the run add to these (Engine._recalibrate).
+        # kept-out evaluations. Spot checks after the run add to these (TrainingCoordinator.recalibrate).
         unseen = [l for l in held if l.source == "neural"] + post_calibration
-        scores = models.validator_p([l.query for l in unseen], [l.answer for l in unseen],
-                                    [list(l.features) for l in unseen]) if unseen else []
+        scores = job.models.validator_p([l.query for l in unseen], [l.answer for l in unseen],
+                                        [list(l.features) for l in unseen]) if unseen else []
         points = [(p, bool(l.label)) for p, l in zip(scores, unseen)]
-        calibration = calibrate([p for p, _ in points], [ok for _, ok in points], error_bound)
+        calibration = calibrate([p for p, _ in points], [ok for _, ok in points], job.error_bound)
         new_thresholds = Thresholds(
-            router=thresholds.router, validator=calibration.threshold,
-            router_trained=thresholds.router_trained or bool(router_data),
-            validator_trained=thresholds.validator_trained or bool(validator_data),
+            router=job.thresholds.router, validator=calibration.threshold,
+            router_trained=job.thresholds.router_trained or bool(router_data),
+            validator_trained=job.thresholds.validator_trained or bool(validator_data),
             generator_trained=True, estimated_error=calibration.estimated_error,
         )
         return JobResult(report, pre + post + held, new_thresholds, calibration, points)

@@ -26,14 +26,14 @@ from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a run trains."""
+    """How a run trains: `Settings.train_config()` builds it (the settings hold the defaults)."""
 
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    classifier_learning_rate: float = 3e-3
-    steps_per_run: int = 40
-    replay_fraction: float = 0.5
-    seed: int = 0
+    batch_size: int
+    learning_rate: float
+    classifier_learning_rate: float
+    steps_per_run: int
+    replay_fraction: float
+    seed: int
     #: Router and validator are tiny; they get their own step count per run.
     classifier_steps: int = 30
     #: Examples in the fixed evaluation batch of each model.

@@ -20,8 +20,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from shammah_tui.formatting import error_line
 from shammah_tui.ui import messages as msg
-from shammah_tui.ui.format import error_line
 from shammah_tui.ui.screens.main import MainScreen
 
 if TYPE_CHECKING:

@@ -1,25 +1,24 @@
-"""Messages that carry engine events (and worker outcomes) to the UI.
+"""Messages that carry core events and worker outcomes to the UI.
 
-The engine calls its listeners from the UI loop *and* from training threads;
-the listener only turns an `EngineEvent` into one of these and posts it
-(`post_message` is thread-safe). Handlers on the UI loop own all UI state.
+The engine calls its listeners from the UI loop *and* from training threads; the
+listener only wraps the `EngineEvent` in a `CoreEvent` and posts it (`post_message`
+is thread-safe). Handlers on the UI loop own all UI state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from shammah_tui.events import (
-    AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled,
-    TrainingFinished, TrainingStarted, TrainingStep,
+    AskResult,
+    EngineEvent,
+    TrainingStep,
 )
 from shammah_tui.store.rows import LossPoint, ToolCallRow, TrainingRun
 from shammah_tui.store.rows import Message as StoredMessage
-from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.training.events import RunReport, StepEvent
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
@@ -42,16 +41,6 @@ class EngineOpenFailed(Message):
 
 
 @dataclass
-class ModelsReady(Message):
-    """The local models are loaded (torch is up)."""
-
-    info: dict[str, Any]
-    """`LocalModels.info()`: device, parameter counts …"""
-    warnings: list[str] = field(default_factory=list)
-    """Problems met while loading (a bad checkpoint replaced by fresh models …)."""
-
-
-@dataclass
 class ModelsFailed(Message):
     """Loading the local models failed; the app keeps working with the teacher."""
 
@@ -60,103 +49,32 @@ class ModelsFailed(Message):
 
 
 @dataclass
-class QueryLogged(Message):
-    """A query was answered (by the UI, a tool or a batch); feeds the rates."""
+class CoreEvent(Message):
+    """Events of the headless core, carried to the UI loop as they are.
 
-    result: AskResult
-    """What the engine returned for it."""
-
-
-@dataclass
-class AnswerVerified(Message):
-    """A spot check finished after its local answer was shown."""
-
-    query_id: int | None
-    """The query log id of the answer that was checked."""
-    verified: bool
-    """True when the teacher agreed."""
-
-
-@dataclass
-class TrainingBegan(Message):
-    """A training run started."""
-
-    run_id: int
-    """The run's id in the store."""
-    trigger: str
-    """`manual`, `auto`, `tool` …"""
-    total_steps: int
-    """Generator steps planned for the run."""
-
-
-@dataclass
-class TrainingStepped(Message):
-    """One or more optimizer steps; a backlog of these collapses into one message.
-
-    `can_replace` is called on the UI loop by the message pump with the next
-    queued message; it hands its steps to that message, so coalescing loses no
-    loss point while the UI handles one message per batch.
+    The core defines each event once (`shammah_tui.events`); the engine's listener only wraps
+    it and posts it (`post_message` is thread-safe: training steps come from a worker thread).
+    A backlog of training steps collapses into one message: `can_replace` is called on the UI
+    loop by the message pump with the next queued message and hands its steps to that message,
+    so coalescing loses no loss point while the UI handles one message per batch.
     """
 
-    run_id: int
-    """The run the steps belong to."""
-    steps: list[StepEvent]
-    """The steps, oldest first."""
+    events: list[EngineEvent]
+    """The events, oldest first (several only when training steps were coalesced)."""
+
+    @classmethod
+    def of(cls, event: EngineEvent) -> CoreEvent:
+        return cls([event])
 
     def can_replace(self, message: Message) -> bool:
-        if isinstance(message, TrainingStepped) and message.run_id == self.run_id:
-            message.steps[:0] = self.steps
+        if isinstance(message, CoreEvent) and self._steps_of_one_run(message):
+            message.events[:0] = self.events
             return True
         return False
 
-
-@dataclass
-class TrainingEnded(Message):
-    """A training run finished, was cancelled or failed."""
-
-    run_id: int
-    """The run's id in the store."""
-    report: RunReport
-    """Losses before and after, throughput, status."""
-
-
-@dataclass
-class ToolCallUpdated(Message):
-    """A tool call started or ended."""
-
-    event: ToolCallEvent
-    """The call, with its status (running / ok / error)."""
-
-
-@dataclass
-class EngineNotice(Message):
-    """Something the user should read (teacher unavailable, nothing to train …)."""
-
-    level: str
-    """`information`, `warning` or `error`."""
-    text: str
-    """One line."""
-
-
-def to_message(event: EngineEvent) -> Message | None:
-    """The UI message for an engine event (None for an unknown event)."""
-    if isinstance(event, TrainingStep):
-        return TrainingStepped(event.run_id, [event.step])
-    if isinstance(event, QueryAnswered):
-        return QueryLogged(event.result)
-    if isinstance(event, QueryVerified):
-        return AnswerVerified(event.query_id, event.verified)
-    if isinstance(event, ToolCalled):
-        return ToolCallUpdated(event.event)
-    if isinstance(event, TrainingStarted):
-        return TrainingBegan(event.run_id, event.trigger, event.total_steps)
-    if isinstance(event, TrainingFinished):
-        return TrainingEnded(event.run_id, event.report)
-    if isinstance(event, ModelsLoaded):
-        return ModelsReady(dict(event.info), list(event.warnings))
-    if isinstance(event, Notice):
-        return EngineNotice(event.level, event.text)
-    return None
+    def _steps_of_one_run(self, other: CoreEvent) -> bool:
+        runs = {e.run_id if isinstance(e, TrainingStep) else None for e in self.events + other.events}
+        return len(runs) == 1 and None not in runs
 
 
 @dataclass

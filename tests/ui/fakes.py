@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shammah_tui.events import (
-    AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, ToolCalled, TrainingFinished,
+    AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished,
     TrainingStarted, TrainingStep,
 )
 from shammah_tui.store.rows import LossPoint, Message, ModelLoss, ToolCallRow, TrainingRun
@@ -154,8 +154,9 @@ class FakeEngine:
 
     # -- ask
     async def ask(self, raw_query: str, *, conversation_id: int | None = None,
-                  history: Sequence[tuple[str, str]] = (), on_text: Callable[[str], None] | None = None,
-                  auto_train: str = "background", spot_check: str = "inline") -> AskResult:
+                  history: Sequence[tuple[str, str]] = (), scope: str = "",
+                  on_text: Callable[[str], None] | None = None, auto_train: str = "background",
+                  spot_check: str = "inline") -> AskResult:
         assert spot_check == "background", "the UI shows local answers at once"
         self.asked.append((raw_query, conversation_id, list(history)))
         scripted = self.answers.get(raw_query) or AskResult(
@@ -169,9 +170,7 @@ class FakeEngine:
                 await asyncio.sleep(0)
         if self.ask_gate is not None:
             await self.ask_gate.wait()
-        if result.error:
-            self.emit(Notice("error", result.error))
-        self.emit(QueryAnswered(result))
+        self.emit(QueryAnswered(result))  # a failure is in the result only, as the engine does
         return result
 
     # -- training

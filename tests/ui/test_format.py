@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from shammah_tui.ui.format import (
+from shammah_tui.formatting import (
     compact_json, describe_models, downsample, error_line, eta_seconds, format_ms, rolling_rates, source_rates,
     stats_text,
 )

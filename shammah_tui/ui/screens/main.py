@@ -22,9 +22,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from shammah_tui.events import AskResult, EngineEvent
+from shammah_tui.events import (
+    AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished,
+    TrainingStarted, TrainingStep,
+)
+from shammah_tui.formatting import describe_models, error_line, stats_text
+from shammah_tui.kinds import MODELS
 from shammah_tui.ui import messages as msg
-from shammah_tui.ui.format import MODELS, describe_models, error_line, stats_text
 from shammah_tui.ui.slash import SlashCommand, SlashError, parse_slash
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.conversation import Conversation
@@ -79,14 +83,12 @@ class MainScreen(Screen[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._ask_worker: Worker[None] | None = None
         self._teach_worker: Worker[None] | None = None
-        self._held_errors: list[str] = []
         self._ask_in_flight = False
         self._stats_dirty = False
         self._stats_busy = False
         self._stats_at: float | None = None
         self._stats_failed = False
         self._run_triggers: dict[int, str] = {}
-        self._early_verdicts: dict[int, bool] = {}
         self._mounted = False
         self._pending_attach: tuple[EngineLike, bool, Callable[[], None] | None] | None = None
 
@@ -175,9 +177,7 @@ class MainScreen(Screen[None]):
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         """The engine listener: may run on a training thread, so it only posts a message."""
-        message = msg.to_message(event)
-        if message is not None:
-            self.post_message(message)
+        self.post_message(msg.CoreEvent.of(event))
 
     @work(group="restore", exit_on_error=False)
     async def restore_session(self) -> None:
@@ -210,65 +210,70 @@ class MainScreen(Screen[None]):
         self.metrics.redraw()
 
     # ------------------------------------------------------------ engine events
-    def on_models_ready(self, message: msg.ModelsReady) -> None:
-        device, size = describe_models(message.info, self.engine.settings if self.engine else None)
+    def on_core_event(self, message: msg.CoreEvent) -> None:
+        """Each core event, in order, to the handler for its kind."""
+        steps = [e.step for e in message.events if isinstance(e, TrainingStep)]
+        if steps:
+            self.metrics.add_steps(steps)  # data only; drawn by the timers
+        for event in message.events:
+            match event:
+                case ModelsLoaded():
+                    self._models_loaded(event)
+                case QueryAnswered():
+                    self.metrics.record_answer(event.result.source)
+                    self._stats_dirty = True
+                case QueryVerified():
+                    self._query_verified(event)
+                case Notice():
+                    self.conversation.add_notice(event.level, event.text)
+                case TrainingStarted():
+                    self._training_started(event)
+                case TrainingFinished():
+                    self._training_finished(event)
+                case ToolCalled():
+                    self.tool_log.push(event.event)
+                    if event.event.status != "running":
+                        self._stats_dirty = True
+
+    def _models_loaded(self, event: ModelsLoaded) -> None:
+        device, size = describe_models(event.info, self.engine.settings if self.engine else None)
         self.header.device = device
         self.header.model_size = size
         self.header.models_state = "ready"
-        # Its warnings also come as Notice events, shown by on_engine_notice.
+        # Its warnings also come as Notice events.
 
     def on_models_failed(self, message: msg.ModelsFailed) -> None:
         self.header.models_state = "failed"
         self.conversation.add_notice("error", f"The local models could not be loaded: {message.reason}. "
                                               "Questions go to the teacher.")
 
-    def on_query_logged(self, message: msg.QueryLogged) -> None:
-        self.metrics.record_answer(message.result.source)
-        self._stats_dirty = True
-
-    def on_answer_verified(self, message: msg.AnswerVerified) -> None:
-        """A background spot check's verdict: shown on its answer (or kept until that answer is known)."""
-        if message.query_id is None:
+    def _query_verified(self, event: QueryVerified) -> None:
+        """A background spot check's verdict, shown on its answer. The engine starts the check
+        only once the answer is returned, so the answer's view already knows its query id."""
+        if event.query_id is None:
             return
         for view in self.conversation.query(AnswerView):
-            if view.query_id == message.query_id:
-                view.post_message(AnswerView.Verified(message.verified))
+            if view.query_id == event.query_id:
+                view.post_message(AnswerView.Verified(event.verified))
                 return
-        self._early_verdicts[message.query_id] = message.verified
-        while len(self._early_verdicts) > 50:
-            self._early_verdicts.pop(next(iter(self._early_verdicts)))
 
-    def on_engine_notice(self, message: msg.EngineNotice) -> None:
-        if message.level == "error" and self._asking:
-            self._held_errors.append(message.text)  # shown with the answer, unless it says the same
-            return
-        self.conversation.add_notice(message.level, message.text)
-
-    def on_training_began(self, message: msg.TrainingBegan) -> None:
-        self._run_triggers[message.run_id] = message.trigger
-        self.metrics.run_began(message.run_id, message.trigger, message.total_steps)
+    def _training_started(self, event: TrainingStarted) -> None:
+        self._run_triggers[event.run_id] = event.trigger
+        self.metrics.run_began(event.run_id, event.trigger, event.total_steps)
         self.header.activity = self.metrics.progress.short_status()
-        if message.trigger == "manual":
-            self.conversation.add_notice("information", f"Training run #{message.run_id} started.")
+        if event.trigger == "manual":
+            self.conversation.add_notice("information", f"Training run #{event.run_id} started.")
 
-    def on_training_stepped(self, message: msg.TrainingStepped) -> None:
-        self.metrics.add_steps(message.steps)  # data only; drawn by the timers
-
-    def on_training_ended(self, message: msg.TrainingEnded) -> None:
-        summary = self.metrics.run_ended(message.run_id, message.report)
+    def _training_finished(self, event: TrainingFinished) -> None:
+        summary = self.metrics.run_ended(event.run_id, event.report)
         self.header.activity = "teaching" if self._teaching else ""
-        trigger = self._run_triggers.pop(message.run_id, "")
-        if message.report.status != "done":
+        trigger = self._run_triggers.pop(event.run_id, "")
+        if event.report.status != "done":
             self.conversation.add_notice("warning", summary)
         elif trigger == "manual":
             self.conversation.add_notice("information", summary)
         self._stats_dirty = True
         self.metrics.redraw()
-
-    def on_tool_call_updated(self, message: msg.ToolCallUpdated) -> None:
-        self.tool_log.push(message.event)
-        if message.event.status != "running":
-            self._stats_dirty = True
 
     def on_stats_fetched(self, message: msg.StatsFetched) -> None:
         self.metrics.show_stats(message.stats)
@@ -301,7 +306,7 @@ class MainScreen(Screen[None]):
         except Exception as exc:
             if not self._stats_failed:
                 self._stats_failed = True
-                self.post_message(msg.EngineNotice("warning", f"Stats unavailable: {error_line(exc)}"))
+                self.post_message(msg.CoreEvent.of(Notice("warning", f"Stats unavailable: {error_line(exc)}")))
         finally:
             self._stats_busy = False
 
@@ -364,7 +369,7 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------------- ask
     @property
     def _asking(self) -> bool:
-        """From ask() until its AskFinished is handled (engine notices posted meanwhile are held)."""
+        """From ask() until its AskFinished is handled."""
         return self._ask_in_flight
 
     @property
@@ -384,7 +389,6 @@ class MainScreen(Screen[None]):
         assert self.engine is not None
         meta = "thinking…" if self.engine.models_ready else "thinking… (waiting for the models to load)"
         view = self.conversation.add_answer(meta=meta)
-        self._held_errors.clear()
         self._ask_in_flight = True
         self._ask_worker = self.run_worker(self._ask(text, view), group="ask", exit_on_error=False)
 
@@ -414,15 +418,8 @@ class MainScreen(Screen[None]):
         result = message.result
         if result is not None and result.query_id is not None and isinstance(message.view, AnswerView):
             message.view.query_id = result.query_id
-            early = self._early_verdicts.pop(result.query_id, None)
-            if early is not None:
-                message.view.post_message(AnswerView.Verified(early))
         if result is not None and result.answer:
             self.history += [("user", result.query), ("assistant", result.answer)]
-        for text in self._held_errors:
-            if result is None or text != result.error:
-                self.conversation.add_notice("error", text)
-        self._held_errors.clear()
 
     # ---------------------------------------------------------------- teaching
     def start_teaching(self, topic: str | None = None) -> None:
@@ -522,7 +519,7 @@ class MainScreen(Screen[None]):
             return
         exc = task.exception()
         if exc is not None:
-            self.post_message(msg.EngineNotice("error", f"Training failed: {error_line(exc)}"))
+            self.post_message(msg.CoreEvent.of(Notice("error", f"Training failed: {error_line(exc)}")))
 
     def cancel_training(self) -> None:
         """Cancel the training run, if one is going."""

@@ -8,8 +8,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from shammah_tui.formatting import format_ms, pretty_json
 from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.ui.format import format_ms, pretty_json
 
 
 class ToolDetailScreen(ModalScreen[None]):

@@ -17,7 +17,8 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from shammah_tui.events import AskResult
-from shammah_tui.ui.format import SOURCES, format_ms, join_nonempty
+from shammah_tui.formatting import format_ms, join_nonempty
+from shammah_tui.kinds import SOURCES
 
 #: Every state class an answer can carry; exactly one is set at a time.
 STATE_CLASSES = tuple(f"-{s}" for s in (*SOURCES, "pending", "teacher", "tool", "error", "cancelled"))

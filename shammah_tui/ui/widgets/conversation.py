@@ -9,8 +9,8 @@ from textual.events import Resize
 from textual.widget import Widget
 from textual.widgets import Static
 
+from shammah_tui.kinds import SOURCES
 from shammah_tui.store.rows import Message as StoredMessage
-from shammah_tui.ui.format import SOURCES
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.user_message import UserMessage

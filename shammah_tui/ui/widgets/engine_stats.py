@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from shammah_tui.ui.format import format_count, format_pct, join_nonempty
+from shammah_tui.formatting import format_count, format_pct, join_nonempty
 
 
 class EngineStats(Vertical):

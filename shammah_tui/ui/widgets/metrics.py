@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.content import Content
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.content import Content
 from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import Label
 
+from shammah_tui.kinds import MODELS, SOURCES
 from shammah_tui.store.rows import LossPoint, TrainingRun
 from shammah_tui.training.events import RunReport, StepEvent
-from shammah_tui.ui.format import MODELS, SOURCES
 from shammah_tui.ui.widgets.engine_stats import EngineStats
 from shammah_tui.ui.widgets.loss_chart import LossChart
 from shammah_tui.ui.widgets.palette import MODEL_RGB, SOURCE_RGB

@@ -7,7 +7,8 @@ from typing import Any
 
 from textual_plotext import Plot
 
-from shammah_tui.ui.format import SOURCES, rolling_rates
+from shammah_tui.formatting import rolling_rates
+from shammah_tui.kinds import SOURCES
 from shammah_tui.ui.widgets.palette import SOURCE_RGB
 from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 

@@ -16,9 +16,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
+from shammah_tui.formatting import compact_json, ellipsize, format_ms, one_line
 from shammah_tui.store.rows import ToolCallRow
 from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.ui.format import compact_json, ellipsize, format_ms, one_line
 
 #: Rows kept; older ones are dropped.
 MAX_ROWS = 500

@@ -8,8 +8,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
+from shammah_tui.formatting import (
+    eta_seconds,
+    format_pct,
+    format_seconds,
+    join_nonempty,
+)
 from shammah_tui.training.events import RunReport, StepEvent
-from shammah_tui.ui.format import eta_seconds, format_pct, format_seconds, join_nonempty
 from shammah_tui.ui.widgets.run_bar import RunBar
 
 

@@ -1,20 +1,25 @@
-"""Run the curriculum stream through a fresh engine and record what happened (tests and bench share it)."""
+"""Run the curriculum stream through a fresh engine and record what happened (tests and bench share it).
+
+The stream is `curriculum.stream(500, seed=0)` (tests/fixtures/stream_500.jsonl holds the same
+items, pinned by the tests); the novel queries beside this file are questions the offline
+teacher cannot answer and no template touches.
+"""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from shammah_tui import curriculum
 from shammah_tui.engine import Engine
 from shammah_tui.events import TrainingFinished
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher
 
-FIXTURES = Path(__file__).parent / "fixtures"
+NOVEL_QUERIES = Path(__file__).parent / "novel_queries.txt"
 
 
 @dataclass
@@ -33,7 +38,12 @@ class StreamOutcome:
 
 
 def load_stream() -> list[dict]:
-    return [json.loads(line) for line in (FIXTURES / "stream_500.jsonl").read_text().splitlines()]
+    """The 500-query curriculum stream as {"query", "answer", "family", "key"} dicts."""
+    return [asdict(item) for item in curriculum.stream(500, seed=0)]
+
+
+def novel_queries() -> list[str]:
+    return [q for q in NOVEL_QUERIES.read_text(encoding="utf-8").splitlines() if q.strip()]
 
 
 async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome:
@@ -51,13 +61,14 @@ async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome
                 queued = await engine.store.examples("queued")
                 if len(queued) >= settings.batch_size - 1:
                     first_examples = queued
+                    assert engine.trainer is not None
                     out.first_examples_loss_before = engine.trainer.generator_loss(first_examples)
             out.sources.append(result.source)
             out.answers.append(result.answer)
             out.correct.append(result.answer is not None and agreement(result.answer, item["answer"]).agrees)
-        if first_examples:
+        if first_examples and engine.trainer is not None:
             out.first_examples_loss_after = engine.trainer.generator_loss(first_examples)
-        novel = [q for q in (FIXTURES / "novel_queries.txt").read_text().splitlines() if q.strip()]
+        novel = novel_queries()
         for query in novel:
             decision = await engine.local_only(query)
             out.novel_local += decision.answer is not None

@@ -1,5 +1,8 @@
 """UI measurements for `shammah-tui bench`: time to the first frame, event-loop lag while training.
 
+Run as `python -m shammah_tui.ui.probe first-frame|lag DATA_DIR`; prints one JSON object. The
+benchmark starts it as a process of its own, so nothing in the core imports the UI.
+
 The lag probe runs the real app (headless) over a real engine while a real
 training run goes on, with a 10 ms timer that records how late each tick is.
 """
@@ -7,11 +10,14 @@ training run goes on, with a 10 ms timer that records how late each tick is.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from shammah_tui.benchmark.measure import percentile
 
 _FIRST_FRAME_SCRIPT = """
 import sys
@@ -45,10 +51,9 @@ def first_frame_seconds(data_dir: Path) -> float:
 
 
 async def _lag_while_training(data_dir: Path, interval_s: float) -> dict[str, Any]:
-    from shammah_tui.benchmark import percentile
+    from shammah_tui.curriculum import sample_items
     from shammah_tui.engine import Engine
     from shammah_tui.settings import Settings
-    from shammah_tui.teachers.curriculum import sample_items
     from shammah_tui.teachers.offline import OfflineTeacher
     from shammah_tui.ui.app import ShammahApp
 
@@ -84,3 +89,20 @@ async def _lag_while_training(data_dir: Path, interval_s: float) -> dict[str, An
 def measure_lag_while_training(data_dir: Path, interval_s: float = 0.01) -> dict[str, Any]:
     """Lag of the app's event loop during one real training run (runs its own event loop)."""
     return asyncio.run(_lag_while_training(data_dir, interval_s))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("first-frame", "lag"):
+        print("usage: python -m shammah_tui.ui.probe first-frame|lag DATA_DIR", file=sys.stderr)
+        return 2
+    data_dir = Path(argv[1])
+    if argv[0] == "first-frame":
+        result: dict[str, Any] = {"first_frame_s": first_frame_seconds(data_dir)}
+    else:
+        result = measure_lag_while_training(data_dir)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

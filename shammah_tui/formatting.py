@@ -1,7 +1,6 @@
-"""Pure formatting and data-shaping helpers for the UI (no Textual, no I/O).
+"""Numbers, stats and chart data as text: pure helpers (no Textual, no I/O).
 
-Kept apart from the widgets so they can be unit-tested and reused by the
-widgets, the screens and the help text.
+The CLI and the UI show the same figures through these, so a figure reads the same everywhere.
 """
 
 from __future__ import annotations
@@ -10,10 +9,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-#: The four answer sources, in the order the UI lists them.
-SOURCES = ("neural", "learned", "template", "forward")
-#: The three local models, in the order the UI lists them.
-MODELS = ("generator", "router", "validator")
+from shammah_tui.kinds import SOURCES
+
 #: Most points a chart line is drawn with (a plot is ~100 columns wide).
 MAX_PLOT_POINTS = 300
 
@@ -194,7 +191,7 @@ def _find_params(info: Mapping[str, Any]) -> float | None:
 
 
 def stats_text(stats: Mapping[str, Any]) -> str:
-    """The `/stats` answer: engine.stats() as a few aligned plain-text lines."""
+    """engine.stats() as a few aligned plain-text lines (`stats`, `/stats`)."""
     by_source = stats.get("by_source") or {}
     rates = source_rates(by_source)
     lines = [f"{'source':<10}{'answers':>9}{'share':>9}"]

@@ -1,4 +1,4 @@
-"""`shammah-tui bench`: the performance suite (DESIGN §7), measured on this machine.
+"""The performance suite: each part measured on this machine, in one run.
 
 Every ratio compares two things measured in the same run, interleaved, so a
 noisy shared machine moves both sides alike. Nothing here is asserted: the
@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from shammah_tui.benchmark.measure import percentile, timed
 
 #: §7 targets, for the table.
 TARGETS = {
@@ -30,27 +32,6 @@ TARGETS = {
     "rss_mb": ("≤", 600.0), "learning_local_share_last100": ("≥", 0.80),
     "learning_local_accuracy": ("≥", 0.98),
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def timed(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
-    """Milliseconds per call."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 # ------------------------------------------------------------------ generation
@@ -95,7 +76,7 @@ async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
     from shammah_tui.pipeline.local import Thresholds
     from shammah_tui.pipeline.text import normalize_query
     from shammah_tui.settings import Settings
-    from shammah_tui.teachers.curriculum import sample_items
+    from shammah_tui.curriculum import sample_items
     from shammah_tui.teachers.offline import OfflineTeacher
 
     engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
@@ -136,7 +117,8 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     from shammah_tui.models.generator import GeneratorConfig, encode_example
     from shammah_tui.models.tokenizer import TextTokenizer
     from shammah_tui.store.rows import TrainingExample
-    from shammah_tui.training.trainer import BatchTrainer, TrainConfig, _pad_pairs
+    from shammah_tui.settings import Settings
+    from shammah_tui.training.trainer import BatchTrainer, _pad_pairs
 
     tok = TextTokenizer.build(tokenizer_corpus(), 8000)
     rng = random.Random(0)
@@ -149,8 +131,8 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     cfg = GeneratorConfig(vocab_size=8000, block_size=128)
     ours = LocalModels.create(tok, cfg, seed=0, device="cpu")
     bare = LocalModels.create(tok, cfg, seed=0, device="cpu").generator
-    trainer = BatchTrainer(ours, TrainConfig(batch_size=32, steps_per_run=steps, replay_fraction=0.0,
-                                             eval_size=32))
+    trainer = BatchTrainer(ours, replace(Settings().train_config(), batch_size=32, steps_per_run=steps,
+                                         replay_fraction=0.0, eval_size=32))
     trainer.optimizer("generator")
     pairs = [encode_example(tok, e.query, e.context, e.answer) for e in examples]
     length = max(len(x) for x, _ in pairs)
@@ -218,26 +200,29 @@ def bench_rss(data_dir: Path) -> dict[str, Any]:
 
 
 def bench_ui(data_dir: Path) -> dict[str, Any]:
-    """First frame and event-loop lag while training, from the real app (headless)."""
-    try:
-        from shammah_tui.ui.bench_probe import first_frame_seconds, measure_lag_while_training
-    except ImportError as exc:
-        return {"ui_error": f"UI probe unavailable: {exc}"}
-    result: dict[str, Any] = {}
-    frames = [first_frame_seconds(data_dir) for _ in range(3)]
-    result["first_frame_s"] = statistics.median(frames)
-    result.update(measure_lag_while_training(data_dir))
+    """First frame and event-loop lag while training, from the real app (headless).
+
+    The probe imports Textual, so it lives in the UI package and runs in its own process:
+    nothing in the core imports the UI.
+    """
+    def probe(*args: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "shammah_tui.ui.probe", *args, str(data_dir)],
+                             capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            return {"ui_error": (out.stderr.strip().splitlines() or ["UI probe failed"])[-1]}
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    frames = [probe("first-frame").get("first_frame_s", float("nan")) for _ in range(3)]
+    result: dict[str, Any] = {"first_frame_s": statistics.median(frames)}
+    result.update(probe("lag"))
     return result
 
 
 # --------------------------------------------------------------------- learning
 async def bench_learning() -> dict[str, Any]:
     """The curriculum stream through a fresh engine: local share and accuracy over time."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    try:
-        from tests.learning_stream import local_accuracy, local_share, run_stream
-    except ImportError:
-        return {"learning_error": "the stream fixture ships with the source tree (tests/)"}
+    from shammah_tui.benchmark.learning_stream import local_accuracy, local_share, run_stream
+
     outcome = await run_stream()
     return {
         "learning_local_share_curve": [round(local_share(outcome, i, i + 50), 3) for i in range(0, 500, 50)],

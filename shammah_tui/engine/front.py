@@ -1,0 +1,211 @@
+"""The engine: the one object the CLI, the UI and the teaching tools drive.
+
+A thin front over its parts (docs/ARCHITECTURE.md draws them):
+
+- `ModelHost` loads the local models in a worker thread, once;
+- `QueryFlow` answers each query: local decision, forward, spot check, learning;
+- `TrainingCoordinator` runs training, one run per data dir at a time, and owns calibration;
+- the store (all SQL) and the teacher.
+
+Watchers subscribe to `EngineEvent`s. Listeners may be called from a training thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shammah_tui.atomic import write_text_atomically
+from shammah_tui.engine.model_host import ModelHost
+from shammah_tui.engine.query_flow import QueryFlow
+from shammah_tui.engine.stats import collect_stats
+from shammah_tui.engine.training import TrainingCoordinator
+from shammah_tui.events import AskResult, EngineEvent, ToolCalled
+from shammah_tui.lock import DataDirLock
+from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
+from shammah_tui.pipeline.learned import LearnedIndex
+from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
+from shammah_tui.settings import Settings, default_settings_toml
+from shammah_tui.store import Label, Store
+from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
+from shammah_tui.tools.base import ToolCallEvent, ToolRegistry
+from shammah_tui.training.events import RunReport
+
+if TYPE_CHECKING:
+    from shammah_tui.models.bundle import LocalModels
+    from shammah_tui.training.trainer import BatchTrainer
+
+Listener = Callable[[EngineEvent], None]
+
+
+class Engine:
+    """Shammah's headless core."""
+
+    def __init__(self, data_dir: Path, settings: Settings, store: Store, teacher: Teacher,
+                 clock: Callable[[], float], rng: random.Random) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.store = store
+        self.teacher = teacher
+        self.clock = clock
+        self._listeners: list[Listener] = []
+        self.local = LocalAnswerer(None, LearnedIndex(), Thresholds(), settings.tier_order,
+                                   settings.max_new_tokens)
+        self.host = ModelHost(data_dir, settings, self.local, self.emit)
+        self.coordinator = TrainingCoordinator(data_dir=data_dir, settings=settings, store=store,
+                                               host=self.host, local=self.local, rng=rng, emit=self.emit)
+        self.flow = QueryFlow(store=store, teacher=teacher, settings=settings, host=self.host,
+                              local=self.local, coordinator=self.coordinator, rng=rng, emit=self.emit)
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    async def open(cls, data_dir: Path, settings: Settings, teacher: Teacher, *,
+                   clock: Callable[[], float] = time.time, seed: int | None = None) -> Engine:
+        """Create the data dir if needed, open the store and the learned index (no torch yet)."""
+        # Nothing but the directory itself is created until the store has opened: a database
+        # from a newer Shammah (or an unusable one) leaves the data dir as it was.
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = await Store.open(data_dir / DB_NAME, clock=clock)
+        try:
+            ensure_data_dir(data_dir)
+            settings_file = data_dir / SETTINGS_NAME
+            if not settings_file.exists():  # atomically: another process may be reading it
+                write_text_atomically(settings_file, default_settings_toml())
+            with DataDirLock(data_dir) as free:  # a run that another process is doing is not stale
+                if free:
+                    await store.close_stale_runs()
+            engine = cls(data_dir, settings, store, teacher, clock,
+                         random.Random(settings.seed if seed is None else seed))
+            engine.local.index = LearnedIndex(await store.learned_answers())
+            engine.local.thresholds = Thresholds.from_json(await store.get_value(Thresholds.STORE_KEY))
+        except BaseException:
+            await store.close()  # an open connection's thread would hold up interpreter exit
+            raise
+        return engine
+
+    async def close(self) -> None:
+        """Let spot checks finish (a moment), cancel training, close the teacher and the store."""
+        await self.flow.close()
+        await self.coordinator.close()
+        await self.teacher.close()
+        await self.store.close()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def emit(self, event: EngineEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # --------------------------------------------------------------------- models
+    @property
+    def models(self) -> LocalModels | None:
+        return self.host.models
+
+    @property
+    def trainer(self) -> BatchTrainer | None:
+        return self.host.trainer
+
+    @property
+    def models_ready(self) -> bool:
+        return self.host.ready
+
+    @property
+    def model_warnings(self) -> list[str]:
+        return self.host.warnings
+
+    async def load_models(self) -> list[str]:
+        """Load or create the models in a worker thread; safe to call more than once."""
+        return await self.host.load()
+
+    @property
+    def index(self) -> LearnedIndex:
+        return self.local.index
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.local.thresholds
+
+    # ------------------------------------------------------------------ queries
+    async def ask(self, raw_query: str, *, conversation_id: int | None = None,
+                  history: Sequence[tuple[str, str]] = (), scope: str = "",
+                  on_text: TextCallback | None = None, auto_train: str = "background",
+                  spot_check: str = "inline") -> AskResult:
+        """Answer one query through the pipeline; never raises for bad input or a teacher fault.
+
+        `scope` keeps answers apart that must never be shared (another system prompt, another
+        model). `auto_train` is what happens when the queue reaches the batch size: "background"
+        starts a run and returns, "wait" finishes the run first, "off" does nothing. `spot_check`
+        "inline" waits for the teacher's verdict (the CLI prints it); "background" returns the
+        local answer at once and emits QueryVerified later (the UI).
+        """
+        result, later = await self.flow.ask(raw_query, conversation_id=conversation_id, history=history,
+                                            scope=scope, on_text=on_text, spot_check=spot_check)
+        if auto_train != "off" and self.settings.auto_train:
+            await self.coordinator.maybe_auto_train(wait=auto_train == "wait")
+        if later is not None:  # last, so its verdict never arrives before the answer it judges
+            self.flow.check_in_background(later)
+        return result
+
+    async def local_only(self, raw_query: str) -> LocalDecision:
+        """The local pipeline's decision for a standalone query; nothing is logged or learned."""
+        return await self.flow.local_only(raw_query)
+
+    async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
+        """Queue teacher-written (query, answer) pairs as examples and learned answers."""
+        return await self.flow.learn_pairs(pairs, origin)
+
+    async def ask_teacher(self, query: str) -> str:
+        """The teacher's answer to a standalone query (raises TeacherError)."""
+        return (await self.teacher.answer(query)).text
+
+    async def add_labels(self, labels: Sequence[Label]) -> None:
+        await self.store.add_labels(labels)
+
+    async def queue_counts(self) -> dict[str, int]:
+        return await self.store.example_counts()
+
+    # ------------------------------------------------------------------- training
+    @property
+    def training(self) -> bool:
+        return self.coordinator.running
+
+    def start_training(self, trigger: str = "manual") -> asyncio.Task[RunReport | None] | None:
+        """Start a run in the background (None if one is already running)."""
+        return self.coordinator.start(trigger)
+
+    async def train(self, trigger: str = "manual") -> RunReport | None:
+        """Train now and wait for the run (joins a run already going)."""
+        return await self.coordinator.train(trigger)
+
+    def cancel_training(self) -> bool:
+        return self.coordinator.cancel()
+
+    # ------------------------------------------------------------------- teaching
+    def tool_registry(self) -> ToolRegistry:
+        """The five teaching tools bound to this engine, persisting and emitting each call."""
+        from shammah_tui.tools.registry import build_registry
+
+        async def record(event: ToolCallEvent) -> None:
+            await self.store.record_tool_call(
+                call_id=event.call_id, name=event.name, input=event.input, status=event.status,
+                duration_ms=event.duration_ms, summary=event.summary, result_text=event.result_text)
+
+        return build_registry(self, on_event=lambda e: self.emit(ToolCalled(e)), record=record)
+
+    async def teach(self, rounds: int = 1, topic: str | None = None,
+                    on_text: TextCallback | None = None) -> TeachSummary:
+        """Active teaching: the teacher drives the tool loop."""
+        await self.load_models()
+        request = TeachRequest(topic=topic, rounds=rounds, max_iterations=self.settings.tool_iterations)
+        return await self.teacher.teach(self.tool_registry(), request, on_text)
+
+    # ---------------------------------------------------------------------- stats
+    async def stats(self) -> dict[str, Any]:
+        """The `stats --json` object (DESIGN §6)."""
+        return await collect_stats(self.store, self.settings, self.local.thresholds)

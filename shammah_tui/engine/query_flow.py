@@ -1,0 +1,227 @@
+"""The flow of one query: clean it, decide locally, answer or forward, spot-check, learn.
+
+Each query becomes one frozen `Query`; the steps below take it instead of long argument lists.
+The local decision (`pipeline.local`) runs in a worker thread; teacher calls and the store run
+on the caller's loop. See docs/ARCHITECTURE.md for the whole picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from shammah_tui.engine.model_host import ModelHost
+from shammah_tui.engine.training import TrainingCoordinator
+from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
+from shammah_tui.pipeline.agreement import agreement
+from shammah_tui.pipeline.context import query_context
+from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
+from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
+from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.settings import Settings
+from shammah_tui.store import Label, LearnedAnswer, QueryRecord, Store
+from shammah_tui.teachers.base import Teacher, TeacherError, TextCallback, Turn
+
+Emit = Callable[[EngineEvent], None]
+#: Seconds close() lets running spot checks finish before cancelling them.
+SPOT_CHECK_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question on its way through the pipeline."""
+
+    text: str
+    """The question, cleaned (no control characters, a sane size)."""
+    norm: str
+    """Its normalized form: the store's exact-lookup key."""
+    context: str
+    """The conversation text the generator sees ("" for a standalone question)."""
+    context_key: str
+    """The key answers are stored and found under ("" for a standalone question)."""
+    history: tuple[tuple[str, str], ...] = ()
+    """Earlier (role, text) turns, oldest first, given to the teacher."""
+    conversation_id: int | None = None
+    """Where the question and its answer are stored as messages (None: not stored)."""
+
+    @classmethod
+    def of(cls, text: str, history: Sequence[tuple[str, str]] = (), scope: str = "",
+           conversation_id: int | None = None) -> Query:
+        """`text` (already cleaned) in its conversation; `scope` separates answers that must
+        never be shared (another system prompt, another model)."""
+        context, key = query_context(text, history, scope)
+        return cls(text, normalize_query(text), context, key, tuple(history), conversation_id)
+
+    def turns(self) -> list[Turn]:
+        return [Turn(role, text) for role, text in self.history if role in ("user", "assistant")]
+
+
+class QueryFlow:
+    """Answers queries; forwards what the local side does not answer and learns from the reply."""
+
+    def __init__(self, *, store: Store, teacher: Teacher, settings: Settings, host: ModelHost,
+                 local: LocalAnswerer, coordinator: TrainingCoordinator, rng: random.Random,
+                 emit: Emit) -> None:
+        self.store = store
+        self.teacher = teacher
+        self.settings = settings
+        self.host = host
+        self.local = local
+        self.coordinator = coordinator
+        self.rng = rng
+        self._emit = emit
+        self._spot_checks: set[asyncio.Future[None]] = set()
+
+    # ------------------------------------------------------------------ asking
+    async def ask(self, raw_query: str, *, conversation_id: int | None, history: Sequence[tuple[str, str]],
+                  scope: str, on_text: TextCallback | None,
+                  spot_check: str) -> tuple[AskResult, Awaitable[None] | None]:
+        """The answer, and a spot check still to run in the background (spot_check="background").
+
+        Never raises for bad input or a teacher fault: the result's `error` says what went wrong.
+        """
+        try:
+            text = clean_query(raw_query)
+        except QueryRejected as exc:
+            result = AskResult(query=strip_controls(str(raw_query)[:200]), error=str(exc))
+            self._emit(QueryAnswered(result))
+            return result, None
+        query = Query.of(text, history, scope, conversation_id)
+        decision = await self.decide(query)
+        later: Awaitable[None] | None = None
+        if decision.answer is not None:
+            result = await self._answer_locally(query, decision)
+            if self.rng.random() < self.settings.spot_check_rate:
+                check = self._spot_check(query, result, decision)
+                if spot_check == "inline":
+                    await check
+                else:  # the answer is shown now; the verdict follows as a QueryVerified event
+                    later = check
+        else:
+            result = await self._forward(query, decision, on_text)
+        if conversation_id is not None:
+            await self.store.add_message(conversation_id, "user", query.text)
+            await self.store.add_message(conversation_id, "assistant" if result.answer else "notice",
+                                         result.answer or result.error or "", result.source, result.query_id)
+        self._emit(QueryAnswered(result))
+        return result, later
+
+    async def decide(self, query: Query) -> LocalDecision:
+        """The local side's decision (the models load first; without them the other tiers answer)."""
+        await self.host.load_or_go_on()
+        return await asyncio.to_thread(self.local.decide, query.text, query.norm, query.context,
+                                       query.context_key)
+
+    async def local_only(self, raw_query: str) -> LocalDecision:
+        """The local pipeline's decision for a standalone query; nothing is logged or learned."""
+        query = Query.of(clean_query(raw_query))
+        await self.host.load()
+        return await asyncio.to_thread(self.local.decide, query.text, query.norm, "", "")
+
+    async def _answer_locally(self, query: Query, decision: LocalDecision) -> AskResult:
+        assert decision.answer is not None
+        result = AskResult(query=query.text, answer=decision.answer, source=decision.source,
+                           router_p=decision.router_p, validator_p=decision.validator_p,
+                           confidence=decision.confidence, latency_ms=decision.latency_ms)
+        record = QueryRecord(query.text, decision.source, decision.answer, decision.latency_ms,
+                             query.context_key, query.conversation_id, decision.router_p,
+                             decision.validator_p, decision.confidence)
+        result.query_id = await self.store.log_query(record)
+        if decision.learned_id is not None:
+            await self.store.count_hit(decision.learned_id)
+        return result
+
+    async def _forward(self, query: Query, decision: LocalDecision, on_text: TextCallback | None) -> AskResult:
+        t0 = time.perf_counter()
+        result = AskResult(query=query.text, router_p=decision.router_p, validator_p=decision.validator_p)
+        try:
+            reply = await self.teacher.answer(query.text, query.turns(), on_text)
+        except TeacherError as exc:  # reported once: in the result (the CLI prints it, the UI shows it)
+            result.error = exc.message
+            result.latency_ms = (time.perf_counter() - t0) * 1000
+            record = QueryRecord(query.text, None, None, result.latency_ms, query.context_key,
+                                 query.conversation_id, decision.router_p, decision.validator_p,
+                                 error=exc.message)
+            result.query_id = await self.store.log_query(record)
+            return result
+        reply.text = strip_controls(reply.text)  # no escape sequences or lone surrogates from the network
+        result.answer = result.teacher_answer = reply.text
+        result.source = "forward"
+        result.latency_ms = decision.latency_ms + (time.perf_counter() - t0) * 1000
+        record = QueryRecord(query.text, "forward", reply.text, result.latency_ms, query.context_key,
+                             query.conversation_id, decision.router_p, decision.validator_p,
+                             teacher_answer=reply.text, teacher_input_tokens=reply.input_tokens,
+                             teacher_output_tokens=reply.output_tokens)
+        if reply.text.strip():
+            result.query_id = await self.learn(query, reply.text, "forward", record)
+        else:
+            result.query_id = await self.store.log_query(record)
+        return result
+
+    # ------------------------------------------------------------- spot checks
+    async def _spot_check(self, query: Query, result: AskResult, decision: LocalDecision) -> None:
+        """Ask the teacher too; agreement labels the router and validator and may correct the store."""
+        assert decision.answer is not None
+        try:
+            reply = await self.teacher.answer(query.text, query.turns())
+        except TeacherError as exc:
+            self._emit(Notice("warning", f"Spot check skipped: {exc.message}"))
+            return
+        reply.text = strip_controls(reply.text)  # what the network sends never reaches a terminal raw
+        verdict = agreement(decision.answer, reply.text)
+        result.verified, result.teacher_answer = verdict.agrees, reply.text
+        await self.store.set_verification(result.query_id, verdict.agrees, reply.text,
+                                          reply.input_tokens, reply.output_tokens)
+        neural = decision.source == "neural"
+        features = [decision.confidence or 0.0, 1.0 if neural else 0.0, 0.0 if neural else 1.0]
+        await self.store.add_labels([
+            Label(query.text, decision.answer, "neural" if neural else "checked", int(verdict.agrees),
+                  "spot_check", query.context_key, verdict.score, features),
+            Label(query.text, "", "router", int(verdict.agrees), "spot_check", query.context_key, None,
+                  decision.router_features),
+        ])
+        if neural and decision.validator_p is not None:
+            await self.coordinator.recalibrate(decision.validator_p, verdict.agrees)
+        if not verdict.agrees:
+            # The teacher's answer replaces the wrong one and is learned from.
+            await self.learn(query, reply.text, "spot_check", None)
+        self._emit(QueryVerified(result.query_id, verdict.agrees, reply.text))
+
+    def check_in_background(self, check: Awaitable[None]) -> None:
+        """Run a spot check after its answer was returned; close() waits for it a moment."""
+        task = asyncio.ensure_future(check)
+        self._spot_checks.add(task)
+        task.add_done_callback(self._spot_checks.discard)
+
+    async def close(self) -> None:
+        """Give running spot checks a moment, then cancel them: quitting must not wait out a
+        live teacher call's timeout."""
+        if not self._spot_checks:
+            return
+        _, pending = await asyncio.wait(self._spot_checks, timeout=SPOT_CHECK_GRACE_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # ---------------------------------------------------------------- learning
+    async def learn(self, query: Query, answer: str, origin: str, record: QueryRecord | None) -> int | None:
+        """learn_from_teacher: store the answer and queue an example, in one transaction."""
+        learned_id, _, log_id = await self.store.learn(
+            query=query.text, norm_query=query.norm, context=query.context, context_key=query.context_key,
+            answer=answer, origin=origin, log=record)
+        self.local.index.add(LearnedAnswer(learned_id, query.norm, query.context_key, query.text, answer, origin))
+        return log_id
+
+    async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
+        """Queue teacher-written (query, answer) pairs as examples and learned answers."""
+        queries = [Query.of(text) for text, _ in pairs]
+        rows = [{"query": q.text, "norm_query": q.norm, "context": "", "context_key": "", "answer": answer}
+                for q, (_, answer) in zip(queries, pairs)]
+        learned_ids = await self.store.learn_many(rows, origin)
+        for row, learned_id in zip(rows, learned_ids):
+            self.local.index.add(LearnedAnswer(learned_id, row["norm_query"], "", row["query"], row["answer"],
+                                               origin))
+        return len(rows)

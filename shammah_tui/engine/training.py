@@ -1,0 +1,205 @@
+"""The training coordinator: when runs start, one at a time per data dir, and what they leave behind.
+
+A run takes the data dir's training lock (another process training means this run is skipped),
+takes in what another process saved, trains in a worker thread (`training.job`), saves the
+checkpoints, stores the labels and losses, and moves the thresholds. Auto-training starts a run
+when the queue reaches the batch size; after a failed or skipped run it waits for a batch of new
+examples instead of retrying after every query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from shammah_tui.engine.model_host import ModelHost
+from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
+from shammah_tui.lock import DataDirLock
+from shammah_tui.pipeline.calibration import CalibrationPoints
+from shammah_tui.pipeline.learned import LearnedIndex
+from shammah_tui.pipeline.local import LocalAnswerer, Thresholds
+from shammah_tui.settings import Settings
+from shammah_tui.store import LossPoint, Store
+from shammah_tui.training.events import RunReport, StepEvent
+
+Emit = Callable[[EngineEvent], None]
+#: Training examples replayed per run, drawn from everything trained before.
+REPLAY_POOL = 256
+#: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
+LOSS_POINTS_EVERY = 2
+#: Said when a run is skipped because another process holds the data dir's training lock.
+TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run was skipped "
+                      "(the queued examples stay queued for the next run).")
+
+
+class TrainingCoordinator:
+    """Starts, runs, cancels and records training runs; owns the validator's calibration points."""
+
+    def __init__(self, *, data_dir: Path, settings: Settings, store: Store, host: ModelHost,
+                 local: LocalAnswerer, rng: random.Random, emit: Emit) -> None:
+        self.data_dir = data_dir
+        self.settings = settings
+        self.store = store
+        self.host = host
+        self.local = local
+        self.rng = rng
+        self._emit = emit
+        self.calibration = CalibrationPoints()
+        """(validator p, agreed) behind the validator threshold; neural spot checks add to it."""
+        self._task: asyncio.Task[RunReport | None] | None = None
+        self._cancel = threading.Event()
+        #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
+        self._auto_train_after = 0
+
+    # ------------------------------------------------------------------ control
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, trigger: str = "manual") -> asyncio.Task[RunReport | None] | None:
+        """Start a run in the background (None if one is already running)."""
+        if self.running:
+            return None
+        self._cancel.clear()
+        self._task = asyncio.ensure_future(self._run(trigger))
+        return self._task
+
+    async def train(self, trigger: str = "manual") -> RunReport | None:
+        """Train now and wait for the run (joins a run already going)."""
+        task = self._task if self.running else self.start(trigger)
+        return await task if task is not None else None
+
+    def cancel(self) -> bool:
+        if not self.running:
+            return False
+        self._cancel.set()
+        return True
+
+    async def close(self) -> None:
+        """Cancel a running run and wait until its thread has stopped."""
+        if self._task is not None and not self._task.done():
+            self._cancel.set()
+            try:
+                await self._task
+            except Exception:
+                pass
+
+    async def maybe_auto_train(self, wait: bool) -> None:
+        """Start a run when the queue holds a batch (and wait for it, with `wait`)."""
+        if self.running:
+            return
+        counts = await self.store.example_counts()
+        if counts["queued"] >= max(self.settings.batch_size, self._auto_train_after):
+            task = self.start("auto")
+            if wait and task is not None:
+                await task
+
+    # ------------------------------------------------------------ calibration
+    async def recalibrate(self, validator_p: float, agreed: bool) -> None:
+        """A spot-checked neural answer moves the validator threshold at once, not at the next run."""
+        self.calibration.add(validator_p, agreed)
+        result = self.calibration.calibrate(self.settings.error_bound)
+        thresholds = self.local.thresholds
+        thresholds.validator = result.threshold
+        thresholds.estimated_error = result.estimated_error
+        await self.save_thresholds()
+
+    async def save_thresholds(self) -> None:
+        await self.store.set_value(Thresholds.STORE_KEY, self.local.thresholds.to_json())
+
+    # ------------------------------------------------------------------ the run
+    async def _run(self, trigger: str) -> RunReport | None:
+        """One run at a time per data dir: while another process trains, this run is skipped."""
+        lock = DataDirLock(self.data_dir)
+        if not lock.try_acquire():
+            self._emit(Notice("information", TRAINING_ELSEWHERE))
+            await self._hold_auto_train()
+            return None
+        try:
+            report = await self._run_locked(trigger)
+        finally:
+            lock.release()
+        if report is not None and report.status == "failed":
+            await self._hold_auto_train()
+        elif report is not None and report.status == "done":
+            self._auto_train_after = 0
+        return report
+
+    async def _hold_auto_train(self) -> None:
+        """After a failed or skipped run, auto-training waits for a batch of new examples instead
+        of retrying after every query (with a full disk, each query would retrain and fail)."""
+        self._auto_train_after = (await self.store.example_counts())["queued"] + self.settings.batch_size
+
+    async def _catch_up(self) -> None:
+        """Before training, take in what another process on this data dir saved since we loaded:
+        newer checkpoints (else this run would overwrite them), thresholds and learned answers."""
+        await self.host.reload_if_saved_elsewhere()
+        self.local.thresholds = Thresholds.from_json(await self.store.get_value(Thresholds.STORE_KEY))
+        self.local.index = LearnedIndex(await self.store.learned_answers())
+
+    async def _run_locked(self, trigger: str) -> RunReport | None:
+        from shammah_tui.training.job import TrainingJob, run_training_job
+
+        await self.host.load()
+        await self._catch_up()
+        models, trainer = self.host.models, self.host.trainer
+        assert models is not None and trainer is not None
+        queued = await self.store.examples("queued")
+        trained_ids = await self.store.trained_example_ids()
+        replay_ids = self.rng.sample(trained_ids, min(REPLAY_POOL, len(trained_ids)))
+        replay = await self.store.examples_by_id(replay_ids)
+        if not queued and not replay:
+            self._emit(Notice("information", "Nothing to train on yet: the queue is empty."))
+            return None
+        old_labels = await self.store.labels(limit=3000)
+        run_id = await self.store.start_run(trigger, str(models.device))
+        self._emit(TrainingStarted(run_id, trigger, self.settings.steps_per_run))
+        points: list[LossPoint] = []
+
+        def on_step(step: StepEvent) -> None:
+            if step.step % LOSS_POINTS_EVERY == 0 or step.step == step.total_steps:
+                points.append(LossPoint(run_id, step.model, step.step, step.loss, step.examples_per_s))
+            self._emit(TrainingStep(run_id, step))
+
+        job = TrainingJob(models=models, trainer=trainer, index=self.local.index, new=queued, replay=replay,
+                          old_labels=old_labels, thresholds=self.local.thresholds,
+                          error_bound=self.settings.error_bound, max_new_tokens=self.settings.max_new_tokens,
+                          seed=self.settings.seed + run_id, on_step=on_step, cancel=self._cancel)
+        try:
+            result = await asyncio.to_thread(run_training_job, job)
+        except Exception as exc:  # a failed run is reported, the app goes on
+            report = RunReport(status="failed", error=f"{type(exc).__name__}: {exc}")
+            await self.store.finish_run(run_id, status="failed", examples=0, steps=0, examples_per_s=None,
+                                        losses={}, trained_ids=[], error=report.error)
+            self._emit(Notice("error", f"Training failed: {report.error}"))
+            self._emit(TrainingFinished(run_id, report))
+            return report
+        report = result.report
+        await self.store.add_loss_points(points)
+        if report.status == "done":
+            report = await self._save(report)
+        if report.status == "done":
+            await self.store.add_labels(result.labels)
+            if result.thresholds is not None:
+                self.calibration.replace(result.calibration_points)
+                self.local.thresholds = result.thresholds
+                await self.save_thresholds()
+        await self.store.finish_run(
+            run_id, status=report.status, examples=report.examples, steps=report.steps,
+            examples_per_s=report.examples_per_s, losses=report.losses,
+            trained_ids=report.trained_ids if report.status == "done" else [], error=report.error)
+        self._emit(TrainingFinished(run_id, report))
+        return report
+
+    async def _save(self, report: RunReport) -> RunReport:
+        """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""
+        try:
+            await self.host.save()
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            report.status, report.error = "failed", f"could not save the models: {reason}"
+            self._emit(Notice("error", f"Training failed: {report.error}"))
+        return report

@@ -1,0 +1,36 @@
+"""The names every part of Shammah shares, each defined once as a `Literal` type with its values.
+
+See docs/ARCHITECTURE.md for where each is produced and read.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Source = Literal["neural", "learned", "template", "forward"]
+"""Where an answer came from: a local tier, or the teacher."""
+SOURCES: tuple[Source, ...] = get_args(Source)
+
+Tier = Literal["neural", "learned", "template"]
+"""A local tier; the pipeline tries them in the order the settings give."""
+TIERS: tuple[Tier, ...] = get_args(Tier)
+
+ModelName = Literal["generator", "router", "validator"]
+"""The local models that training runs improve."""
+MODELS: tuple[ModelName, ...] = get_args(ModelName)
+
+TeacherChoice = Literal["auto", "offline", "claude"]
+"""What the settings and `--teacher` accept (`auto`: Claude when a key is set)."""
+TEACHERS: tuple[TeacherChoice, ...] = get_args(TeacherChoice)
+
+NoticeLevel = Literal["information", "warning", "error"]
+"""How loudly a notice is shown."""
+
+RunStatus = Literal["done", "cancelled", "failed"]
+"""How a training run ended."""
+
+#: Longest query accepted, in characters (a pasted page is fine; a 1 MB paste is not).
+MAX_QUERY_CHARS = 8000
+#: Longer queries are never rule questions (templates, the curriculum): checked before any
+#: parsing, so a long paste costs one `len`.
+MAX_RULE_QUERY_CHARS = 300
