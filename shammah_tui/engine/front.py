@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shammah_tui.atomic import write_text_atomically
 from shammah_tui.engine.model_host import ModelHost
-from shammah_tui.engine.query_flow import QueryFlow
+from shammah_tui.engine.query_flow import Forwarder, QueryFlow
 from shammah_tui.engine.stats import collect_stats
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.events import AskResult, EngineEvent, ToolCalled
@@ -135,17 +135,20 @@ class Engine:
     async def ask(self, raw_query: str, *, conversation_id: int | None = None,
                   history: Sequence[tuple[str, str]] = (), scope: str = "",
                   on_text: TextCallback | None = None, auto_train: str = "background",
-                  spot_check: str = "inline") -> AskResult:
+                  spot_check: str = "inline", forward: Forwarder | None = None) -> AskResult:
         """Answer one query through the pipeline; never raises for bad input or a teacher fault.
 
         `scope` keeps answers apart that must never be shared (another system prompt, another
-        model). `auto_train` is what happens when the queue reaches the batch size: "background"
-        starts a run and returns, "wait" finishes the run first, "off" does nothing. `spot_check`
-        "inline" waits for the teacher's verdict (the CLI prints it); "background" returns the
-        local answer at once and emits QueryVerified later (the UI).
+        model). `forward` answers what the local side does not (default: the teacher; it raises
+        TeacherError when it cannot, and what it returns is learned). `auto_train` is what
+        happens when the queue reaches the batch size: "background" starts a run and returns,
+        "wait" finishes the run first, "off" does nothing. `spot_check` "inline" waits for the
+        teacher's verdict (the CLI prints it); "background" returns the local answer at once and
+        emits QueryVerified later (the UI).
         """
         result, later = await self.flow.ask(raw_query, conversation_id=conversation_id, history=history,
-                                            scope=scope, on_text=on_text, spot_check=spot_check)
+                                            scope=scope, on_text=on_text, spot_check=spot_check,
+                                            forward=forward)
         if auto_train != "off" and self.settings.auto_train:
             await self.coordinator.maybe_auto_train(wait=auto_train == "wait")
         if later is not None:  # last, so its verdict never arrives before the answer it judges

@@ -23,9 +23,12 @@ from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_cont
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.settings import Settings
 from shammah_tui.store import Label, LearnedAnswer, QueryRecord, Store
-from shammah_tui.teachers.base import Teacher, TeacherError, TextCallback, Turn
+from shammah_tui.teachers.base import Teacher, TeacherError, TeacherReply, TextCallback, Turn
 
 Emit = Callable[[EngineEvent], None]
+Forwarder = Callable[["Query", "TextCallback | None"], Awaitable[TeacherReply]]
+"""Who answers a query the local side does not: the teacher by default; `serve` passes the client's
+request on to Claude as it is. Raises TeacherError when it cannot answer."""
 #: Seconds close() lets running spot checks finish before cancelling them.
 SPOT_CHECK_GRACE_S = 2.0
 
@@ -77,8 +80,8 @@ class QueryFlow:
 
     # ------------------------------------------------------------------ asking
     async def ask(self, raw_query: str, *, conversation_id: int | None, history: Sequence[tuple[str, str]],
-                  scope: str, on_text: TextCallback | None,
-                  spot_check: str) -> tuple[AskResult, Awaitable[None] | None]:
+                  scope: str, on_text: TextCallback | None, spot_check: str,
+                  forward: Forwarder | None = None) -> tuple[AskResult, Awaitable[None] | None]:
         """The answer, and a spot check still to run in the background (spot_check="background").
 
         Never raises for bad input or a teacher fault: the result's `error` says what went wrong.
@@ -101,7 +104,7 @@ class QueryFlow:
                 else:  # the answer is shown now; the verdict follows as a QueryVerified event
                     later = check
         else:
-            result = await self._forward(query, decision, on_text)
+            result = await self._forward(query, decision, on_text, forward or self._ask_teacher)
         if conversation_id is not None:
             await self.store.add_message(conversation_id, "user", query.text)
             await self.store.add_message(conversation_id, "assistant" if result.answer else "notice",
@@ -134,11 +137,15 @@ class QueryFlow:
             await self.store.count_hit(decision.learned_id)
         return result
 
-    async def _forward(self, query: Query, decision: LocalDecision, on_text: TextCallback | None) -> AskResult:
+    async def _ask_teacher(self, query: Query, on_text: TextCallback | None) -> TeacherReply:
+        return await self.teacher.answer(query.text, query.turns(), on_text)
+
+    async def _forward(self, query: Query, decision: LocalDecision, on_text: TextCallback | None,
+                       forward: Forwarder) -> AskResult:
         t0 = time.perf_counter()
         result = AskResult(query=query.text, router_p=decision.router_p, validator_p=decision.validator_p)
         try:
-            reply = await self.teacher.answer(query.text, query.turns(), on_text)
+            reply = await forward(query, on_text)
         except TeacherError as exc:  # reported once: in the result (the CLI prints it, the UI shows it)
             result.error = exc.message
             result.latency_ms = (time.perf_counter() - t0) * 1000
