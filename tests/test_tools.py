@@ -427,3 +427,32 @@ async def test_tool_calls_are_persisted_and_emitted_running_then_done(engine: En
     assert rows[1].input == {"_raw": "not json"} and rows[1].result_text == bad.text
     assert rows[1].summary.startswith("Invalid input for query_local_model: input is not valid JSON")
     assert all(r.duration_ms is not None and r.duration_ms >= 0 for r in rows)
+
+
+async def test_stopping_the_loop_that_waits_for_a_run_leaves_the_run_going_then_cancel_ends_it(engine):
+    """A teaching session stopped while its `train` call waits: the call ends as cancelled, the run
+    goes on (it is not abandoned mid-thread), and cancelling the run ends it with its own report."""
+    from shammah_tui.events import TrainingFinished, TrainingStep
+
+    await engine.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
+    events: list = []
+    engine.subscribe(events.append)
+    registry = engine.tool_registry()
+    waiter = asyncio.ensure_future(registry.call("train", {"wait": True}))
+    while not any(isinstance(e, TrainingStep) for e in events):
+        await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    ended = [e.event for e in events if isinstance(e, ToolCalled) and e.event.status != "running"]
+    assert [(e.name, e.status, e.summary) for e in ended] == [("train", "error", "cancelled")]
+    assert engine.training  # the run was not cancelled with its waiter
+    assert engine.cancel_training()
+    while engine.training:
+        await asyncio.sleep(0.01)
+    finished = [e for e in events if isinstance(e, TrainingFinished)]
+    assert [f.report.status for f in finished] == ["cancelled"]
+    (run,) = await engine.store.runs()
+    assert run.status == "cancelled" and run.finished_at is not None
+    calls = await engine.store.tool_calls()
+    assert [(c.name, c.status, c.summary) for c in calls] == [("train", "error", "cancelled")]

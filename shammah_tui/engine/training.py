@@ -68,9 +68,13 @@ class TrainingCoordinator:
         return self._task
 
     async def train(self, trigger: str = "manual") -> RunReport | None:
-        """Train now and wait for the run (joins a run already going)."""
+        """Train now and wait for the run (joins a run already going).
+
+        Cancelling the waiter (a teaching session stopped while its `train` tool waits) leaves
+        the run going: it ends as every run does, announced, or when `cancel` asks it to.
+        """
         task = self._task if self.running else self.start(trigger)
-        return await task if task is not None else None
+        return await asyncio.shield(task) if task is not None else None
 
     def cancel(self) -> bool:
         if not self.running:

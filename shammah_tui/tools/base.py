@@ -8,6 +8,7 @@ and reports a `ToolCallEvent` when it starts and when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -194,6 +195,12 @@ class ToolRegistry:
                 raise ToolInputError(f"input is {size} bytes; at most {MAX_INPUT_BYTES} allowed")
             validate(raw_input, spec.input_schema)
             result = await spec.handler(raw_input)
+        except asyncio.CancelledError:
+            # The loop that called this tool was stopped: the call ends here, and says so.
+            await self._finish(ToolCallEvent(
+                call_id, name, shown_input, "error", started, duration_ms=(time.perf_counter() - t0) * 1000,
+                summary="cancelled", result_text="The call was cancelled before it finished."))
+            raise
         except ToolInputError as exc:
             result = ToolResult(f"Invalid input for {name}: {exc}", is_error=True)
         except Exception as exc:  # a tool failure is the model's to read, not a crash
@@ -205,11 +212,16 @@ class ToolRegistry:
             summary = spec.summarize(result)
         else:
             summary = result.text.splitlines()[0][:200] if result.text else "ok"
-        event = ToolCallEvent(
+        await self._finish(ToolCallEvent(
             call_id, name, shown_input, "error" if result.is_error else "ok", started,
             duration_ms=duration_ms, summary=summary, result_text=result.text, data=result.data,
-        )
-        if self._record is not None:
-            await self._record(event)
-        self._emit(event)
+        ))
         return result
+
+    async def _finish(self, event: ToolCallEvent) -> None:
+        """Persist a finished call, then report it."""
+        try:
+            if self._record is not None:
+                await self._record(event)
+        finally:
+            self._emit(event)
