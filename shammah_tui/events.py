@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shammah_tui.kinds import NoticeLevel, Source
 from shammah_tui.tools.base import ToolCallEvent
 from shammah_tui.training.events import RunReport, StepEvent
 
@@ -19,7 +20,7 @@ class AskResult:
 
     query: str
     answer: str | None = None
-    source: str | None = None
+    source: Source | None = None
     latency_ms: float = 0.0
     router_p: float | None = None
     validator_p: float | None = None
@@ -88,8 +89,9 @@ class ToolCalled:
 
 @dataclass
 class Notice:
-    level: str  # information | warning | error
+    level: NoticeLevel
     text: str
 
 
-EngineEvent = QueryAnswered | QueryVerified | ModelsLoaded | TrainingStarted | TrainingStep | TrainingFinished | ToolCalled | Notice
+EngineEvent = (QueryAnswered | QueryVerified | ModelsLoaded | TrainingStarted | TrainingStep | TrainingFinished
+               | ToolCalled | Notice)

@@ -66,8 +66,10 @@ def rig(tmp_path_factory):
 # ------------------------------------------------------------------------- strategies
 
 ANY_CHAR = st.characters(exclude_categories=())  # every code point: controls, surrogates, astral
-CSI = st.builds(lambda p, f: "\x1b[" + p + f, st.text("0123456789;:?<=>", max_size=10), st.sampled_from("mHJKABCDsuhlnq@`~"))
-OSC = st.builds(lambda b, end: "\x1b]" + b + end, st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+CSI = st.builds(lambda p, f: "\x1b[" + p + f, st.text("0123456789;:?<=>", max_size=10),
+                st.sampled_from("mHJKABCDsuhlnq@`~"))
+OSC = st.builds(lambda b, end: "\x1b]" + b + end,
+                st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
                 st.sampled_from(["\x07", "\x1b\\", "", "\x9c"]))
 SNIPPETS = st.sampled_from([
     "\x07", "\x1b", "\x1bc", "\x1b(B", "\x1b7", "\x1bP1$r\x1b\\", "\x9b31m", "\x9d0;t\x9c", "\x00", "\r", "\x08",
@@ -137,9 +139,11 @@ def test_fuzzed_queries_through_local_only(rig, raw):
 
 
 EDGE_QUERIES = {
-    "empty": ("", "empty"), "whitespace": ("   \n\t  ", "empty"), "only-escapes": ("\x1b[31m\x07\x1b]0;t\x07", "empty"),
+    "empty": ("", "empty"), "whitespace": ("   \n\t  ", "empty"),
+    "only-escapes": ("\x1b[31m\x07\x1b]0;t\x07", "empty"),
     "zero-width": ("\u200b", None), "1MB": ("x" * 1_000_000, "limit"), "1MB-escapes": ("\x1b[31m" * 200_000, "limit"),
-    "combining": ("\u0301" * (MAX_QUERY_CHARS + 1), "limit"), "escapes-then-question": ("\x1b[0m" * 1000 + "What is 2+2?", "4"),
+    "combining": ("\u0301" * (MAX_QUERY_CHARS + 1), "limit"),
+    "escapes-then-question": ("\x1b[0m" * 1000 + "What is 2+2?", "4"),
     "osc52-clear-screen": ("What is 2+2?\x1b]52;c;ZXZpbA==\x07\x1b[2J", "4"), "c1-csi": ("\x9b31mWhat is 2+2?", "4"),
     "surrogates": ("\ud800What is 2+2?\udfff", None), "rtl-override": ("\u202eWhat is 2+2?", None),
 }
@@ -203,7 +207,8 @@ def tool_input(name: str) -> st.SearchStrategy[Any]:
     field_value = st.one_of(JSONISH, QUERY, st.lists(EXAMPLE_ITEM, max_size=5),
                             st.lists(st.sampled_from(["arithmetic", "capitals", "nope", ""]), max_size=4),
                             st.integers(-5, 80), st.booleans(),
-                            st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "\U0001f600"]), st.integers(8100, 9000)))
+                            st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "\U0001f600"]),
+                                      st.integers(8100, 9000)))
     keyed = st.dictionaries(st.sampled_from(TOOL_FIELDS[name] + ["bogus"]), field_value, max_size=3)
     return st.one_of(JSONISH, keyed, keyed.map(lambda d: json.dumps(d, default=str)), TEXT,
                      st.just("{" * 5000), st.just("[" * 100_000 + "]" * 100_000))

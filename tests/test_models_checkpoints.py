@@ -45,7 +45,8 @@ def test_generator_round_trip_is_exact(saved):
     assert loaded.lm_head.weight is loaded.wte.weight  # the tie survives
     idx = torch.randint(0, 300, (2, 20))
     assert torch.equal(model(idx)[0], loaded(idx)[0])
-    assert generate(model, [1, 2, 3], 20, eos_id=None).token_ids == generate(loaded, [1, 2, 3], 20, eos_id=None).token_ids
+    assert (generate(model, [1, 2, 3], 20, eos_id=None).token_ids
+            == generate(loaded, [1, 2, 3], 20, eos_id=None).token_ids)
     assert sorted(p.name for p in path.parent.iterdir()) == ["generator.safetensors"]  # no tmp left
     assert read_metadata(path)["kind"] == "generator"
 

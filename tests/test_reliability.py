@@ -160,10 +160,11 @@ def test_kill_9_at_random_moments_loses_nothing_committed(tmp_path, template_dir
         logged_before = rows(db, "SELECT COUNT(*) FROM query_log")[0][0]
         proc = BatchProcess(data, qfile, tmp_path / f"err{i}.txt")
         if kind == "lines":
-            reached = proc.wait_until(lambda: len(proc.lines) >= arg, timeout=120)
+            # Defaults bind this round's process and count (the condition runs within the round anyway).
+            reached = proc.wait_until(lambda proc=proc, arg=arg: len(proc.lines) >= arg, timeout=120)
         elif kind == "training":
             with closing(sqlite3.connect(db, timeout=30)) as conn:
-                reached = proc.wait_until(lambda: conn.execute(
+                reached = proc.wait_until(lambda last_run=last_run: conn.execute(
                     "SELECT COUNT(*) FROM training_runs WHERE status = 'running' AND id > ?",
                     (last_run,)).fetchone()[0] > 0, timeout=120, poll_s=0.01)
             time.sleep(arg)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,8 @@ def bench_generation(repeats: int) -> dict[str, Any]:
         model = Generator(cfg).eval()
         prompt = [random.Random(1).randrange(10, 8000) for _ in range(16)]
         # eos_id=None: always 64 tokens, the budget the target is stated for.
-        cached = lambda: generate(model, prompt, 64, eos_id=None)  # noqa: E731
-        plain = lambda: generate(model, prompt, 64, eos_id=None, use_cache=False)  # noqa: E731
+        cached = partial(generate, model, prompt, 64, eos_id=None)
+        plain = partial(generate, model, prompt, 64, eos_id=None, use_cache=False)
         c_times: list[float] = []
         p_times: list[float] = []
         timed(cached, 0, warmup=3)
@@ -83,11 +84,13 @@ async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
     try:
         await engine.load_models()
         models = engine.models
+        if models is None:  # load_models sets them or raises
+            raise RuntimeError("the local models did not load")
         queries = [item.query for item in sample_items(40, seed=3)]
         features = [[0.0, 0.3, 0.0, 0.2]]
         router = []
         for q in queries[: max(10, repeats)]:
-            router += timed(lambda: models.router_p([q], features), 3, warmup=1)
+            router += timed(partial(models.router_p, [q], features), 3, warmup=1)
         # Open every gate so each query takes the longest local path: router, generation, validator.
         engine.local.thresholds = Thresholds(router=0.0, validator=0.0, router_trained=True,
                                              validator_trained=True, generator_trained=True)
@@ -118,6 +121,7 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     from shammah_tui.models.tokenizer import TextTokenizer
     from shammah_tui.store.rows import TrainingExample
     from shammah_tui.settings import Settings
+    from shammah_tui.training.events import StepEvent
     from shammah_tui.training.trainer import BatchTrainer, _pad_pairs
 
     tok = TextTokenizer.build(tokenizer_corpus(), 8000)
@@ -152,11 +156,11 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         bare_loop()
         bare_s.append(time.perf_counter() - t0)
-        rates: list[float] = []
+        steps_seen: list[StepEvent] = []
         t0 = time.perf_counter()
-        report = trainer.run(examples, [], [], [], on_step=lambda e: rates.append(e.examples_per_s))
+        report = trainer.run(examples, [], [], [], on_step=steps_seen.append)
         ours_s.append(time.perf_counter() - t0)
-        step_rates.append(rates[-1])
+        step_rates.append(steps_seen[-1].examples_per_s)
         assert report.status == "done"
     # Our run also measures the loss before and after on an evaluation batch (two forward passes):
     # part of what the trainer does, so it counts as overhead here.
@@ -284,7 +288,8 @@ def render(results: dict[str, Any]) -> str:
             verdict = f"{sign} {bound:g}  {'ok' if ok else 'MISSED'}"
         lines.append(f"{key:<36}{shown:>14}  {verdict}")
     if "learning_local_share_curve" in results:
-        lines.append("local share per 50 queries: " + " ".join(f"{x:.0%}" for x in results["learning_local_share_curve"]))
+        lines.append("local share per 50 queries: "
+                     + " ".join(f"{x:.0%}" for x in results["learning_local_share_curve"]))
     lines.append("machine: " + json.dumps(results["machine"]))
     return "\n".join(lines)
 

@@ -59,7 +59,9 @@ class Query:
         return cls(text, normalize_query(text), context, key, tuple(history), conversation_id)
 
     def turns(self) -> list[Turn]:
-        return [Turn(role, text) for role, text in self.history if role in ("user", "assistant")]
+        """The earlier user and assistant turns, as the teacher takes them."""
+        return [Turn("user" if role == "user" else "assistant", text)
+                for role, text in self.history if role in ("user", "assistant")]
 
 
 class QueryFlow:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 import torch.nn as nn
@@ -39,6 +40,8 @@ ROUTER_FILE = "router.safetensors"
 VALIDATOR_FILE = "validator.safetensors"
 CLASSIFIER_MAX_LEN = 64  # tokens of query (and of answer) the classifiers look at
 
+M = TypeVar("M", bound=nn.Module)
+
 
 @dataclass
 class NeuralAnswer:
@@ -51,7 +54,7 @@ class NeuralAnswer:
     token_probs: list[float]
 
 
-def _fresh(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+def _fresh(build: Callable[[], M], seed: int) -> M:
     """Build a module with weights drawn from ``seed``, leaving the global RNG untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -121,7 +124,7 @@ class LocalModels:
         cfg = replace(gen_config, vocab_size=tokenizer.vocab_size)
         v = tokenizer.vocab_size
         return cls(tokenizer, cls._fresh_generator(cfg, seed), cls._fresh_router(v, seed),
-                   cls._fresh_validator(v, seed), device if device is not None else pick_device())
+                   cls._fresh_validator(v, seed), torch.device(device) if device is not None else pick_device())
 
     @classmethod
     def load_or_create(
@@ -161,7 +164,8 @@ class LocalModels:
         v, tv = tokenizer.vocab_size, tokenizer.version
         cfg = replace(gen_config, vocab_size=v)
 
-        def load(name: str, kind: str, build: Callable[[dict], nn.Module], expected_config) -> nn.Module | None:
+        def load(name: str, kind: str, build: Callable[[dict[str, Any]], M],
+                 expected_config: GeneratorConfig | ClassifierConfig) -> M | None:
             path = model_dir / name
             if not path.exists():
                 return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn as nn
@@ -19,6 +20,8 @@ from safetensors.torch import load_model, save_model
 from shammah_tui.atomic import replace_atomically
 
 FORMAT = "shammah-checkpoint/1"
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class CheckpointError(Exception):
@@ -69,11 +72,11 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def load_checkpoint(
     path: str | Path,
-    build: Callable[[dict], nn.Module],
+    build: Callable[[dict], M],
     expected_tokenizer_version: str | None,
     *,
     expected_kind: str | None = None,
-) -> tuple[nn.Module, dict]:
+) -> tuple[M, dict]:
     """Rebuild the model saved at ``path``: ``build(config_dict)`` then load the weights.
 
     Returns ``(model, info)`` with info = {"kind", "config" (dict), "tokenizer_version",

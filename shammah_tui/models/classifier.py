@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -59,7 +60,7 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ClassifierConfig:
         """Build from a dict; unknown keys are ignored, missing keys take the defaults."""
-        kw = {}
+        kw: dict[str, Any] = {}  # each value converted to its field's type below
         for f in fields(cls):
             if f.name in d:
                 kw[f.name] = bool(d[f.name]) if f.name == "pair" else int(d[f.name])

@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -170,18 +171,31 @@ class EncoderConfig:
         return cfg
 
 
-def _read_json(path: Path, kind: type = dict) -> dict | list:
-    """The JSON ``kind`` (dict or list) stored at ``path``; ``EncoderError`` for anything else."""
+def _load_json(path: Path) -> object:
+    """The JSON value stored at ``path``; ``EncoderError`` when it cannot be read or parsed."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EncoderError(f"missing file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise EncoderError(f"cannot read {path}: {e}") from None
     except ValueError as e:
         raise EncoderError(f"bad JSON in {path}: {e}") from None
-    if not isinstance(data, kind):
-        raise EncoderError(f"bad JSON in {path}: expected {'an object' if kind is dict else 'a list'}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object stored at ``path``; ``EncoderError`` for anything else."""
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise EncoderError(f"bad JSON in {path}: expected an object")
+    return data
+
+
+def _read_json_list(path: Path) -> list[Any]:
+    """The JSON list stored at ``path``; ``EncoderError`` for anything else."""
+    data = _load_json(path)
+    if not isinstance(data, list):
+        raise EncoderError(f"bad JSON in {path}: expected a list")
     return data
 
 
@@ -189,7 +203,7 @@ def _check_modules(folder: Path) -> str:
     """The pooling folder named by modules.json; refuse pipelines this module would get wrong."""
     if not (folder / "modules.json").is_file():
         return "1_Pooling"  # a bare BERT folder: sentence-transformers' default is mean pooling
-    modules = _read_json(folder / "modules.json", list)
+    modules = _read_json_list(folder / "modules.json")
     if not all(isinstance(m, dict) for m in modules):
         raise EncoderError(f"bad {folder / 'modules.json'}: expected a list of modules")
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
@@ -484,9 +498,10 @@ class SentenceEncoder:
             words = self._probe.encode(text[:n], add_special_tokens=False).word_ids
             # The cut at n can only change the prefix's last word: if every kept token and the
             # first dropped one come from earlier words, the full text keeps the same tokens.
-            if len(words) > keep and words[keep] is not None and words[-1] is not None \
-                    and words[keep] < words[-1]:
-                return text[:n]
+            if len(words) > keep:
+                first_dropped, last = words[keep], words[-1]
+                if first_dropped is not None and last is not None and first_dropped < last:
+                    return text[:n]
             n *= 4
         return text
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -51,7 +52,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorConfig:
         """Build from a dict; unknown keys are ignored, missing keys take the defaults."""
-        kw = {}
+        kw: dict[str, Any] = {}  # each value converted to its field's type below
         for f in fields(cls):
             if f.name in d:
                 kw[f.name] = float(d[f.name]) if f.name == "dropout" else int(d[f.name])
@@ -275,12 +276,15 @@ class _DecodeWeights:
         def t(weight: torch.Tensor) -> torch.Tensor:
             return weight.detach().t().contiguous()  # (out, in) -> (in, out)
 
-        self.layers = [
-            (b.ln1.weight, b.ln1.bias, t(b.attn.qkv.weight), b.attn.qkv.bias,
-             t(b.attn.proj.weight), b.attn.proj.bias, b.ln2.weight, b.ln2.bias,
-             t(b.mlp[0].weight), b.mlp[0].bias, t(b.mlp[2].weight), b.mlp[2].bias)
-            for b in model.blocks
-        ]
+        self.layers: list[tuple[torch.Tensor, ...]] = []
+        for b in model.blocks:
+            assert isinstance(b, Block)  # nn.ModuleList types its items as Module
+            fc, out = b.mlp[0], b.mlp[2]
+            assert isinstance(fc, nn.Linear) and isinstance(out, nn.Linear)
+            self.layers.append(
+                (b.ln1.weight, b.ln1.bias, t(b.attn.qkv.weight), b.attn.qkv.bias,
+                 t(b.attn.proj.weight), b.attn.proj.bias, b.ln2.weight, b.ln2.bias,
+                 t(fc.weight), fc.bias, t(out.weight), out.bias))
         self.wte, self.wpe = model.wte.weight, model.wpe.weight
         self.ln_f = (model.ln_f.weight, model.ln_f.bias)
         self.head = t(model.lm_head.weight)  # (C, V)
@@ -317,7 +321,8 @@ def _decode_step(w: _DecodeWeights, cfg: GeneratorConfig, caches: list[KVCache],
         # narrow() makes views without the indexing machinery a slice goes through (per token, it adds up)
         cache.k.narrow(2, pos, 1).copy_(k)
         cache.v.narrow(2, pos, 1).copy_(v)
-        y = F.scaled_dot_product_attention(q, cache.k.narrow(2, 0, pos + 1), cache.v.narrow(2, 0, pos + 1))  # (1, h, 1, hd)
+        y = F.scaled_dot_product_attention(
+            q, cache.k.narrow(2, 0, pos + 1), cache.v.narrow(2, 0, pos + 1))  # (1, h, 1, hd)
         x = x + torch.addmm(pr_b, y.view(1, C), pr_w)
         hid = F.gelu(torch.addmm(fc_b, F.layer_norm(x, (C,), l2w, l2b), fc_w), approximate="tanh")  # (1, 4C)
         x = x + torch.addmm(out_b, hid, out_w)
@@ -416,7 +421,7 @@ def _generate(model: Generator, prompt: list[int], budget: int, eos_id: int | No
         probs.append(p)
         if step == budget - 1:
             break  # limit reached: don't run the model for a token nobody will read
-        if use_cache:
+        if fast is not None and caches is not None:  # use_cache
             logits = _decode_step(fast, cfg, caches, tok, len(prompt) + len(out) - 1)
         else:
             idx = torch.tensor([prompt + out], dtype=torch.long, device=device)  # (1, P + n)

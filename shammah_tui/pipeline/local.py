@@ -135,13 +135,14 @@ class LocalAnswerer:
                     break
             elif tier == "learned" and hit is not None:
                 if hit.exact:
-                    decision.answer, decision.source, decision.learned_id = hit.entry.answer, "learned", hit.entry.id
-                    decision.confidence = 1.0
+                    decision.answer, decision.source = hit.entry.answer, "learned"
+                    decision.learned_id, decision.confidence = hit.entry.id, 1.0
                     break
                 if self.index.confident(hit) and models is not None and th.validator_trained:
                     p = models.validator_p([query], [hit.entry.answer], [[1.0, 0.0, hit.similarity]])[0]
                     if p >= th.validator:
-                        decision.answer, decision.source, decision.learned_id = hit.entry.answer, "learned", hit.entry.id
+                        decision.answer, decision.source = hit.entry.answer, "learned"
+                        decision.learned_id = hit.entry.id
                         decision.validator_p, decision.confidence = p, hit.similarity
                         break
             elif tier == "neural" and models is not None and th.generator_trained and th.validator_trained:

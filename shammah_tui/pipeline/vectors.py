@@ -17,7 +17,7 @@ numpy only: this module loads without torch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -123,12 +123,14 @@ class VectorIndex:
         for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"context keys must be str, got {type(key).__name__}")
-        groups: dict[str, list[int] | slice] = {}
+        groups: Mapping[str, list[int] | slice]
         if isinstance(context_keys, str):
-            groups[context_keys] = slice(None)  # one context: no gather of its rows
+            groups = {context_keys: slice(None)}  # one context: no gather of its rows
         else:
+            by_key: dict[str, list[int]] = {}
             for i, key in enumerate(keys):
-                groups.setdefault(key, []).append(i)
+                by_key.setdefault(key, []).append(i)
+            groups = by_key
         with self._lock:
             if len(set(ids)) != len(ids):
                 raise KeyError("duplicate ids in one add_many call")
@@ -183,9 +185,9 @@ class VectorIndex:
         q = self._unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]  # (d,)
         with self._lock:
             part = self._parts.get(context_key)
-            n = 0 if part is None else len(part)
-            if n == 0 or k == 0:
+            if part is None or not len(part) or k == 0:
                 return []
+            n = len(part)
             # (n,) cosines, as rows and query are unit vectors. einsum, not `@`: the product is
             # memory-bound (a 80k-row context is 123 MB read once), so BLAS threads gain nothing,
             # and on a busy 2-core box OpenBLAS's thread hand-off made it 2-50x slower.

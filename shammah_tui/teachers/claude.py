@@ -13,14 +13,16 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
+from anthropic.types import ContentBlockParam, MessageParam, RawContentBlockDelta, ToolParam, ToolResultBlockParam
 
 from shammah_tui.teachers.base import (
     ErrorKind,
+    Role,
     Teacher,
     TeacherError,
     TeacherReply,
@@ -195,8 +197,8 @@ class ClaudeTeacher(Teacher):
         on_text: TextCallback | None = None,
     ) -> TeachSummary:
         client = self._get_client()
-        schemas = tools.schemas()
-        messages: list[dict[str, Any]] = [{"role": "user", "content": teach_prompt(request)}]
+        schemas = [_tool_param(schema) for schema in tools.schemas()]
+        messages: list[MessageParam] = [{"role": "user", "content": teach_prompt(request)}]
         summary = TeachSummary()
         last_sig: str | None = None
         streak = 0
@@ -223,7 +225,7 @@ class ClaudeTeacher(Teacher):
             if turn.text.strip():
                 summary.final_text = turn.text
             if turn.content:
-                messages.append({"role": "assistant", "content": turn.content})
+                messages.append({"role": "assistant", "content": _echoed(turn.content)})
 
             if not turn.calls:
                 if turn.stop_reason == "pause_turn" and summary.iterations < request.max_iterations:
@@ -238,7 +240,7 @@ class ClaudeTeacher(Teacher):
                 summary.stopped_because = "iteration_limit"
                 return summary
 
-            results: list[dict[str, Any]] = []
+            results: list[ToolResultBlockParam] = []
             for call in turn.calls:
                 sig = _signature(call)
                 streak = streak + 1 if sig == last_sig else 1
@@ -263,8 +265,8 @@ class ClaudeTeacher(Teacher):
     async def _stream_turn(
         self,
         client: AsyncAnthropic,
-        messages: list[dict[str, Any]],
-        schemas: list[dict[str, Any]],
+        messages: list[MessageParam],
+        schemas: list[ToolParam],
         on_text: TextCallback | None,
     ) -> _TurnResult:
         """One model turn over raw events, accumulated here (see the module docstring)."""
@@ -279,21 +281,20 @@ class ClaudeTeacher(Teacher):
             )
             async with stream:
                 async for event in stream:
-                    kind = event.type
-                    if kind == "message_start":
+                    if event.type == "message_start":
                         turn.input_tokens = event.message.usage.input_tokens or 0
                         turn.output_tokens = event.message.usage.output_tokens or 0
-                    elif kind == "content_block_start":
+                    elif event.type == "content_block_start":
                         blocks[event.index] = event.content_block.model_dump(exclude_none=True)
-                    elif kind == "content_block_delta":
+                    elif event.type == "content_block_delta":
                         _apply_delta(blocks[event.index], raw_json, event.index, event.delta, on_text)
-                    elif kind == "message_delta":
+                    elif event.type == "message_delta":
                         turn.stop_reason = event.delta.stop_reason
                         # usage on message_delta is cumulative: overwrite, don't add
                         turn.output_tokens = event.usage.output_tokens or turn.output_tokens
                         if event.usage.input_tokens is not None:
                             turn.input_tokens = event.usage.input_tokens
-                    elif kind == "message_stop":
+                    elif event.type == "message_stop":
                         finished = True
         except TeacherError:
             raise
@@ -342,20 +343,22 @@ class ClaudeTeacher(Teacher):
 # --- helpers ---------------------------------------------------------------------------
 
 
-def build_messages(history: Sequence[Turn], query: str) -> list[dict[str, Any]]:
+def build_messages(history: Sequence[Turn], query: str) -> list[MessageParam]:
     """History + query as alternating messages that start with a user turn."""
-    merged: list[dict[str, Any]] = []
-    for role, text in [(t.role, t.text) for t in history] + [("user", query)]:
+    merged: list[tuple[Role, str]] = []
+    turns: list[tuple[Role, str]] = [(t.role, t.text) for t in history] + [("user", query)]
+    for role, text in turns:
         if not text.strip():
             continue  # the API rejects empty content
-        if merged and merged[-1]["role"] == role:
-            merged[-1]["content"] += "\n\n" + text
+        if merged and merged[-1][0] == role:
+            merged[-1] = (role, merged[-1][1] + "\n\n" + text)
         else:
-            merged.append({"role": role, "content": text})
+            merged.append((role, text))
     # An assistant turn before any question answers something we no longer have.
-    while merged and merged[0]["role"] != "user":
+    while merged and merged[0][0] != "user":
         merged.pop(0)
-    return merged
+    return [{"role": "user", "content": text} if role == "user" else {"role": "assistant", "content": text}
+            for role, text in merged]
 
 
 def teach_prompt(request: TeachRequest) -> str:
@@ -370,7 +373,7 @@ def teach_prompt(request: TeachRequest) -> str:
     )
 
 
-def _apply_delta(block: dict[str, Any], raw_json: dict[int, str], index: int, delta: Any,
+def _apply_delta(block: dict[str, Any], raw_json: dict[int, str], index: int, delta: RawContentBlockDelta,
                  on_text: TextCallback | None) -> None:
     if delta.type == "text_delta":
         block["text"] = block.get("text", "") + delta.text
@@ -392,7 +395,21 @@ def _signature(call: _ToolCall) -> str:
     return f"{call.name}\x00{shown}"
 
 
-def _tool_result(tool_use_id: str, text: str, *, is_error: bool) -> dict[str, Any]:
+def _tool_param(schema: dict[str, Any]) -> ToolParam:
+    """A tool definition of ours (`ToolSpec.schema`: name, description, input_schema) as the SDK types it."""
+    return {"name": schema["name"], "description": schema["description"], "input_schema": schema["input_schema"]}
+
+
+def _echoed(blocks: list[dict[str, Any]]) -> list[ContentBlockParam]:
+    """A turn's content blocks, to send back as the assistant message.
+
+    They are the SDK's own response blocks (`model_dump`, with the streamed deltas applied), which
+    the API takes back as they are; `model_dump` types them only as plain dicts.
+    """
+    return cast("list[ContentBlockParam]", blocks)
+
+
+def _tool_result(tool_use_id: str, text: str, *, is_error: bool) -> ToolResultBlockParam:
     return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text or "(no output)",
             "is_error": is_error}
 
@@ -431,7 +448,9 @@ def map_error(exc: BaseException, *, base_url: str, timeout_s: float, model: str
     if isinstance(exc, anthropic.APIStatusError):
         return _status_error(exc, model)
     if isinstance(exc, httpx2.TimeoutException):
-        return TeacherError("timeout", f"Claude stopped sending for more than {timeout_s:g} s; the answer was discarded.")
+        return TeacherError(
+            "timeout", f"Claude stopped sending for more than {timeout_s:g} s; the answer was discarded."
+        )
     if isinstance(exc, httpx2.HTTPError):
         return TeacherError(
             "stream_cut",

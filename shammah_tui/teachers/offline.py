@@ -14,6 +14,7 @@ import asyncio
 import functools
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
@@ -98,7 +99,7 @@ class OfflineTeacher(Teacher):
                 # back only once every other weak one has had its turn (one the models cannot learn
                 # from a batch must not take every round), and a mastered family comes last.
                 # Between equally weak ones, the family a batch covers best goes first.
-                def need(f: str) -> tuple:
+                def need(f: str, per: dict[str, Any] = per) -> tuple:
                     accuracy = per.get(f, {}).get("accuracy", 0.0)
                     return accuracy >= MASTERED, taught.get(f, 0), accuracy, _size(f), families.index(f)
 

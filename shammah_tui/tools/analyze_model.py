@@ -36,7 +36,8 @@ async def analyze(host: TeachingHost, categories: list[str], samples: int) -> di
                 local += 1
                 correct += agreement(decision.answer, item.answer).agrees
             draft = decision.answer if decision.source == "neural" else decision.neural_answer
-            neural_ok += bool(draft) and agreement(draft, item.answer).agrees
+            if draft:
+                neural_ok += agreement(draft, item.answer).agrees
         n = len(items) or 1
         report[family] = {"accuracy": round(correct / n, 3), "coverage": round(local / n, 3),
                           "neural_accuracy": round(neural_ok / n, 3), "samples": len(items)}

@@ -35,7 +35,11 @@ def make(host: TeachingHost) -> ToolSpec:
                 return ToolResult(f"The teacher could not answer: {exc.message}", is_error=True)
         local = decision.answer if decision.answer is not None else (decision.neural_answer or "")
         verdict = agreement(local, teacher_answer)
-        label_source = decision.source if decision.answer is not None else "neural"
+        if decision.answer is None:
+            label_source: str = "neural"
+        else:
+            assert decision.source is not None, "a local answer names the tier that gave it"
+            label_source = decision.source
         neural = 1.0 if label_source == "neural" else 0.0
         await host.add_labels([Label(data["query"], local, label_source, int(verdict.agrees), "compare", "",
                                      verdict.score, [decision.confidence or 0.0, neural, 0.0])])

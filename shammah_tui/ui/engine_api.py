@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from shammah_tui.events import AskResult, EngineEvent
-from shammah_tui.store.rows import LossPoint, Message, ToolCallRow, TrainingRun
+from shammah_tui.store.rows import ConversationSummary, LossPoint, Message, ToolCallRow, TrainingRun
 
 
 class StoreLike(Protocol):
@@ -25,6 +26,8 @@ class StoreLike(Protocol):
     async def loss_history(self, model: str, limit: int = 500) -> list[LossPoint]: ...
     async def runs(self, limit: int = 20) -> list[TrainingRun]: ...
     async def tool_calls(self, limit: int = 200) -> list[ToolCallRow]: ...
+    async def conversations(self, limit: int = 50, include_empty: bool = False) -> list[ConversationSummary]: ...
+    async def conversation(self, conversation_id: int) -> ConversationSummary | None: ...
 
 
 class TeacherLike(Protocol):
@@ -39,14 +42,20 @@ class TeacherLike(Protocol):
 class EngineLike(Protocol):
     """`shammah_tui.engine.Engine` as the UI sees it."""
 
-    settings: Any
-    store: StoreLike
-    teacher: TeacherLike
-
+    # Read-only to the UI: as properties, the engine's own Store and Teacher satisfy the
+    # narrower protocols (a settable attribute's type would have to match exactly).
+    @property
+    def settings(self) -> Any: ...
+    @property
+    def store(self) -> StoreLike: ...
+    @property
+    def teacher(self) -> TeacherLike: ...
     @property
     def models_ready(self) -> bool: ...
     @property
     def training(self) -> bool: ...
+    @property
+    def data_dir(self) -> Path | None: ...
 
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]: ...
     async def load_models(self) -> list[str]: ...
@@ -61,3 +70,10 @@ class EngineLike(Protocol):
     def tool_registry(self) -> Any: ...
     async def stats(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
+    def apply_settings(self, settings: Any) -> None:
+        """Use `settings` from now on (the UI saved one changed value to settings.toml first).
+
+        Not in the real Engine yet: the UI calls it only when the engine has it, else says the
+        change takes effect at the next start.
+        """
+        ...

@@ -6,15 +6,17 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shammah_tui.events import (
     AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished,
     TrainingStarted, TrainingStep,
 )
-from shammah_tui.store.rows import LossPoint, Message, ModelLoss, ToolCallRow, TrainingRun
+from shammah_tui.store.rows import ConversationSummary, LossPoint, Message, ModelLoss, ToolCallRow, TrainingRun
 from shammah_tui.tools.base import ToolCallEvent, ToolResult
 from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
+from shammah_tui.ui.engine_api import EngineLike
 
 
 @dataclass
@@ -23,6 +25,12 @@ class FakeSettings:
     n_embd: int = 128
     n_layer: int = 2
     error_bound: float = 0.05
+    spot_check_rate: float = 0.1
+    auto_train: bool = True
+    tier_order: tuple[str, ...] = ("neural", "learned", "template")
+    steps_per_run: int = 40
+    tool_iterations: int = 24
+    theme: str = "textual-dark"
 
 
 class FakeTeacher:
@@ -43,7 +51,8 @@ class FakeTeacher:
 class FakeStore:
     """In-memory stand-in for the store's read side (and new_conversation)."""
 
-    conversation: int | None = None
+    latest: int | None = None
+    """The latest conversation's id."""
     stored_messages: list[Message] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("neural", "learned", "template", "forward"), 0))
@@ -54,15 +63,39 @@ class FakeStore:
     conversations_made: int = 0
 
     async def latest_conversation(self) -> int | None:
-        return self.conversation
+        return self.latest
 
     async def new_conversation(self, title: str = "") -> int:
         self.conversations_made += 1
-        self.conversation = (self.conversation or 0) + 1
-        return self.conversation
+        self.latest = (self.latest or 0) + 1
+        return self.latest
 
     async def messages(self, conversation_id: int, limit: int = 200) -> list[Message]:
         return [m for m in self.stored_messages if m.conversation_id == conversation_id][-limit:]
+
+    async def add_message(self, conversation_id: int, role: str, text: str, source: str | None = None,
+                          query_id: int | None = None) -> int:
+        """As the engine stores each question and answer (the fake engine calls this)."""
+        message_id = len(self.stored_messages) + 1
+        self.stored_messages.append(Message(message_id, conversation_id, role, text, source, query_id,
+                                            1_700_000_000.0 + message_id))
+        return message_id
+
+    async def conversations(self, limit: int = 50, include_empty: bool = False) -> list[ConversationSummary]:
+        ids = sorted({m.conversation_id for m in self.stored_messages} | set(range(1, (self.latest or 0) + 1)))
+        rows = [row for row in [await self.conversation(i) for i in ids] if row is not None]
+        rows = [r for r in rows if include_empty or r.messages]
+        return sorted(rows, key=lambda r: (r.last_at, r.id), reverse=True)[:limit]
+
+    async def conversation(self, conversation_id: int) -> ConversationSummary | None:
+        if conversation_id < 1 or conversation_id > max([self.latest or 0] + [
+                m.conversation_id for m in self.stored_messages]):
+            return None
+        own = [m for m in self.stored_messages if m.conversation_id == conversation_id]
+        first = next((m.text for m in own if m.role == "user"), "")
+        created = 1_600_000_000.0 + conversation_id
+        return ConversationSummary(conversation_id, first, len(own), created,
+                                   max([m.created_at for m in own], default=created))
 
     async def recent_sources(self, limit: int) -> list[str]:
         return self.sources[-limit:]
@@ -92,6 +125,15 @@ class FakeRegistry:
         call_id = call_id or f"call-{len(self.calls)}"
         self.engine.emit(ToolCalled(ToolCallEvent(call_id, name, raw_input, "running", 0.0)))
         await asyncio.sleep(0)
+        if name == "train":
+            try:
+                report = await self.engine.train_from_tool()
+            except asyncio.CancelledError:
+                if self.engine.core_fixed:  # the registry ends a cancelled call with a final event
+                    self.engine.emit(ToolCalled(ToolCallEvent(call_id, name, raw_input, "error", 0.0, 3.0,
+                                                              "cancelled", "The call was cancelled.")))
+                raise
+            self.engine.tool_results.setdefault("train", f"run {report.status if report else 'skipped'}")
         text = self.engine.tool_results.get(name, f"{name}: ok")
         result = ToolResult(text)
         self.engine.emit(ToolCalled(ToolCallEvent(call_id, name, raw_input, "ok", 0.0, 12.5,
@@ -103,8 +145,19 @@ class FakeEngine:
     """Answers from a script; training and teaching emit scripted events."""
 
     def __init__(self, *, store: FakeStore | None = None, teacher: FakeTeacher | None = None,
-                 answers: dict[str, AskResult] | None = None, stream_chunks: int = 3) -> None:
+                 answers: dict[str, AskResult] | None = None, stream_chunks: int = 3,
+                 data_dir: Path | None = None) -> None:
         self.settings = FakeSettings()
+        self.data_dir: Path | None = data_dir
+        """Where settings.toml and exports go (None: nowhere to save or export)."""
+        self.applied_settings: list[Any] = []
+        self.core_fixed = True
+        """True: as the engine after issue #13 (a run a tool waits for outlives the tool call; a
+        cancelled call ends with an event). False: as before (both are simply dropped)."""
+        self.teach_trains = False
+        """Whether a teaching session calls the train tool (and waits for the run)."""
+        self.train_steps: list[StepEvent] | None = None
+        """The steps a run emits before it waits on `train_gate` (default: two generator steps)."""
         self.store = store or FakeStore()
         self.teacher = teacher or FakeTeacher()
         self.answers = answers or {}
@@ -162,6 +215,11 @@ class FakeEngine:
         scripted = self.answers.get(raw_query) or AskResult(
             query=raw_query, answer=f"Answer to: {raw_query}", source="forward", latency_ms=120.0)
         result = dataclasses.replace(scripted, query_id=len(self.asked))
+        add_message = getattr(self.store, "add_message", None)
+        if conversation_id is not None and add_message is not None:  # as the engine stores them
+            await add_message(conversation_id, "user", raw_query)
+            await add_message(conversation_id, "assistant" if result.answer else "notice",
+                              result.answer or result.error or "", result.source, result.query_id)
         if result.source == "forward" and result.answer and on_text is not None:
             text = result.answer
             size = max(1, len(text) // self.stream_chunks + 1)
@@ -197,9 +255,11 @@ class FakeEngine:
     async def _train(self, trigger: str) -> RunReport:
         self._run_id += 1
         run_id = self._run_id
-        self.emit(TrainingStarted(run_id, trigger, 4))
-        for step in range(1, 3):
-            self.emit(TrainingStep(run_id, StepEvent("generator", step, 4, 5.0 - step, 100.0)))
+        steps = self.train_steps or [StepEvent("generator", step, 4, 5.0 - step, 100.0) for step in range(1, 3)]
+        planned = sum({s.model: s.total_steps for s in steps}.values()) if self.train_steps else 4
+        self.emit(TrainingStarted(run_id, trigger, planned))
+        for step in steps:
+            self.emit(TrainingStep(run_id, step))
             await asyncio.sleep(0)
         if self.train_gate is not None:
             await self.train_gate.wait()
@@ -209,6 +269,17 @@ class FakeEngine:
             report = scripted_report()
         self.emit(TrainingFinished(run_id, report))
         return report
+
+    async def train_from_tool(self) -> RunReport | None:
+        """The train tool's wait: the run goes on if the waiter is cancelled (unless `core_fixed` is off)."""
+        task = self._training if self.training else self.start_training("tool")
+        if task is None:
+            return None
+        return await (asyncio.shield(task) if self.core_fixed else task)
+
+    def apply_settings(self, settings: Any) -> None:
+        self.applied_settings.append(settings)
+        self.settings = settings
 
     # -- teaching and tools
     def tool_registry(self) -> FakeRegistry:
@@ -222,6 +293,8 @@ class FakeEngine:
         if on_text is not None:
             on_text("Let me check what the local model knows. ")
         await self.tool_registry().call("query_local_model", {"query": "what is 2 + 2?"})
+        if self.teach_trains:
+            await self.tool_registry().call("train", {"wait": True})
         if self.teach_gate is not None:
             await self.teach_gate.wait()
         from shammah_tui.teachers.base import TeachSummary
@@ -261,3 +334,8 @@ def scripted_report() -> RunReport:
     }
     return RunReport(status="done", losses=losses, steps=80, examples=1280, examples_per_s=88.4,
                      duration_s=14.5)
+
+
+def _checked(engine: FakeEngine) -> EngineLike:
+    """mypy holds the fake to the UI's engine protocol (tests/ui/fakes.py is in mypy's files)."""
+    return engine
