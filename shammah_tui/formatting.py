@@ -232,3 +232,53 @@ def error_line(exc: BaseException) -> str:
     text = (message or str(exc)).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if message else f"{type(exc).__name__}: {first}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 turn`, `2 turns`, `1,024 examples`: a count and its noun."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+#: How a teaching session ended (TeachSummary.stopped_because), in words.
+TEACH_OUTCOMES = {
+    "done": "finished",
+    "iteration_limit": "stopped at the turn limit",
+    "repeated_call": "stopped: the same tool call repeated",
+    "max_tokens": "stopped: the teacher's reply was cut at its token limit",
+    "refusal": "stopped: the teacher declined",
+}
+
+
+def teach_outcome(stopped_because: str | None) -> str:
+    """How a teaching session ended, in words (`finished`, `stopped at the turn limit` …)."""
+    reason = (stopped_because or "done").strip() or "done"
+    return TEACH_OUTCOMES.get(reason, f"stopped: {reason.replace('_', ' ')}")
+
+
+def tool_summary(summary: str) -> str:
+    """A tool call's one-line summary as shown: one line, and no Python `None` for a missing value
+    (`forward: None` reads `forward: —`)."""
+    import re
+
+    return re.sub(r"(?<=[:=])(\s*)None(?=$|[\s,;·)])", r"\1—", one_line(summary))
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The fenced code blocks of a Markdown text, in order, without their fences."""
+    blocks: list[str] = []
+    fence: str | None = None
+    lines: list[str] = []
+    for line in markdown.splitlines():
+        stripped = line.lstrip()
+        if fence is None:
+            if stripped.startswith(("```", "~~~")):
+                fence = stripped[:3]
+                lines = []
+        elif stripped.startswith(fence) and not stripped[3:].strip(fence[0]).strip():
+            blocks.append("\n".join(lines))
+            fence = None
+        else:
+            lines.append(line)
+    if fence is not None and lines:  # an unclosed fence runs to the end
+        blocks.append("\n".join(lines))
+    return blocks

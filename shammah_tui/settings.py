@@ -53,11 +53,13 @@ class Settings:
     """Generator context length in tokens."""
     vocab_size: int = 8000
     """Byte-level BPE vocabulary size (fixed once a generator is trained)."""
-    tier_order: tuple[Tier, ...] = TIERS
-    """Local tiers tried in order before forwarding."""
+    tier_order: tuple[Tier, ...] = ("template", "learned", "neural")
+    """Local tiers tried in order before forwarding. Cheapest first by default (a template is a parse,
+    a stored answer a lookup, the generator a decode); ["neural", "learned", "template"] is the
+    original design's order, and a tier left out is off."""
     spot_check_rate: float = 0.1
     """ε: probability that a locally answered query is also sent to the teacher."""
-    error_bound: float = 0.05
+    error_bound: float = 0.02
     """δ: the estimated error rate of local answers is kept under this bound."""
     max_new_tokens: int = 64
     """Longest neural answer, in tokens."""
@@ -69,6 +71,13 @@ class Settings:
     """Seed for model initialisation, sampling and spot checks."""
     auto_train: bool = True
     """Start a training run when the queue reaches batch_size."""
+    encoder_path: str = ""
+    """Folder of the sentence encoder (all-MiniLM-L6-v2 layout); empty: look in the Hugging Face
+    cache ($HF_HOME). Without one the learned tier matches questions by wording only."""
+    encoder_download: bool = False
+    """Allow fetching the sentence encoder from the Hugging Face hub when it is nowhere on disk."""
+    theme: str = "textual-dark"
+    """The terminal UI's colour theme (ctrl+p, "Theme"; the UI saves your choice here)."""
 
     def generator_config(self) -> GeneratorConfig:
         """The generator's shape (its vocabulary size is the tokenizer's, set when the models load)."""
@@ -124,6 +133,7 @@ class Settings:
             (1 <= self.tool_iterations <= 200, "tool_iterations", "must be between 1 and 200"),
             (self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda"),
             (0 <= self.seed < 2**31, "seed", "must be between 0 and 2147483647"),
+            (bool(self.theme.strip()), "theme", "must not be empty"),
         ]
         for ok, key, problem in checks:
             if not ok:
@@ -236,3 +246,48 @@ def _field_docs() -> dict[str, str]:
 
 
 _FIELD_DOCS: dict[str, str] = _field_docs()
+
+
+def update_settings_file(path: Path, key: str, value: Any) -> Settings:
+    """Set one key in the settings file at `path`, keeping every other line and comment.
+
+    The value is checked first (`SettingsError` names the problem, and the file is left as it
+    was). The key's line is rewritten in place, a trailing comment kept; a key the file lacks
+    is appended. The file is replaced atomically. Returns the file's settings after the change.
+    """
+    from shammah_tui.atomic import write_text_atomically
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        current = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    updated = Settings().with_overrides({**current, key: value}, str(path))
+    rendered = _toml_value(getattr(updated, key))
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        head, sep, rest = line.partition("=")
+        if sep and head.strip() == key and not line.lstrip().startswith("#"):
+            value_lines, comment = _value_extent(lines, i, rest)
+            indent = head[: len(head) - len(head.lstrip())]
+            lines[i: i + value_lines] = [f"{indent}{key} = {rendered}{comment}"]
+            break
+    else:
+        lines.append(f"{key} = {rendered}")
+    write_text_atomically(path, "\n".join(lines) + "\n")
+    return updated
+
+
+def _value_extent(lines: list[str], start: int, rest: str) -> tuple[int, str]:
+    """(how many lines the value starting in `rest` spans, the trailing comment of its last line)."""
+    for count in range(1, len(lines) - start + 1):
+        body = "\n".join([rest, *lines[start + 1: start + count]])
+        cuts = [len(body)] + [j for j, ch in enumerate(body) if ch == "#"]
+        for cut in sorted(cuts):
+            try:
+                tomllib.loads("v =" + body[:cut])
+            except tomllib.TOMLDecodeError:
+                continue
+            tail = body[cut:]
+            return count, (" " + tail.strip() if tail.strip() else "")
+    return 1, ""

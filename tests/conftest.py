@@ -13,8 +13,10 @@ def isolated_env(tmp_path, monkeypatch):
     home = tmp_path / "shammah-home"
     monkeypatch.setenv("SHAMMAH_HOME", str(home))
     for var in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "SHAMMAH_TEACHER",
-                "SHAMMAH_MODEL"):
+                "SHAMMAH_MODEL", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
+    # No sentence encoder unless a test gives one: a developer's Hugging Face cache stays out.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-hf-cache"))
     return home
 
 

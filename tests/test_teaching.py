@@ -116,7 +116,7 @@ def test_cli_teach_prints_tool_calls_and_a_before_after_table(tmp_path, models_s
     assert re.fullmatch(r"generator \d+\.\d{3}→\d+\.\d{3} \([+-]\d+\.\d%\)", train.group(5)), train.group(5)
     assert re.fullmatch(r"queued \d+, rejected 0", calls[1].group(5))
     assert calls[0].group(5).startswith("mean accuracy 33.3%")
-    assert "teaching stopped: done; 7 tool calls" in out.stdout
+    assert "teaching finished: 1 turn, 7 tool calls" in out.stdout
 
     # The before/after table: every category, then the mean.
     header = lines.index(next(l for l in lines if l.startswith("category")))

@@ -1,4 +1,4 @@
-"""The real app in a real terminal: tmux starts it, types a question, reads the screen, quits."""
+"""The real app in a real terminal: tmux starts it, types questions, exports the conversation, quits."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def test_start_ask_see_a_labelled_answer_and_quit(tmp_path):
         tmux("send-keys", "-t", session, "what is 6 * 7", "Enter")
         screen = wait_for(session, "42", 30)
         assert "template" in screen
+        # Export the conversation; the app says where the file went, and the file holds it all.
+        tmux("send-keys", "-t", session, "/export md", "Enter")
+        wait_for(session, "Exported 4 messages", 30)
+        exports = sorted((tmp_path / "data" / "exports").glob("conversation-*.md"))
+        assert len(exports) == 1, exports
+        text = exports[0].read_text()
+        assert "## You\n\nWhat is the capital of Japan?" in text and "Tokyo" in text
+        assert "## Shammah · template" in text and "42" in text
         tmux("send-keys", "-t", session, "C-q")
         deadline = time.monotonic() + 20
         while not done.exists() and time.monotonic() < deadline:

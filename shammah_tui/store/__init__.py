@@ -2,11 +2,11 @@
 
 from shammah_tui.store.db import Store, StoreError
 from shammah_tui.store.rows import (
-    Label, LearnedAnswer, LossPoint, Message, ModelLoss, QueryRecord, ToolCallRow,
-    TrainingExample, TrainingRun,
+    CalibrationPoint, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel, QueryRecord,
+    SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 __all__ = [
-    "Store", "StoreError", "Label", "LearnedAnswer", "LossPoint", "Message",
-    "ModelLoss", "QueryRecord", "ToolCallRow", "TrainingExample", "TrainingRun",
+    "Store", "StoreError", "CalibrationPoint", "Label", "LearnedAnswer", "LossPoint", "Message", "ModelLoss",
+    "PairLabel", "QueryRecord", "SkillResult", "ToolCallRow", "TrainingExample", "TrainingRun",
 ]

@@ -22,8 +22,8 @@ from shammah_tui.kinds import SOURCES
 from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 from shammah_tui.store.rows import (
-    Label, LearnedAnswer, LossPoint, Message, ModelLoss, QueryRecord, ToolCallRow,
-    TrainingExample, TrainingRun,
+    CalibrationPoint, ConversationSummary, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel,
+    QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 #: Seconds a writer waits for another process's transaction before giving up.
@@ -74,7 +74,7 @@ class Store:
     async def _prepare(self) -> None:
         try:
             await self._db.execute("PRAGMA busy_timeout = %d" % int(BUSY_TIMEOUT_S * 1000))
-            version = (await self._fetchone("PRAGMA user_version"))[0]
+            version = (await self._fetchrow("PRAGMA user_version"))[0]
             if version > LATEST_VERSION:
                 raise StoreError(
                     f"{self.path} was written by a newer Shammah (schema {version}, "
@@ -142,11 +142,18 @@ class Store:
         async with self._db.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
+    async def _fetchrow(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row:
+        """The row of a query that always yields one (a PRAGMA, an aggregate)."""
+        row = await self._fetchone(sql, params)
+        if row is None:
+            raise StoreError(f"cannot use database {self.path}: no row for {sql!r}")
+        return row
+
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         return list(await self._db.execute_fetchall(sql, params))
 
     async def schema_version(self) -> int:
-        return (await self._fetchone("PRAGMA user_version"))[0]
+        return (await self._fetchrow("PRAGMA user_version"))[0]
 
     async def integrity_ok(self) -> bool:
         row = await self._fetchone("PRAGMA integrity_check")
@@ -158,7 +165,7 @@ class Store:
             cursor = await db.execute(
                 "INSERT INTO conversations (title, created_at) VALUES (?, ?)", (title, self._clock())
             )
-            return int(cursor.lastrowid)
+            return _rowid(cursor)
 
     async def latest_conversation(self) -> int | None:
         row = await self._fetchone("SELECT id FROM conversations ORDER BY id DESC LIMIT 1")
@@ -172,7 +179,35 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, text, source, query_id, self._clock()),
             )
-            return int(cursor.lastrowid)
+            return _rowid(cursor)
+
+    async def conversations(self, limit: int = 50, include_empty: bool = False) -> list[ConversationSummary]:
+        """Conversations, the most recently active first, each with its title (else its first
+        question), message count and dates; empty ones only with `include_empty`."""
+        rows = await self._fetchall(
+            "SELECT c.id, c.title, c.created_at, COUNT(m.id) AS n,"
+            " COALESCE(MAX(m.created_at), c.created_at) AS last_at,"
+            " (SELECT f.text FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user'"
+            "  ORDER BY f.id LIMIT 1) AS first_question"
+            " FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id"
+            " GROUP BY c.id HAVING COUNT(m.id) > 0 OR ?"
+            " ORDER BY last_at DESC, c.id DESC LIMIT ?",
+            (int(include_empty), limit),
+        )
+        return [_conversation(r) for r in rows]
+
+    async def conversation(self, conversation_id: int) -> ConversationSummary | None:
+        """One conversation's summary, or None when there is no such conversation."""
+        row = await self._fetchone(
+            "SELECT c.id, c.title, c.created_at, COUNT(m.id) AS n,"
+            " COALESCE(MAX(m.created_at), c.created_at) AS last_at,"
+            " (SELECT f.text FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user'"
+            "  ORDER BY f.id LIMIT 1) AS first_question"
+            " FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id"
+            " WHERE c.id = ? GROUP BY c.id",
+            (conversation_id,),
+        )
+        return None if row is None else _conversation(row)
 
     async def messages(self, conversation_id: int, limit: int = 200) -> list[Message]:
         rows = await self._fetchall(
@@ -192,14 +227,14 @@ class Store:
         cursor = await db.execute(
             "INSERT INTO query_log (conversation_id, query, context_key, answer, source, latency_ms,"
             " router_p, validator_p, confidence, verified, teacher_answer, error,"
-            " teacher_input_tokens, teacher_output_tokens, spot_checked, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " teacher_input_tokens, teacher_output_tokens, spot_checked, created_at, credited)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (r.conversation_id, r.query, r.context_key, r.answer, r.source, r.latency_ms,
              r.router_p, r.validator_p, r.confidence, None if r.verified is None else int(r.verified),
              r.teacher_answer, r.error, r.teacher_input_tokens, r.teacher_output_tokens,
-             int(r.spot_checked), r.created_at or self._clock()),
+             int(r.spot_checked), r.created_at or self._clock(), int(r.credited)),
         )
-        return int(cursor.lastrowid)
+        return _rowid(cursor)
 
     async def set_verification(self, query_id: int | None, verified: bool, teacher_answer: str,
                                input_tokens: int, output_tokens: int) -> None:
@@ -222,7 +257,7 @@ class Store:
         return [r[0] for r in rows]
 
     async def source_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(SOURCES, 0)
+        counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
         for row in await self._fetchall(
             "SELECT source, COUNT(*) FROM query_log WHERE source IS NOT NULL GROUP BY source"
         ):
@@ -231,7 +266,7 @@ class Store:
 
     async def spot_check_counts(self) -> tuple[int, int]:
         """(spot-checked local answers, how many of them agreed with the teacher)."""
-        row = await self._fetchone(
+        row = await self._fetchrow(
             "SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM query_log"
             " WHERE spot_checked = 1 AND verified IS NOT NULL AND source != 'forward'"
         )
@@ -239,7 +274,7 @@ class Store:
 
     async def teacher_token_totals(self) -> tuple[int, int, int]:
         """(input tokens, output tokens, forwarded queries) spent on the teacher."""
-        row = await self._fetchone(
+        row = await self._fetchrow(
             "SELECT COALESCE(SUM(teacher_input_tokens), 0), COALESCE(SUM(teacher_output_tokens), 0),"
             " COALESCE(SUM(source = 'forward'), 0) FROM query_log"
         )
@@ -270,7 +305,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (query, context, context_key, answer, origin, self._clock()),
             )
-            example_id = int(cursor.lastrowid)
+            example_id = _rowid(cursor)
             log_id = await self._insert_query(db, log) if log is not None else None
             learned_id = await self._learned_id(db, norm_query, context_key)
             return learned_id, example_id, log_id
@@ -279,7 +314,10 @@ class Store:
         async with db.execute(
             "SELECT id FROM learned_answers WHERE norm_query = ? AND context_key = ?", (norm_query, context_key)
         ) as cursor:
-            return int((await cursor.fetchone())[0])
+            row = await cursor.fetchone()
+        if row is None:  # written in this transaction just before
+            raise StoreError(f"learned answer ({norm_query!r}, {context_key!r}) missing after its insert")
+        return int(row[0])
 
     async def learn_many(self, items: Iterable[dict[str, str]], origin: str) -> list[int]:
         """`learn` for a batch (tool input); returns the learned answer ids, in order.
@@ -309,7 +347,7 @@ class Store:
                               r["origin"], r["hits"]) for r in rows]
 
     async def learned_count(self) -> int:
-        return int((await self._fetchone("SELECT COUNT(*) FROM learned_answers"))[0])
+        return int((await self._fetchrow("SELECT COUNT(*) FROM learned_answers"))[0])
 
     async def count_hit(self, learned_id: int) -> None:
         async with self.transaction() as db:
@@ -345,7 +383,7 @@ class Store:
                 "INSERT INTO training_runs (started_at, status, trigger, device) VALUES (?, 'running', ?, ?)",
                 (self._clock(), trigger, device),
             )
-            return int(cursor.lastrowid)
+            return _rowid(cursor)
 
     async def add_loss_points(self, points: Sequence[LossPoint]) -> None:
         if not points:
@@ -368,9 +406,10 @@ class Store:
                 (now, status, examples, steps, examples_per_s, error, run_id),
             )
             await db.executemany(
-                "INSERT OR REPLACE INTO run_losses (run_id, model, old_loss, new_loss, improvement_pct)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(run_id, m, l.old_loss, l.new_loss, l.improvement_pct) for m, l in losses.items()],
+                "INSERT OR REPLACE INTO run_losses (run_id, model, old_loss, new_loss, improvement_pct,"
+                " measured_on) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, m, l.old_loss, l.new_loss, l.improvement_pct, l.measured_on)
+                 for m, l in losses.items()],
             )
             await db.executemany(
                 "UPDATE training_examples SET state = 'trained', times_trained = times_trained + 1,"
@@ -395,8 +434,7 @@ class Store:
             for r in await self._fetchall(
                 f"SELECT * FROM run_losses WHERE run_id IN ({marks})", [run.id for run in runs]
             ):
-                next(run for run in runs if run.id == r["run_id"]).losses[r["model"]] = ModelLoss(
-                    r["old_loss"], r["new_loss"], r["improvement_pct"])
+                next(run for run in runs if run.id == r["run_id"]).losses[r["model"]] = _loss(r)
         return runs
 
     async def last_finished_run(self) -> TrainingRun | None:
@@ -406,11 +444,11 @@ class Store:
             return None
         run = _run(row)
         for r in await self._fetchall("SELECT * FROM run_losses WHERE run_id = ?", (run.id,)):
-            run.losses[r["model"]] = ModelLoss(r["old_loss"], r["new_loss"], r["improvement_pct"])
+            run.losses[r["model"]] = _loss(r)
         return run
 
     async def run_count(self) -> int:
-        return int((await self._fetchone(
+        return int((await self._fetchrow(
             "SELECT COUNT(*) FROM training_runs WHERE status = 'done'"))[0])
 
     async def loss_history(self, model: str, limit: int = 500) -> list[LossPoint]:
@@ -450,13 +488,106 @@ class Store:
                 (_text(call_id), _text(name), _input_json(input), status,
                  duration_ms, _text(summary), _text(result_text), self._clock()),
             )
-            return int(cursor.lastrowid)
+            return _rowid(cursor)
 
     async def tool_calls(self, limit: int = 200) -> list[ToolCallRow]:
         rows = await self._fetchall(
             "SELECT * FROM (SELECT * FROM tool_calls ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
         return [ToolCallRow(r["id"], r["call_id"], r["name"], json.loads(r["input_json"]), r["status"],
                             r["duration_ms"], r["summary"], r["result_text"], r["created_at"]) for r in rows]
+
+    # ------------------------------------------------------- what a tier is credited with
+    async def credited_counts(self) -> dict[str, int]:
+        """Answers per source that no cheaper tier would have given (forwards: every one)."""
+        counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
+        for row in await self._fetchall(
+            "SELECT source, COUNT(*) FROM query_log WHERE source IS NOT NULL AND credited = 1 GROUP BY source"
+        ):
+            counts[row[0]] = int(row[1])
+        return counts
+
+    # -------------------------------------------------------- embeddings of stored questions
+    async def learned_embeddings(self, model: str) -> list[tuple[int, bytes]]:
+        """(learned answer id, embedding bytes) of the stored questions `model` embedded."""
+        rows = await self._fetchall(
+            "SELECT id, embedding FROM learned_answers WHERE embedding_model = ? AND embedding IS NOT NULL",
+            (model,))
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    async def set_embeddings(self, items: Sequence[tuple[int, bytes]], model: str) -> None:
+        if not items:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE learned_answers SET embedding = ?, embedding_model = ? WHERE id = ?",
+                [(blob, model, learned_id) for learned_id, blob in items])
+
+    # ---------------------------------------------------------------- pair labels
+    async def add_pair_labels(self, labels: Sequence[PairLabel]) -> None:
+        if not labels:
+            return
+        now = self._clock()
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO pair_labels (query, stored_query, context_key, label, features, origin, fitted,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(_text(l.query), _text(l.stored_query), _text(l.context_key), int(l.label),
+                  json.dumps([float(x) for x in l.features]), l.origin, int(l.fitted), now) for l in labels])
+
+    async def pair_labels(self, origins: Sequence[str], *, limit: int = 5000,
+                          fitted: bool | None = None) -> list[PairLabel]:
+        """The newest `limit` pair labels of `origins`, oldest first; `fitted` filters when given."""
+        marks = ",".join("?" * len(origins))
+        where = f"origin IN ({marks})" + ("" if fitted is None else " AND fitted = ?")
+        params: list[Any] = [*origins, *([] if fitted is None else [int(fitted)]), limit]
+        rows = await self._fetchall(
+            f"SELECT * FROM (SELECT * FROM pair_labels WHERE {where} ORDER BY id DESC LIMIT ?) ORDER BY id",
+            params)
+        return [PairLabel(r["query"], r["stored_query"], int(r["label"]), json.loads(r["features"]),
+                          r["origin"], r["context_key"], bool(r["fitted"]), int(r["id"])) for r in rows]
+
+    async def mark_pair_labels_fitted(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        async with self.transaction() as db:
+            await db.executemany("UPDATE pair_labels SET fitted = 1 WHERE id = ?", [(i,) for i in ids])
+
+    # --------------------------------------------------------- calibration points
+    async def add_calibration_points(self, model: str, points: Sequence[CalibrationPoint]) -> None:
+        if not points:
+            return
+        now = self._clock()
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO calibration_points (model, query, answer, features, agreed, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(model, _text(p.query), _text(p.answer), json.dumps([float(x) for x in p.features]),
+                  int(p.agreed), p.origin, now) for p in points])
+
+    async def calibration_points(self, model: str, limit: int) -> list[CalibrationPoint]:
+        """The newest `limit` points of `model`, newest first."""
+        rows = await self._fetchall(
+            "SELECT * FROM calibration_points WHERE model = ? ORDER BY id DESC LIMIT ?", (model, limit))
+        return [CalibrationPoint(r["query"], r["answer"], json.loads(r["features"]), bool(r["agreed"]),
+                                 r["origin"], int(r["id"])) for r in rows]
+
+    # -------------------------------------------------------------- skill results
+    async def add_skill_results(self, run_id: int | None, results: Sequence[SkillResult]) -> None:
+        if not results:
+            return
+        now = self._clock()
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO skill_results (run_id, skill, accuracy, served, held_out, loss, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.skill, r.accuracy, r.served, r.held_out, r.loss, now) for r in results])
+
+    async def skill_history(self, limit: int = 500) -> list[SkillResult]:
+        """The newest `limit` skill results, oldest first (a chart per skill over runs)."""
+        rows = await self._fetchall(
+            "SELECT * FROM (SELECT * FROM skill_results ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
+        return [SkillResult(r["skill"], r["accuracy"], r["served"], r["held_out"], r["loss"], r["run_id"])
+                for r in rows]
 
     # ------------------------------------------------------------------ settings
     async def get_value(self, key: str) -> str | None:
@@ -470,6 +601,13 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _rowid(cursor: aiosqlite.Cursor) -> int:
+    """The id of the row an INSERT just wrote."""
+    if cursor.lastrowid is None:
+        raise StoreError("an INSERT gave no row id")
+    return cursor.lastrowid
 
 
 def _text(value: Any) -> str:
@@ -501,7 +639,12 @@ def _query_record(r: aiosqlite.Row) -> QueryRecord:
         teacher_answer=r["teacher_answer"], error=r["error"],
         teacher_input_tokens=r["teacher_input_tokens"], teacher_output_tokens=r["teacher_output_tokens"],
         spot_checked=bool(r["spot_checked"]), created_at=r["created_at"], id=r["id"],
+        credited=bool(r["credited"]),
     )
+
+
+def _loss(r: aiosqlite.Row) -> ModelLoss:
+    return ModelLoss(r["old_loss"], r["new_loss"], r["improvement_pct"], r["measured_on"])
 
 
 def _example(r: aiosqlite.Row) -> TrainingExample:
@@ -512,3 +655,8 @@ def _example(r: aiosqlite.Row) -> TrainingExample:
 def _run(r: aiosqlite.Row) -> TrainingRun:
     return TrainingRun(r["id"], r["started_at"], r["finished_at"], r["status"], r["trigger"],
                        r["examples"], r["steps"], r["examples_per_s"], r["device"], r["error"])
+
+
+def _conversation(r: aiosqlite.Row) -> ConversationSummary:
+    title = (r["title"] or "").strip() or " ".join(str(r["first_question"] or "").split())
+    return ConversationSummary(int(r["id"]), title, int(r["n"]), float(r["created_at"]), float(r["last_at"]))

@@ -138,6 +138,46 @@ ALTER TABLE query_log ADD COLUMN teacher_input_tokens INTEGER NOT NULL DEFAULT 0
 ALTER TABLE query_log ADD COLUMN teacher_output_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE query_log ADD COLUMN spot_checked INTEGER NOT NULL DEFAULT 0;
 """),
+    Migration(3, "semantic_store_and_out_of_sample_calibration", """
+ALTER TABLE learned_answers ADD COLUMN embedding BLOB;
+ALTER TABLE learned_answers ADD COLUMN embedding_model TEXT NOT NULL DEFAULT '';
+ALTER TABLE query_log ADD COLUMN credited INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE pair_labels (
+    id INTEGER PRIMARY KEY,
+    query TEXT NOT NULL,
+    stored_query TEXT NOT NULL,
+    context_key TEXT NOT NULL DEFAULT '',
+    label INTEGER NOT NULL CHECK (label IN (0, 1)),
+    features TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    fitted INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX pair_labels_by_origin ON pair_labels(origin, id);
+CREATE TABLE calibration_points (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    query TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    features TEXT NOT NULL,
+    agreed INTEGER NOT NULL CHECK (agreed IN (0, 1)),
+    origin TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX calibration_points_by_model ON calibration_points(model, id);
+CREATE TABLE skill_results (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES training_runs(id) ON DELETE CASCADE,
+    skill TEXT NOT NULL,
+    accuracy REAL NOT NULL,
+    served REAL NOT NULL,
+    held_out INTEGER NOT NULL,
+    loss REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX skill_results_by_skill ON skill_results(skill, id);
+ALTER TABLE run_losses ADD COLUMN measured_on TEXT NOT NULL DEFAULT 'training batch';
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -27,6 +27,8 @@ class QueryRecord:
     spot_checked: bool = False
     created_at: float = 0.0
     id: int | None = None
+    credited: bool = True
+    """False when a cheaper tier would have given an answer too (the tier order tried this one first)."""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class ModelLoss:
     old_loss: float
     new_loss: float
     improvement_pct: float
+    measured_on: str = "training batch"
+    """What the batch was: held-out data the model never trained on, or its own training batch."""
 
 
 @dataclass
@@ -134,3 +138,64 @@ class ToolCallRow:
     summary: str
     result_text: str
     created_at: float
+
+
+@dataclass
+class ConversationSummary:
+    """A conversation as a list of past conversations shows it."""
+
+    id: int
+    title: str
+    """The stored title, else the first question ("" when it has none)."""
+    messages: int
+    """How many messages it holds."""
+    created_at: float
+    last_at: float
+    """When its last message was written (its creation time when it has none)."""
+
+
+@dataclass
+class PairLabel:
+    """Whether a stored answer was right for a new query: a label for the semantic tier's acceptance."""
+
+    query: str
+    stored_query: str
+    label: int
+    features: list[float]
+    origin: str
+    """`forward` (free: the teacher's answer compared with the nearest stored one before storing it),
+    `spot_check`, or `paraphrase` (phrasings the teacher grouped as one question)."""
+    context_key: str = ""
+    fitted: bool = False
+    """True once a model was fitted on it: it then never calibrates a threshold."""
+    id: int | None = None
+
+
+@dataclass
+class CalibrationPoint:
+    """An answer a model judged, and whether the teacher agreed: what a threshold is calibrated on.
+
+    Only answers to questions the judged model never trained on become points."""
+
+    query: str
+    answer: str
+    features: list[float]
+    agreed: bool
+    origin: str
+    id: int | None = None
+
+
+@dataclass
+class SkillResult:
+    """The generator on one skill's fixed held-out set after a run."""
+
+    skill: str
+    accuracy: float
+    """Share of held-out instances the generator answered right."""
+    served: float
+    """Share the neural tier would serve at the calibrated threshold."""
+    held_out: int
+    """Size of the held-out set."""
+    loss: float | None = None
+    """The generator's loss on the held-out answers."""
+    run_id: int | None = None

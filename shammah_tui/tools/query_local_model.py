@@ -41,7 +41,8 @@ def make(host: TeachingHost) -> ToolSpec:
         "pipeline would give (or that it would forward), its source tier, router and validator "
         f"probabilities, confidence and latency. query: at most {MAX_TEXT} bytes.",
         SCHEMA, handler,
-        summarize=lambda r: f"{r.data.get('source') or 'forward'}: {str(r.data.get('answer'))[:60]}",
+        summarize=lambda r: (f"{r.data['source']}: {str(r.data.get('answer'))[:60]}" if r.data.get("answer") is not None
+                             else "no local answer (would forward)"),
     )
 
 

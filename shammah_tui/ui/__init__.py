@@ -60,7 +60,8 @@ def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None
                 raise OpenFailed(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
             raise
 
-    return ShammahApp(open_engine=open_engine, load_models=load_models)
+    return ShammahApp(open_engine=open_engine, load_models=load_models, data_dir=data_dir,
+                      theme=getattr(settings, "theme", None))
 
 
 def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from shammah_tui.formatting import error_line
 from shammah_tui.ui import messages as msg
+from shammah_tui.ui.commands import SettingsCommands
 from shammah_tui.ui.screens.main import MainScreen
 
 if TYPE_CHECKING:
@@ -36,8 +39,10 @@ class ShammahApp(App[int]):
     #: Widget styles, then each screen's sibling .tcss. The main screen's must be here (Textual does not
     #: read the default screen's CSS_PATH); the modal screens' are here too, so that opening one does
     #: not re-parse and re-apply the whole stylesheet (~1 s on a busy 2-core machine).
-    CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/help.tcss", "screens/tool_detail.tcss"]
+    CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/help.tcss", "screens/tool_detail.tcss",
+                "screens/conversations.tcss", "screens/setting_edit.tcss"]
     TITLE = "Shammah"
+    COMMANDS = App.COMMANDS | {SettingsCommands}
 
     BINDINGS = [
         Binding("f1", "help", "Help", tooltip="Keys and commands"),
@@ -45,13 +50,18 @@ class ShammahApp(App[int]):
     ]
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
-                 clock: Callable[[], float] = time.monotonic, load_models: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, load_models: bool = True,
+                 data_dir: Path | None = None, theme: str | None = None) -> None:
         """Give an open `engine`, or `open_engine` to open one once the app runs.
 
         `clock` is the only time source for anything shown; `load_models=False`
-        leaves the models unloaded (tests, or a UI without torch).
+        leaves the models unloaded (tests, or a UI without torch). `data_dir` is where
+        settings.toml and exports live (else the engine's); `theme` is the saved theme.
         """
         super().__init__()
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        self._saved_theme = self.theme
         if engine is None and open_engine is None:
             raise ValueError("ShammahApp needs an engine or an open_engine callable")
         self.engine: EngineLike | None = engine
@@ -61,7 +71,7 @@ class ShammahApp(App[int]):
         self._clock = clock
         self._load_models = load_models
         self._engine_closed = False
-        self._main = MainScreen(clock=clock)
+        self._main = MainScreen(clock=clock, data_dir=data_dir)
         self.exit_reason: str | None = None
         """Why the app gave up (the data directory could not be opened), for the caller to print."""
 
@@ -75,6 +85,7 @@ class ShammahApp(App[int]):
 
     # -------------------------------------------------------------- lifecycle
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.engine is not None:
             self._attach(self.engine)
         else:
@@ -137,6 +148,29 @@ class ShammahApp(App[int]):
             except Exception:
                 pass
 
+    # ------------------------------------------------------------------ settings
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked (ctrl+p, Theme) is saved to settings.toml, so the next start has it."""
+        if theme.name != self._saved_theme:
+            self._saved_theme = theme.name
+            self._main.change_setting("theme", theme.name)
+
+    def edit_setting(self, key: str) -> None:
+        """Toggle a yes/no setting; ask for any other's new value. Saved to settings.toml."""
+        from shammah_tui.ui.editable_settings import format_value
+        from shammah_tui.ui.screens.setting_edit import SettingEditScreen
+
+        current = getattr(self.engine.settings, key, None) if self.engine is not None else None
+        if isinstance(current, bool):
+            self._main.change_setting(key, not current)
+            return
+
+        def done(value: str | None) -> None:
+            if value is not None:
+                self._main.change_setting(key, value)
+
+        self.push_screen(SettingEditScreen(key, format_value(current) if current is not None else ""), done)
+
     # ---------------------------------------------------------------- actions
     def action_help(self) -> None:
         """Show the keys and commands."""
@@ -160,6 +194,20 @@ class ShammahApp(App[int]):
                             lambda: main.run_slash_line("/analyze"))
         yield SystemCommand("Show stats", "Rates, losses, queue and token counts (/stats)",
                             lambda: main.run_slash_line("/stats"))
+        yield SystemCommand("Copy last answer", "Copy the last answer to the clipboard (/copy)", main.copy_last)
+        yield SystemCommand("Copy last code block", "Copy the last code block of the conversation (/copy code)",
+                            lambda: main.copy_last(code=True))
+        yield SystemCommand("Export conversation as Markdown", "Write it to exports/ in the data dir (/export md)",
+                            lambda: main.action_export("md"))
+        yield SystemCommand("Export conversation as JSON", "Write it to exports/ in the data dir (/export json)",
+                            lambda: main.action_export("json"))
+        yield SystemCommand("Open a past conversation", "List past conversations and reopen one (ctrl+o)",
+                            main.action_open_conversations)
+        yield SystemCommand("Undo clear", "Go back to the conversation before the last clear or reopen",
+                            main.action_undo_clear)
+        yield SystemCommand("Find in conversation", "Search the messages (ctrl+f)", main.action_search)
+        yield SystemCommand("Settings", "Show the settings you can change (/set)",
+                            lambda: main.run_slash_line("/set"))
         yield SystemCommand("Help", "Keys and slash commands", self.action_help)
         for pane in ("chat", "tools", "metrics"):
             yield SystemCommand(f"Show {pane} pane", f"Show and focus the {pane} pane",

@@ -8,6 +8,7 @@ is thread-safe). Handlers on the UI loop own all UI state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -123,3 +124,43 @@ class TeachFinished(Message):
 
     stopped: bool = False
     """True when the user stopped it."""
+    error: str | None = None
+    """Why it failed, when it did."""
+    summary: str = ""
+    """What the session did (`2 turns · 3 tool calls · finished`), when it finished."""
+
+
+@dataclass
+class Exported(Message):
+    """The export worker is done."""
+
+    path: Path | None
+    """The file written; None when nothing was written."""
+    count: int
+    """Messages written."""
+    error: str | None = None
+    """Why nothing was written."""
+
+
+@dataclass
+class ConversationLoaded(Message):
+    """A stored conversation was read, to be shown and continued."""
+
+    conversation_id: int
+    """Its id."""
+    messages: list[StoredMessage]
+    """Its messages, oldest first."""
+
+
+@dataclass
+class SettingChanged(Message):
+    """The settings worker is done: a setting was saved (and maybe applied), or refused."""
+
+    key: str
+    """The setting."""
+    value: Any
+    """Its new value (None when refused)."""
+    applied: bool
+    """True when the engine took it at once (else it takes effect at the next start)."""
+    error: str | None = None
+    """Why it was refused."""

@@ -1,10 +1,14 @@
-"""UI measurements for `shammah-tui bench`: time to the first frame, event-loop lag while training.
+"""UI measurements for `shammah-tui bench`: time to the first frame, event-loop lag while training,
+answer latency as the user sees it.
 
-Run as `python -m shammah_tui.ui.probe first-frame|lag DATA_DIR`; prints one JSON object. The
-benchmark starts it as a process of its own, so nothing in the core imports the UI.
+Run as `python -m shammah_tui.ui.probe first-frame|lag|answer-latency DATA_DIR [--cpu-hog]`; prints
+one JSON object. The benchmark starts it as a process of its own, so nothing in the core imports the UI.
 
 The lag probe runs the real app (headless) over a real engine while a real
 training run goes on, with a 10 ms timer that records how late each tick is.
+The answer-latency probe types questions into the real app (Pilot) over a real engine and times
+each from enter to its answer drawn on screen: first idle, then while a real run trains
+(`--cpu-hog`: with a second, CPU-bound process running all along).
 """
 
 from __future__ import annotations
@@ -91,13 +95,124 @@ def measure_lag_while_training(data_dir: Path, interval_s: float = 0.01) -> dict
     return asyncio.run(_lag_while_training(data_dir, interval_s))
 
 
+#: Questions the answer-latency probe asks that no neural answer is needed for (exact templates).
+TEMPLATE_QUESTIONS = ["what is 12 * 7?", "what is 345 + 678?", "what is 6 * 7", "what is 81 / 9?",
+                      "hello", "what is 1000 - 1?", "what is 17 + 25?", "what is 9 * 9?"]
+
+
+async def _answer_on_screen(app: Any, pilot: Any, question: str) -> tuple[float, str]:
+    """Type `question`, press enter, wait for its answer to be settled and drawn; (ms, its source)."""
+    from textual import events
+
+    from shammah_tui.ui.widgets.answer import AnswerView
+
+    main = app.main
+    before = len(main.query(AnswerView))
+    main.prompt.focus()
+    main.prompt.value = question
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    # The key as the terminal driver delivers it (Pilot.press would add its own idle waits).
+    app.post_message(events.Key("enter", None))
+    while True:
+        views = list(main.query(AnswerView))
+        if len(views) > before and views[-1].state != "pending":
+            break
+        await asyncio.sleep(0.0005)
+    drawn: asyncio.Future[float] = loop.create_future()
+    app.call_after_refresh(lambda: drawn.done() or drawn.set_result(time.perf_counter()))
+    finished = await drawn
+    return (finished - started) * 1000, views[-1].state
+
+
+async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict[str, Any]:
+    from shammah_tui.curriculum import sample_items
+    from shammah_tui.engine import Engine
+    from shammah_tui.settings import Settings
+    from shammah_tui.teachers.offline import OfflineTeacher
+    from shammah_tui.ui.app import ShammahApp
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cpu_hog else None
+    try:
+        engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+        await engine.load_models()
+        items = sample_items(128, seed=11)
+        await engine.learn_pairs([(i.query, i.answer) for i in items], "bench")
+        # Non-neural questions: exact templates, and questions the teacher answered before (learned).
+        questions = [q for pair in zip(TEMPLATE_QUESTIONS * 8, [i.query for i in items]) for q in pair]
+        core_ms: list[float] = []  # engine.ask alone, as the UI's worker awaits it
+        errors: list[str] = []
+        ask = engine.ask
+
+        async def timed_ask(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            result = await ask(*args, **kwargs)
+            core_ms.append((time.perf_counter() - t0) * 1000)
+            if result.error:
+                errors.append(result.error)
+            return result
+
+        engine.ask = timed_ask  # type: ignore[method-assign]
+        app = ShammahApp(engine, load_models=False)
+        idle: list[float] = []
+        busy: list[float] = []
+        sources: dict[str, dict[str, int]] = {"idle": {}, "training": {}}
+        async with app.run_test(headless=True, size=(160, 48)) as pilot:
+            await pilot.pause(0.5)
+            for question in questions[:per_phase]:
+                ms, source = await _answer_on_screen(app, pilot, question)
+                idle.append(ms)
+                sources["idle"][source] = sources["idle"].get(source, 0) + 1
+            core_idle, core_ms[:] = list(core_ms), []
+            task = engine.start_training("bench")
+            started = time.perf_counter()
+            await asyncio.sleep(0.5)  # into the run (the first evaluations)
+            for question in questions[per_phase:]:
+                if task is None or task.done() or len(busy) >= per_phase:
+                    break
+                ms, source = await _answer_on_screen(app, pilot, question)
+                busy.append(ms)
+                sources["training"][source] = sources["training"].get(source, 0) + 1
+                await asyncio.sleep(0.05)
+            report = await task if task is not None else None
+            seconds = time.perf_counter() - started
+            await pilot.pause(0.2)
+        await engine.close()
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    return {
+        "answer_p50_ms_idle": percentile(idle, 0.5), "answer_p95_ms_idle": percentile(idle, 0.95),
+        "answer_p50_ms_while_training": percentile(busy, 0.5),
+        "answer_p95_ms_while_training": percentile(busy, 0.95),
+        "core_ask_p50_ms_idle": percentile(core_idle, 0.5),
+        "core_ask_p50_ms_while_training": percentile(core_ms, 0.5),
+        "core_ask_p95_ms_while_training": percentile(core_ms, 0.95),
+        "answers_idle": len(idle), "answers_while_training": len(busy), "answer_sources": sources,
+        "answer_errors": sorted(set(errors))[:3],
+        "answer_training_s": seconds, "answer_run_status": report.status if report else None,
+        "cpu_hog": cpu_hog,
+    }
+
+
+def measure_answer_latency(data_dir: Path, per_phase: int = 40, cpu_hog: bool = False) -> dict[str, Any]:
+    """Answer latency in the TUI, submit to answer on screen, idle and while a run trains."""
+    return asyncio.run(_answer_latency(data_dir, per_phase, cpu_hog))
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("first-frame", "lag"):
-        print("usage: python -m shammah_tui.ui.probe first-frame|lag DATA_DIR", file=sys.stderr)
+    flags = [a for a in argv if a.startswith("--")]
+    argv = [a for a in argv if not a.startswith("--")]
+    if len(argv) != 2 or argv[0] not in ("first-frame", "lag", "answer-latency") or set(flags) - {"--cpu-hog"}:
+        print("usage: python -m shammah_tui.ui.probe first-frame|lag|answer-latency DATA_DIR [--cpu-hog]",
+              file=sys.stderr)
         return 2
     data_dir = Path(argv[1])
     if argv[0] == "first-frame":
         result: dict[str, Any] = {"first_frame_s": first_frame_seconds(data_dir)}
+    elif argv[0] == "answer-latency":
+        result = measure_answer_latency(data_dir, cpu_hog="--cpu-hog" in flags)
     else:
         result = measure_lag_while_training(data_dir)
     print(json.dumps(result))

@@ -11,6 +11,11 @@ SLASH_COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("", "evaluate the local models per category"),
     "compare": ("<question>", "local answer vs teacher answer for a question"),
     "stats": ("", "rates, losses, queue and token counts"),
+    "copy": ("[code]", "copy the last answer (or its last code block)"),
+    "find": ("<text>", "search the conversation"),
+    "export": ("[md|json] [path]", "save the conversation (into the data dir's exports/)"),
+    "open": ("[number]", "past conversations, or reopen one by number"),
+    "set": ("[key value]", "settings, or change one (into settings.toml)"),
     "clear": ("", "start a new conversation"),
     "help": ("", "keys and commands"),
 }
@@ -48,4 +53,10 @@ def parse_slash(line: str) -> SlashCommand | None:
         raise SlashError(f"Unknown command /{name}. Commands: {known}.")
     if name == "compare" and not arg:
         raise SlashError("/compare needs a question, e.g. /compare what is 2 + 3?")
+    if name == "find" and not arg:
+        raise SlashError("/find needs some text, e.g. /find capital (or press ctrl+f)")
+    if name == "open" and arg and not arg.lstrip("#").isdigit():
+        raise SlashError(f"/open takes a conversation number, e.g. /open 3 (got {arg!r})")
+    if name == "copy" and arg not in ("", "code"):
+        raise SlashError(f"/copy takes nothing, or `code` for the last code block (got {arg!r})")
     return SlashCommand(name, arg)

@@ -67,7 +67,7 @@ ANSWERS = {
 
 def populated_store() -> FakeStore:
     """A store with an earlier session: messages, rates, losses, a run and tool calls."""
-    store = FakeStore(conversation=3)
+    store = FakeStore(latest=3)
     store.stored_messages = [
         Message(1, 3, "user", "what is 2 + 2?", None, None, 0.0),
         Message(2, 3, "assistant", "2 + 2 = **4**", "template", 1, 0.0),

@@ -121,7 +121,7 @@ async def test_training_start_progress_and_cancel(engine, clock):
         ended = [e for e in events if isinstance(e, TrainingFinished)]
         assert ended and ended[0].report.status == "done"
         assert app.main.query_one(LossChart).points("generator") == [4.0, 3.0]
-        assert any("run #1 done" in text for text in notices(app, "information"))
+        assert any("Run #1 done" in text for text in notices(app, "information"))
 
         # /train while a run goes; a second one is refused; Esc cancels it.
         engine.train_gate = asyncio.Event()
@@ -174,7 +174,7 @@ async def test_teaching_starts_streams_stops_and_finishes(engine, clock):
         assert engine.teach_calls == ["fractions", None]
         view = answers(app)[-1]
         assert view.state == "teacher"
-        assert "2 turns · 1 tool calls · done" in str(view.query_one(".meta").render())
+        assert "2 turns · 1 tool call · finished" in str(view.query_one(".meta").render())
 
 
 async def test_tool_commands_and_the_tool_log(engine, clock):
@@ -236,6 +236,11 @@ async def test_stats_clear_and_command_palette(engine, clock):
         await settle(pilot)
         assert answers(app) == [] and app.main.history == []
         assert app.main.conversation_id != first_conversation
+        await pilot.press("ctrl+l")  # already empty: no new conversation
+        await settle(pilot)
+        assert engine.store.conversations_made == 2
+        await ask(pilot, "what is 12 * 7?")
+        await settle(pilot)
         await pilot.press("ctrl+l")
         await settle(pilot)
         assert engine.store.conversations_made == 3  # start-up, /clear, ctrl+l

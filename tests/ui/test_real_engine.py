@@ -69,7 +69,7 @@ async def test_real_engine_restores_the_last_session(tmp_path):
         assert [c.name for c in app.main.tool_log.calls] == ["compare_responses"]
         assert app.main.history == [("user", "what is 3 + 4?"), ("assistant", "3 + 4 = **7**")]
         # engine.stats() from the real store reaches the metrics pane.
-        assert "Queue 0 / 32" in str(app.main.query_one("#stat-queue").render())
+        assert "0 queued · a run starts at 32" in str(app.main.query_one("#stat-queue").render())
     assert teacher.closed  # engine.close() ran on the way out
     assert "torch" not in sys.modules or app.engine.models is None
 

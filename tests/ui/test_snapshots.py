@@ -174,3 +174,74 @@ def test_restored_session(snap_compare, frozen, populated_engine, clock):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def test_cancelled_teaching_run(snap_compare, frozen, engine, clock):
+    """Esc stops teaching (its run goes on, announced), esc again cancels the run: header, training
+    pane and tool row all reach a final state, and the conversation says so (issue #13, bug 1)."""
+    from tests.ui.test_runs_and_tools import full_run_steps
+
+    engine.teach_trains = True
+    engine.train_gate = asyncio.Event()
+    engine.train_steps = full_run_steps()
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot, skip=("models", "teach"))
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def test_training_progress_at_90_columns(snap_compare, frozen, engine, clock):
+    """At 90 columns the header keeps the run's progress whole (the teacher's label gives way), and
+    it is the same figure as the training pane's bar (issue #13, bug 4)."""
+    from tests.ui.fakes import FakeTeacher
+    from tests.ui.test_runs_and_tools import full_run_steps
+
+    engine.teacher = FakeTeacher("claude-sonnet-5 through the team's gateway")
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO)
+        await settle(pilot)
+        await emit(pilot, engine, TrainingStarted(1, "manual", 100))
+        clock.now += 7.5
+        await emit(pilot, engine, *[TrainingStep(1, s) for s in full_run_steps()[:52]])
+        await pilot.press("f4")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(90, 30), run_before=run_before)
+
+
+def test_light_theme(snap_compare, frozen, engine, clock):
+    """The light theme: pane and card borders and rules stay visible (issue #13, bug 6)."""
+    app = make_app(engine, clock)
+    app.theme = "textual-light"
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *tool_events())
+        for question in ("what is 12 * 7?", "capital of France?"):
+            await ask(pilot, question)
+            await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def test_focus_ring_on_the_tool_log(snap_compare, frozen, engine, clock):
+    """F3 in the wide layout moves the focus ring to the tool log (issue #13, bug 7)."""
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *tool_events())
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)

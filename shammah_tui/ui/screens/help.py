@@ -15,16 +15,23 @@ from shammah_tui.ui.widgets.palette import SOURCE_RGB, hex_colour
 #: (keys, what they do), in the order shown.
 KEYS = [
     ("enter", "send the question (or run the /command)"),
+    ("shift+enter / ctrl+j", "a new line (a pasted question keeps its lines)"),
     ("ctrl+t", "train now on the queued examples"),
     ("ctrl+g", "start / stop a teaching session"),
     ("esc", "cancel the answer, teaching, or training run"),
-    ("ctrl+l", "clear: start a new conversation"),
+    ("ctrl+l", "new conversation (ctrl+o brings the last back)"),
+    ("ctrl+o", "past conversations: pick one to reopen it"),
+    ("ctrl+f", "find in the conversation (enter: next match)"),
+    ("ctrl+s", "export as Markdown (/export json: as JSON)"),
     ("f1", "this help"),
-    ("f2 / f3 / f4", "show chat / tool calls / metrics"),
-    ("tab / shift+tab", "move the focus between panes"),
+    ("f2", "the input; again: the messages"),
+    ("  ↑ ↓ / k j", "in the messages: move between them"),
+    ("  c / y", "in the messages: copy it / its last code block"),
+    ("  i / enter", "in the messages: back to the input"),
+    ("f3 / f4", "tool calls / metrics (its border lights up)"),
     ("↑ / ↓ in the input", "earlier lines"),
     ("enter on a tool call", "its full input and result"),
-    ("ctrl+p", "command palette: every action by name"),
+    ("ctrl+p", "palette: every action, settings, theme"),
     ("ctrl+q", "quit (a running training run is cancelled)"),
 ]
 

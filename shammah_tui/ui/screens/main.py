@@ -9,47 +9,67 @@ workers only post messages.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Tab, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
 from shammah_tui.events import (
     AskResult, EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished,
     TrainingStarted, TrainingStep,
 )
-from shammah_tui.formatting import describe_models, error_line, stats_text
+from shammah_tui.formatting import (
+    code_blocks, describe_models, error_line, join_nonempty, plural, stats_text, teach_outcome,
+)
 from shammah_tui.kinds import MODELS
 from shammah_tui.ui import messages as msg
+from shammah_tui.ui.editable_settings import EDITABLE, settings_text
 from shammah_tui.ui.slash import SlashCommand, SlashError, parse_slash
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.conversation import Conversation
 from shammah_tui.ui.widgets.header_bar import HeaderBar
 from shammah_tui.ui.widgets.metrics import MetricsPane
 from shammah_tui.ui.widgets.prompt import PromptInput
+from shammah_tui.ui.widgets.search_bar import SearchBar
 from shammah_tui.ui.widgets.tool_log import ToolLog
+from shammah_tui.ui.widgets.training_progress import summarize_report
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
 
 #: Below this many columns the panes become tabs.
 NARROW_WIDTH = 120
-#: Seconds between flushes of the tool log and the run's progress in the header.
+#: Seconds between flushes of the tool log and the run's progress (bar and header).
 FLUSH_INTERVAL = 0.25
 #: Least seconds (on the injected clock) between two engine.stats() reads: it scans the store.
 STATS_MIN_INTERVAL = 2.0
 #: Panes and the widget each one focuses.
 PANES = {"chat": "#prompt", "tools": "#tool-table", "metrics": "#metrics"}
+#: Pane titles (on their borders), with the key that focuses each.
+PANE_TITLES = {"conversation": "Chat · f2", "metrics": "Metrics · f4", "tool-log": "Tool calls · f3"}
 #: Longest question shown in full in the conversation (the engine judges the real limit).
 SHOWN_QUERY_CHARS = 4000
+#: Flushes a run may go on showing after the engine says none is running, before the UI ends it
+#: itself (its TrainingFinished may still be queued behind the flush that noticed).
+ORPHAN_FLUSHES = 8
+#: How a run is announced, by what started it.
+TRIGGER_NOTES = {
+    "manual": "started",
+    "auto": "started by itself: a batch of examples is queued",
+    "tool": "started by the teacher's train tool",
+}
 
 
 class MainScreen(Screen[None]):
@@ -60,10 +80,14 @@ class MainScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+t", "train", "Train", tooltip="Train on the queued examples now"),
-        Binding("ctrl+g", "toggle_teaching", "Teach/stop", tooltip="Start or stop a teaching session"),
+        Binding("ctrl+g", "toggle_teaching", "Teach", tooltip="Start or stop a teaching session"),
         Binding("escape", "cancel", "Cancel", tooltip="Cancel the answer, teaching or training run"),
-        Binding("ctrl+l", "clear", "Clear", tooltip="Start a new conversation"),
-        Binding("f2", "show_pane('chat')", "Chat", show=False, tooltip="The conversation"),
+        Binding("ctrl+l", "clear", "New chat", tooltip="Start a new conversation (ctrl+o brings the last back)"),
+        Binding("ctrl+o", "open_conversations", "History", tooltip="Past conversations: reopen one"),
+        Binding("ctrl+f", "search", "Find", tooltip="Search the conversation"),
+        Binding("ctrl+s", "export('md')", "Export", show=False, tooltip="Export the conversation as Markdown"),
+        Binding("f2", "show_pane('chat')", "Chat", show=False,
+                tooltip="The input; again: the messages (↑/↓, c copies)"),
         Binding("f3", "show_pane('tools')", "Tools", show=False, tooltip="The tool-call log"),
         Binding("f4", "show_pane('metrics')", "Metrics", show=False, tooltip="Rates, losses, training"),
     ]
@@ -71,9 +95,11 @@ class MainScreen(Screen[None]):
     pane: reactive[str] = reactive("chat")
     """The pane shown on a narrow terminal (and focused by F2–F4)."""
 
-    def __init__(self, *, clock: Callable[[], float]) -> None:
+    def __init__(self, *, clock: Callable[[], float], data_dir: Path | None = None) -> None:
         super().__init__(id="main")
         self._clock = clock
+        self.data_dir = data_dir
+        """The data directory (exports and settings.toml go there), when known."""
         self.engine: EngineLike | None = None
         """The engine, once open."""
         self.conversation_id: int | None = None
@@ -83,12 +109,16 @@ class MainScreen(Screen[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._ask_worker: Worker[None] | None = None
         self._teach_worker: Worker[None] | None = None
+        self._teach_stopping = False
         self._ask_in_flight = False
         self._stats_dirty = False
         self._stats_busy = False
         self._stats_at: float | None = None
         self._stats_failed = False
-        self._run_triggers: dict[int, str] = {}
+        self._orphan_flushes = 0
+        self._matches: list[Widget] = []
+        self._match = 0
+        self._left_conversation: int | None = None
         self._mounted = False
         self._pending_attach: tuple[EngineLike, bool, Callable[[], None] | None] | None = None
 
@@ -104,10 +134,15 @@ class MainScreen(Screen[None]):
             with Vertical(id="side"):
                 yield MetricsPane(clock=self._clock, id="metrics")
                 yield ToolLog(id="tool-log")
+        search = SearchBar(id="search-bar")
+        search.display = False
+        yield search
         yield PromptInput(id="prompt")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        for pane_id, title in PANE_TITLES.items():
+            self.query_one(f"#{pane_id}").border_title = title
         self.set_interval(FLUSH_INTERVAL, self.flush, name="flush")
         self._mounted = True
         if self._pending_attach is not None:
@@ -148,6 +183,21 @@ class MainScreen(Screen[None]):
     def header(self) -> HeaderBar:
         return self.query_one(HeaderBar)
 
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a pane without a text field has the focus goes to the input, not nowhere."""
+        focused = self.focused
+        if (not event.is_printable or not event.character or focused is None
+                or isinstance(focused, (Input, TextArea)) or event.key in self.active_bindings):
+            return
+        event.stop()
+        event.prevent_default()
+        self.action_show_pane("chat")
+        self.prompt.insert(event.character)
+
     # ------------------------------------------------------------ engine link
     def attach(self, engine: EngineLike, *, loading_models: bool,
                then: Callable[[], None] | None = None) -> None:
@@ -160,6 +210,8 @@ class MainScreen(Screen[None]):
             self._pending_attach = (engine, loading_models, then)
             return
         self.engine = engine
+        if self.data_dir is None:
+            self.data_dir = getattr(engine, "data_dir", None)
         self.header.teacher = engine.teacher.label
         self.header.teacher_kind = getattr(engine.teacher, "kind", "")
         self.header.models_state = "ready" if engine.models_ready else ("loading" if loading_models else "off")
@@ -258,25 +310,41 @@ class MainScreen(Screen[None]):
                 return
 
     def _training_started(self, event: TrainingStarted) -> None:
-        self._run_triggers[event.run_id] = event.trigger
+        self._orphan_flushes = 0
         self.metrics.run_began(event.run_id, event.trigger, event.total_steps)
-        self.header.activity = self.metrics.progress.short_status()
-        if event.trigger == "manual":
-            self.conversation.add_notice("information", f"Training run #{event.run_id} started.")
+        self.header.activity = self._activity()
+        note = TRIGGER_NOTES.get(event.trigger, f"started ({event.trigger})")
+        self.conversation.add_notice("information", f"Training run #{event.run_id} {note}. Esc cancels it.")
 
     def _training_finished(self, event: TrainingFinished) -> None:
-        summary = self.metrics.run_ended(event.run_id, event.report)
-        self.header.activity = "teaching" if self._teaching else ""
-        trigger = self._run_triggers.pop(event.run_id, "")
-        if event.report.status != "done":
-            self.conversation.add_notice("warning", summary)
-        elif trigger == "manual":
-            self.conversation.add_notice("information", summary)
+        progress = self.metrics.progress
+        if progress.run_id not in (None, event.run_id):
+            return  # an older run's late report: the one shown goes on
+        trigger = progress.trigger
+        if progress.running:
+            self.metrics.run_ended(event.run_id, event.report)
+        self.header.activity = self._activity()
+        summary = summarize_report(event.run_id, event.report, lead="Run")
+        level = "information" if event.report.status == "done" else "warning"
+        self.conversation.add_notice(level, summary)
+        self._toast(summary, title=f"Training run ({trigger or 'run'})",
+                    severity="information" if level == "information" else "warning")
         self._stats_dirty = True
         self.metrics.redraw()
 
+    def _activity(self) -> str:
+        """What the header says runs now: the run's progress, and teaching."""
+        parts = [self.metrics.progress.short_status()]
+        if self._teaching:
+            parts.append("teaching")
+        return join_nonempty(parts)
+
+    def _toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
+        self.app.notify(text, title=title, severity=severity, timeout=6)  # type: ignore[arg-type]
+
     def on_stats_fetched(self, message: msg.StatsFetched) -> None:
-        self.metrics.show_stats(message.stats)
+        auto_train = getattr(self.engine.settings, "auto_train", None) if self.engine else None
+        self.metrics.show_stats(message.stats, auto_train)
 
     def on_tool_log_selected(self, message: ToolLog.Selected) -> None:
         from shammah_tui.ui.screens.tool_detail import ToolDetailScreen
@@ -285,10 +353,14 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ periodic work
     def flush(self) -> None:
-        """Apply buffered tool-log rows and the run's progress; refresh the stats when something changed."""
+        """Apply buffered tool-log rows, draw the run's progress (bar and header, one figure),
+        end a run the engine no longer has, and refresh the stats when something changed."""
         self.tool_log.flush()
-        if self.metrics.progress.running:
-            self.header.activity = self.metrics.progress.short_status()
+        progress = self.metrics.progress
+        if progress.running:
+            progress.redraw()
+            self._check_orphan_run()
+        self.header.activity = self._activity()
         if self._stats_dirty and not self._stats_busy and self.engine is not None:
             now = self._clock()
             if self._stats_at is None or now - self._stats_at >= STATS_MIN_INTERVAL:
@@ -296,6 +368,21 @@ class MainScreen(Screen[None]):
                 self._stats_busy = True
                 self._stats_at = now
                 self.fetch_stats()
+
+    def _check_orphan_run(self) -> None:
+        """A run shown as running that the engine no longer runs, and whose report never came
+        (its task was cancelled from outside), is ended here: the UI never stays stuck on it."""
+        if self.engine is None or self.engine.training:
+            self._orphan_flushes = 0
+            return
+        self._orphan_flushes += 1
+        if self._orphan_flushes < ORPHAN_FLUSHES:
+            return
+        self._orphan_flushes = 0
+        summary = self.metrics.progress.abandon()
+        self.header.activity = self._activity()
+        self.conversation.add_notice("warning", summary.replace("Last run", "Training run"))
+        self._toast(summary.replace("Last run", "Training run"), title="Training", severity="warning")
 
     @work(group="stats", exit_on_error=False)
     async def fetch_stats(self) -> None:
@@ -315,7 +402,7 @@ class MainScreen(Screen[None]):
     async def _submitted(self, event: PromptInput.Submitted) -> None:
         event.stop()
         line = event.value
-        prompt = self.query_one(PromptInput)
+        prompt = self.prompt
         prompt.value = ""
         if not line.strip():
             return
@@ -332,23 +419,44 @@ class MainScreen(Screen[None]):
 
     async def run_slash(self, command: SlashCommand) -> None:
         """Run a parsed slash command."""
-        if command.name == "help":
+        name, arg = command.name, command.arg
+        if name == "help":
             await self.app.run_action("help")
-        elif command.name == "clear":
+        elif name == "clear":
             await self.action_clear()
-        elif command.name == "train":
+        elif name == "train":
             self.action_train()
-        elif command.name == "teach":
+        elif name == "teach":
             if self._teaching:
                 self.action_stop_teaching()
             else:
-                self.start_teaching(command.arg or None)
-        elif command.name == "stats":
+                self.start_teaching(arg or None)
+        elif name == "stats":
             self._show_stats_answer()
-        elif command.name == "analyze":
+        elif name == "analyze":
             self._call_tool("analyze_model", {}, "/analyze")
-        elif command.name == "compare":
-            self._call_tool("compare_responses", {"query": command.arg}, f"/compare {command.arg}")
+        elif name == "compare":
+            self._call_tool("compare_responses", {"query": arg}, f"/compare {arg}")
+        elif name == "copy":
+            self.copy_last(code=arg == "code")
+        elif name == "find":
+            self.action_search(arg)
+        elif name == "export":
+            from shammah_tui.ui.export import parse_export_args
+
+            try:
+                fmt, path = parse_export_args(arg)
+            except ValueError as exc:
+                self.conversation.add_notice("warning", str(exc))
+                return
+            self.export_conversation(fmt, path)
+        elif name == "open":
+            if arg:
+                self.open_conversation(int(arg.lstrip("#")))
+            else:
+                self.action_open_conversations()
+        elif name == "set":
+            self._set_command(arg)
 
     async def run_slash_line(self, line: str) -> None:
         """Run a `/command` line as if typed (the command palette uses this)."""
@@ -428,8 +536,9 @@ class MainScreen(Screen[None]):
             return
         title = f"teaching: {topic}" if topic else "teaching"
         view = self.conversation.add_answer(badge="teacher", state="teacher", meta=f"{title}…")
-        self.header.activity = self.header.activity or "teaching"
+        self._teach_stopping = False
         self._teach_worker = self.run_worker(self._teach(topic, view), group="teach", exit_on_error=False)
+        self.header.activity = self._activity()
 
     async def _teach(self, topic: str | None, view: AnswerView) -> None:
         assert self.engine is not None
@@ -445,11 +554,32 @@ class MainScreen(Screen[None]):
             raise
         except Exception as exc:
             view.post_message(AnswerView.Settled("teacher", "error", "teaching failed", error=error_line(exc)))
+            self.post_message(msg.TeachFinished(error=error_line(exc)))
+            return
+        meta = join_nonempty([plural(getattr(summary, "iterations", 0), "turn"),
+                              plural(getattr(summary, "tool_calls", 0), "tool call"),
+                              teach_outcome(getattr(summary, "stopped_because", "done"))])
+        view.post_message(AnswerView.Settled("teacher", "teacher", meta))
+        self.post_message(msg.TeachFinished(summary=meta))
+
+    def on_teach_finished(self, message: msg.TeachFinished) -> None:
+        self._teach_stopping = False
+        # Calls the session left running (their end never came) end here, unless a slash
+        # command's tool call is still going.
+        if not any(w.group == "tools" and not w.is_finished for w in self.workers):
+            self.tool_log.settle_open("cancelled" if message.stopped else "ended without a result")
+        self.header.activity = self._activity()
+        run = self.metrics.progress.run_id
+        if message.stopped:
+            text = "Teaching stopped."
+            if run is not None:
+                text += f" Training run #{run} goes on; esc cancels it."
+            self.conversation.add_notice("information", text)
+            self._toast(text, title="Teaching")
+        elif message.error:
+            self._toast(f"Teaching failed: {message.error}", title="Teaching", severity="error")
         else:
-            meta = (f"{getattr(summary, 'iterations', 0)} turns · {getattr(summary, 'tool_calls', 0)} tool calls"
-                    f" · {getattr(summary, 'stopped_because', 'done')}")
-            view.post_message(AnswerView.Settled("teacher", "teacher", meta))
-        self.post_message(msg.TeachFinished())
+            self._toast(f"Teaching round done: {message.summary}", title="Teaching")
 
     # ---------------------------------------------------------- tools, stats
     def _call_tool(self, name: str, tool_input: dict[str, Any], title: str) -> None:
@@ -492,12 +622,212 @@ class MainScreen(Screen[None]):
             view.post_message(AnswerView.Settled("stats", "error", "", error=error_line(exc)))
             return
         self.post_message(msg.StatsFetched(stats))
-        view.post_message(AnswerView.Settled("stats", "tool", "engine.stats()", text=stats_text(stats), plain=True))
+        view.post_message(AnswerView.Settled("stats", "tool", "rates, queue, runs", text=stats_text(stats),
+                                             plain=True))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.conversation.add_notice("error", error_line(error) if error else "a background task failed")
+
+    # ---------------------------------------------------------- copy, search
+    def on_conversation_copy_requested(self, message: Conversation.CopyRequested) -> None:
+        message.stop()
+        self.copy_text(message.text, message.what)
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Put `text` on the clipboard (OSC 52 through the terminal) and say so."""
+        if not text:
+            self._toast(f"Nothing to copy: the {what} is empty.", title="Copy", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self._toast(f"Copied the {what} ({plural(len(text), 'character')}).", title="Copy")
+
+    def copy_last(self, code: bool = False) -> None:
+        """Copy the last answer, or (`code`) the last code block of the conversation."""
+        answers = [v for v in self.conversation.query(AnswerView) if v.text.strip()]
+        if code:
+            blocks = [b for v in answers for b in code_blocks(v.text)]
+            if not blocks:
+                self._toast("No code block in this conversation yet.", title="Copy", severity="warning")
+                return
+            self.copy_text(blocks[-1], "code block")
+        elif not answers:
+            self._toast("No answer to copy yet.", title="Copy", severity="warning")
+        else:
+            self.copy_text(answers[-1].text, "answer")
+
+    def action_search(self, text: str = "") -> None:
+        """Open the search bar (with `text` to look for)."""
+        bar = self.query_one(SearchBar)
+        self.action_show_pane_only("chat")
+        bar.open()
+        if text:
+            bar.query_one(Input).value = text
+
+    def on_search_bar_changed(self, message: SearchBar.Changed) -> None:
+        self._matches = self.conversation.find(message.query)
+        self.conversation.show_matches(self._matches)
+        self._match = len(self._matches) - 1
+        self._show_match()
+
+    def on_search_bar_step(self, message: SearchBar.Step) -> None:
+        if self._matches:
+            self._match = (self._match - message.delta) % len(self._matches)  # +1: older
+        self._show_match()
+
+    def _show_match(self) -> None:
+        bar = self.query_one(SearchBar)
+        if self._matches:
+            self.conversation.select(self._matches[self._match])
+            bar.show_count(self._match, len(self._matches))
+        else:
+            bar.show_count(None, 0)
+
+    def on_search_bar_closed(self, message: SearchBar.Closed) -> None:
+        self._matches = []
+        self.conversation.show_matches([])
+        self.conversation.select(None, scroll=False)
+        self.prompt.focus()
+
+    # ------------------------------------------------------ export, history
+    @work(group="export", exit_on_error=False)
+    async def export_conversation(self, fmt: str = "md", path: str | None = None) -> None:
+        """Write the conversation as Markdown or JSON (to the data dir's exports/ by default)."""
+        from shammah_tui.ui.export import conversation_json, conversation_markdown, export_path, write_export
+
+        if not self._need_engine() or self.conversation_id is None:
+            return
+        assert self.engine is not None
+        store, conversation_id = self.engine.store, self.conversation_id
+        try:
+            messages = await store.messages(conversation_id, limit=1_000_000)
+            if not messages:
+                self.post_message(msg.Exported(None, 0, "Nothing to export yet: this conversation is empty."))
+                return
+            summary = await store.conversation(conversation_id)
+            title = summary.title if summary is not None else ""
+            now = time.time()
+            target = export_path(self.data_dir, conversation_id, fmt, path, now)
+            build = conversation_json if fmt == "json" else conversation_markdown
+            written = await asyncio.to_thread(write_export, target, build(conversation_id, title, messages, now))
+        except Exception as exc:
+            self.post_message(msg.Exported(None, 0, f"Export failed: {error_line(exc)}"))
+            return
+        self.post_message(msg.Exported(written, len(messages)))
+
+    def on_exported(self, message: msg.Exported) -> None:
+        if message.path is None:
+            self.conversation.add_notice("warning", message.error or "Nothing exported.")
+            return
+        text = f"Exported {plural(message.count, 'message')} to {message.path}"
+        self.conversation.add_notice("information", text)
+        self._toast(text, title="Export")
+
+    def action_export(self, fmt: str = "md") -> None:
+        """Export the conversation (Markdown or JSON) to the data dir's exports/ folder."""
+        self.export_conversation(fmt, None)
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def action_open_conversations(self) -> None:
+        """List past conversations; picking one reopens it."""
+        from shammah_tui.ui.screens.conversations import ConversationsScreen
+
+        if not self._need_engine():
+            return
+        assert self.engine is not None
+        rows = await self.engine.store.conversations(limit=200)
+        chosen = await self.app.push_screen_wait(ConversationsScreen(rows, current=self.conversation_id))
+        if chosen is not None:
+            await self._load_conversation(chosen)
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def open_conversation(self, conversation_id: int) -> None:
+        """Reopen a stored conversation: its messages, and its history as the engine's context."""
+        if self._need_engine():
+            await self._load_conversation(conversation_id)
+
+    async def _load_conversation(self, conversation_id: int) -> None:
+        """Read a conversation and post it to be shown (ConversationLoaded), or say it is not there."""
+        assert self.engine is not None
+        store = self.engine.store
+        if await store.conversation(conversation_id) is None:
+            self.post_message(msg.CoreEvent.of(Notice("warning", f"There is no conversation #{conversation_id}.")))
+            return
+        messages = await store.messages(conversation_id, limit=200)
+        self.post_message(msg.ConversationLoaded(conversation_id, messages))
+
+    async def on_conversation_loaded(self, message: msg.ConversationLoaded) -> None:
+        if self._asking and self._ask_worker is not None:
+            self._ask_worker.cancel()
+        previous = self.conversation_id
+        await self.conversation.clear()
+        self.conversation_id = message.conversation_id
+        self.history = [(m.role, m.text) for m in message.messages if m.role in ("user", "assistant")]
+        self.conversation.restore(message.messages)
+        if previous is not None and previous != message.conversation_id:
+            self._left_conversation = previous
+        self.conversation.add_notice("information", f"Conversation #{message.conversation_id} reopened "
+                                                    f"({plural(len(message.messages), 'message')}).")
+
+    # ------------------------------------------------------------ settings
+    def _set_command(self, arg: str) -> None:
+        if not arg:
+            settings = self.engine.settings if self.engine is not None else None
+            self.conversation.add_user("/set")
+            view = self.conversation.add_answer(badge="settings", state="pending", meta="")
+            view.post_message(AnswerView.Settled("settings", "tool", "/set KEY VALUE changes one",
+                                                 text=settings_text(settings), plain=True))
+            return
+        key, _, value = arg.partition(" ")
+        if key not in EDITABLE or not value.strip():
+            known = ", ".join(EDITABLE)
+            self.conversation.add_notice("warning", f"/set takes a setting and a value, e.g. /set spot_check_rate "
+                                                    f"0.2. Settings: {known}.")
+            return
+        self.change_setting(key, value.strip())
+
+    @work(group="settings", exit_on_error=False)
+    async def change_setting(self, key: str, value: Any) -> None:
+        """Save one setting to settings.toml (comments kept) and apply it to the engine if it can."""
+        from shammah_tui.paths import SETTINGS_NAME
+        from shammah_tui.settings import update_settings_file
+
+        if self.data_dir is None:
+            if key != "theme":  # a theme is shown at once; only where nothing can be saved is it not kept
+                self.post_message(msg.SettingChanged(key, None, False, "no data directory to save settings in"))
+            return
+        try:
+            saved = await asyncio.to_thread(update_settings_file, self.data_dir / SETTINGS_NAME, key, value)
+            new_value = getattr(saved, key)
+            applied = key == "theme"  # the app shows it already
+            engine = self.engine
+            current = engine.settings if engine is not None else None
+            apply = getattr(engine, "apply_settings", None)
+            if current is not None and dataclasses.is_dataclass(current) and not isinstance(current, type):
+                updated = dataclasses.replace(current, **{key: new_value})
+                if apply is not None:
+                    apply(updated)
+                    applied = True
+        except Exception as exc:
+            self.post_message(msg.SettingChanged(key, None, False, error_line(exc)))
+            return
+        self.post_message(msg.SettingChanged(key, new_value, applied))
+
+    def on_setting_changed(self, message: msg.SettingChanged) -> None:
+        from shammah_tui.ui.editable_settings import format_value
+
+        if message.error:
+            self.conversation.add_notice("warning", f"{message.key} not changed: {message.error}")
+            return
+        when = "in effect now" if message.applied else "takes effect at the next start"
+        text = f"{message.key} = {format_value(message.value)}, saved to settings.toml ({when})."
+        if message.key != "theme":  # the new colours say it already
+            self.conversation.add_notice("information", text)
+        self._toast(text, title="Settings")
+        if message.key == "batch_size" and message.applied:
+            self.metrics.progress.batch_size = int(message.value)
+        self._stats_dirty = True
 
     # ----------------------------------------------------------------- actions
     # The footer's bindings are static on purpose: refreshing them rebuilds the footer (~20 ms).
@@ -532,48 +862,68 @@ class MainScreen(Screen[None]):
 
     def action_toggle_teaching(self) -> None:
         """Start teaching, or stop the session that runs."""
-        if self._teaching:
+        if self._teaching and not self._teach_stopping:
             self.action_stop_teaching()
-        else:
+        elif not self._teaching:
             self.start_teaching(None)
 
     def action_stop_teaching(self) -> None:
-        """Stop the teaching session."""
-        if self._teach_worker is not None:
+        """Stop the teaching session (a training run it started goes on; esc then cancels it)."""
+        if self._teach_worker is not None and not self._teach_worker.is_finished:
+            self._teach_stopping = True
             self._teach_worker.cancel()
 
     def action_cancel(self) -> None:
         """Cancel the answer in flight, else teaching, else the training run."""
         if self._asking and self._ask_worker is not None and not self._ask_worker.is_finished:
             self._ask_worker.cancel()
-        elif self._teaching:
+        elif self._teaching and not self._teach_stopping:
             self.action_stop_teaching()
-        else:
+        elif self.engine is not None and self.engine.training:
             self.cancel_training()
+        elif self.query_one(SearchBar).display:
+            self.query_one(SearchBar).action_close()
 
     async def action_clear(self) -> None:
-        """Start a new conversation (the old one stays in the store)."""
+        """Start a new conversation (the old one stays in the store: ctrl+o or /open brings it back)."""
         if self._asking and self._ask_worker is not None:
             self._ask_worker.cancel()
+        if not self.history and not self.conversation.items:
+            self.conversation.add_notice("information", "This conversation is already empty.")
+            return
+        previous = self.conversation_id
         await self.conversation.clear()
         self.history = []
         if self.engine is not None:
             self.conversation_id = await self.engine.store.new_conversation()
+        if previous is not None:
+            self._left_conversation = previous
+            self._toast(f"New conversation. The last one (#{previous}) is kept: /open {previous}, ctrl+o, "
+                        "or “Undo clear” in ctrl+p brings it back.", title="Cleared")
+
+    def action_undo_clear(self) -> None:
+        """Reopen the conversation left by the last clear (or reopen)."""
+        if self._left_conversation is None:
+            self._toast("No earlier conversation to go back to.", title="Undo", severity="warning")
+            return
+        self.open_conversation(self._left_conversation)
 
     def action_show_pane(self, pane: str) -> None:
-        """Show (on narrow terminals) and focus a pane."""
+        """Show (on narrow terminals) and focus a pane; f2 on the input goes to the messages."""
         if pane not in PANES:
+            return
+        if pane == "chat" and self.prompt.has_focus and self.pane == "chat":
+            self.conversation.focus()
             return
         self.pane = pane
         self.call_after_refresh(self._focus_pane, pane)
+
+    def action_show_pane_only(self, pane: str) -> None:
+        """Show a pane on a narrow terminal without moving the focus."""
+        if pane in PANES:
+            self.pane = pane
 
     def _focus_pane(self, pane: str) -> None:
         target = self.query(PANES[pane])
         if target:
             target.first().focus()
-
-    def on_teach_finished(self, message: msg.TeachFinished) -> None:
-        if self.header.activity == "teaching":
-            self.header.activity = ""
-        if message.stopped:
-            self.conversation.add_notice("information", "Teaching stopped.")

@@ -1,14 +1,23 @@
-"""The conversation pane: questions, streamed answers and notices, pinned to the bottom."""
+"""The conversation pane: questions, streamed answers and notices, pinned to the bottom.
+
+With the focus, ↑/↓ (or k/j) move a highlight from message to message; `c` copies the
+highlighted message and `y` its last code block (posted up as `CopyRequested`: the screen
+owns the clipboard). The screen's search marks matches through `show_matches`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.events import Resize
+from textual.events import Focus, Resize
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from shammah_tui.formatting import code_blocks
 from shammah_tui.kinds import SOURCES
 from shammah_tui.store.rows import Message as StoredMessage
 from shammah_tui.ui.widgets.answer import AnswerView
@@ -34,8 +43,105 @@ class Conversation(VerticalScroll, can_focus=True):
     leave an empty band above the first messages.
     """
 
+    BINDINGS = [
+        Binding("up,k", "select(-1)", "Previous message", show=False),
+        Binding("down,j", "select(1)", "Next message", show=False),
+        Binding("home,g", "select_edge(0)", "First message", show=False),
+        Binding("end,G", "select_edge(-1)", "Last message", show=False),
+        Binding("c", "copy", "Copy message", tooltip="Copy the highlighted message"),
+        Binding("y", "copy_code", "Copy code", tooltip="Copy the last code block of the highlighted message"),
+        Binding("enter,i", "app.focus('prompt')", "Back to the input", show=False),
+    ]
+
+    @dataclass
+    class CopyRequested(Message):
+        """Copy a message (or its code) to the clipboard."""
+
+        text: str
+        """What to copy."""
+        what: str
+        """What it is, for the confirmation (`answer`, `question`, `code block` …)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.selected: Widget | None = None
+        """The highlighted message, when one is."""
+
     def on_mount(self) -> None:
         self.show_welcome()
+
+    # ------------------------------------------------------------ navigation
+    @property
+    def items(self) -> list[Widget]:
+        """The messages shown (questions, answers, notices), oldest first."""
+        return [w for w in self.children if isinstance(w, (UserMessage, AnswerView, NoticeLine))]
+
+    def on_focus(self, event: Focus) -> None:
+        if self.selected is None or self.selected not in self.children:
+            answers = [w for w in self.items if isinstance(w, AnswerView)]
+            self.select(answers[-1] if answers else (self.items[-1] if self.items else None))
+
+    def select(self, item: Widget | None, *, scroll: bool = True) -> None:
+        """Highlight `item` (None: nothing) and bring it into view."""
+        if self.selected is not None:
+            self.selected.remove_class("-selected")
+        self.selected = item
+        if item is None:
+            return
+        item.add_class("-selected")
+        if scroll:
+            self.release_anchor()
+            self.scroll_to_widget(item, animate=False, top=item.outer_size.height > self.size.height)
+
+    def action_select(self, delta: int) -> None:
+        """Highlight the message `delta` places away from the highlighted one."""
+        items = self.items
+        if not items:
+            return
+        if self.selected in items:
+            index = max(0, min(len(items) - 1, items.index(self.selected) + delta))
+        else:
+            index = len(items) - 1
+        self.select(items[index])
+
+    def action_select_edge(self, index: int) -> None:
+        """Highlight the first (0) or last (-1) message."""
+        items = self.items
+        if items:
+            self.select(items[index])
+            if index == -1 and self.is_anchored:
+                self.anchor()
+
+    def action_copy(self) -> None:
+        """Copy the highlighted message."""
+        item = self.selected if self.selected in self.children else None
+        if item is not None:
+            self.post_message(self.CopyRequested(message_text(item), message_kind(item)))
+
+    def action_copy_code(self) -> None:
+        """Copy the last code block of the highlighted message (the whole message when it has none)."""
+        item = self.selected if self.selected in self.children else None
+        if item is None:
+            return
+        blocks = code_blocks(message_text(item))
+        if blocks:
+            self.post_message(self.CopyRequested(blocks[-1], "code block"))
+        else:
+            self.post_message(self.CopyRequested(message_text(item), message_kind(item)))
+
+    # ---------------------------------------------------------------- search
+    def find(self, text: str) -> list[Widget]:
+        """The messages whose text holds `text` (any case), oldest first."""
+        needle = text.casefold().strip()
+        if not needle:
+            return []
+        return [item for item in self.items if needle in message_text(item).casefold()]
+
+    def show_matches(self, matches: Sequence[Widget]) -> None:
+        """Mark the messages that match the search (none: clear the marks)."""
+        chosen = set(map(id, matches))
+        for item in self.items:
+            item.set_class(id(item) in chosen, "-match")
 
     def on_resize(self, event: Resize) -> None:
         self._anchor_on_overflow()
@@ -62,7 +168,7 @@ class Conversation(VerticalScroll, can_focus=True):
         if excess > 0:
             for old in list(self.children)[:excess]:
                 old.remove()
-        if self.is_anchored:
+        if self.is_anchored and not self.has_focus:
             self.anchor()  # back to following the bottom, even if the user had scrolled up
 
     def add_user(self, text: str) -> UserMessage:
@@ -100,7 +206,26 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def clear(self) -> None:
         """Remove everything and show the welcome hint again."""
+        self.selected = None
         self.anchor(False)
         await self.remove_children()
         self.scroll_home(animate=False)
         self.show_welcome()
+
+
+def message_text(item: Widget) -> str:
+    """The text of a message as it would be copied: the question, the answer, the notice."""
+    if isinstance(item, AnswerView):
+        return item.text
+    if isinstance(item, (UserMessage, NoticeLine)):
+        return item.text
+    return ""
+
+
+def message_kind(item: Widget) -> str:
+    """What a message is, in a word."""
+    if isinstance(item, UserMessage):
+        return "question"
+    if isinstance(item, NoticeLine):
+        return "notice"
+    return "answer"

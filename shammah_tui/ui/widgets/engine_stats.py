@@ -16,22 +16,25 @@ class EngineStats(Vertical):
     """A few lines of numbers from `engine.stats()`."""
 
     def compose(self) -> ComposeResult:
-        yield Label("Queue —", id="stat-queue")
-        yield Label("Trained —", id="stat-store")
+        yield Label("— queued", id="stat-queue")
+        yield Label("— trained", id="stat-store")
         yield Label("Local error —", id="stat-error")
         yield Label("Teacher tokens —", id="stat-tokens")
 
-    def show(self, stats: Mapping[str, Any], batch_size: int | None = None) -> None:
-        """Render a `stats()` dict (missing keys show as —)."""
+    def show(self, stats: Mapping[str, Any], batch_size: int | None = None, auto_train: bool | None = None) -> None:
+        """Render a `stats()` dict (missing keys show as —).
+
+        The queue reads as what it is: examples waiting, and the queue size at which a run
+        starts by itself (`auto-train off` when none does).
+        """
         queued = stats.get("examples_queued")
-        queue = format_count(queued)
-        if batch_size and queued is not None:
-            queue = f"{queue} / {batch_size}"
-        self.query_one("#stat-queue", Label).update(
-            f"Queue {queue} · runs {format_count(stats.get('training_runs'))}")
-        self.query_one("#stat-store", Label).update(
-            f"Trained {format_count(stats.get('examples_trained'))} · "
-            f"learned {format_count(stats.get('learned_answers'))}")
+        starts = ("auto-train off" if auto_train is False
+                  else f"a run starts at {format_count(batch_size)}" if batch_size else "")
+        self.query_one("#stat-queue", Label).update(join_nonempty([f"{format_count(queued)} queued", starts]))
+        self.query_one("#stat-store", Label).update(join_nonempty([
+            f"{format_count(stats.get('examples_trained'))} trained",
+            f"{format_count(stats.get('training_runs'))} runs",
+            f"{format_count(stats.get('learned_answers'))} learned"]))
         error = stats.get("estimated_local_error")
         bound = stats.get("error_bound")
         checks = stats.get("spot_checks")

@@ -32,6 +32,10 @@ class HeaderBar(Horizontal):
     activity: reactive[str] = reactive("")
     """What runs now (`training run #3 · 45%`, `teaching`), empty when idle."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown_length = 0
+
     def compose(self) -> ComposeResult:
         yield Label("◉ Shammah", id="brand")
         yield Label(id="teacher")
@@ -85,5 +89,9 @@ class HeaderBar(Horizontal):
         if not self.is_mounted:
             return
         label = self.query_one("#activity", Label)
-        label.update(self.activity, layout=False)  # it fills the rest of the line: no relayout
+        # Its width follows its text, so the teacher's label gives way instead of the progress;
+        # the text keeps its length while a run goes (`training #3 ·  7%`), so that costs a
+        # relayout only when a run starts or ends.
+        label.update(self.activity, layout=len(self.activity) != self._shown_length)
+        self._shown_length = len(self.activity)
         label.set_class(bool(self.activity), "-busy")

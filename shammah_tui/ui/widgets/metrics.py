@@ -19,6 +19,7 @@ from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import Label
 
+from shammah_tui.formatting import format_count, format_seconds, join_nonempty, plural
 from shammah_tui.kinds import MODELS, SOURCES
 from shammah_tui.store.rows import LossPoint, TrainingRun
 from shammah_tui.training.events import RunReport, StepEvent
@@ -112,43 +113,43 @@ class MetricsPane(VerticalScroll, can_focus=True):
     def add_steps(self, steps: Iterable[StepEvent]) -> None:
         """Steps from the running run: loss points and progress."""
         chart = self.query_one(LossChart)
-        last: StepEvent | None = None
+        steps = list(steps)
         by_model: dict[str, list[float]] = {}
         for step in steps:
             by_model.setdefault(step.model, []).append(step.loss)
-            last = step
         for model, losses in by_model.items():
             chart.extend(model, losses)
-        if last is not None:
-            self.progress.step(last)
+        for step in steps:  # each phase's size counts in the run's progress
+            self.progress.step(step)
 
     def run_ended(self, run_id: int, report: RunReport) -> str:
         """A run ended: its losses go to the table; returns the one-line summary."""
         summary = self.progress.end(report)
         if report.status == "done" and report.losses:
-            self.query_one(RunTable).show_run(_run_title(run_id, report.status, report.examples,
-                                                         report.examples_per_s), report.losses)
+            self.query_one(RunTable).show_run(_run_title(run_id, report.status, report.examples, report.steps,
+                                                         report.duration_s), report.losses)
         return summary
 
     def show_run(self, run: TrainingRun) -> None:
         """A stored run in the table (at start-up)."""
-        self.query_one(RunTable).show_run(_run_title(run.id, run.status, run.examples, run.examples_per_s),
+        duration = (run.finished_at - run.started_at) if run.finished_at is not None else 0.0
+        self.query_one(RunTable).show_run(_run_title(run.id, run.status, run.examples, run.steps, duration),
                                           run.losses)
         if run.status == "done":
             self.query_one("#train-status", Label).update(summarize_report(run.id, RunReport(
                 status="done", steps=run.steps, examples=run.examples,
-                examples_per_s=run.examples_per_s or 0.0)))
+                examples_per_s=run.examples_per_s or 0.0, duration_s=max(0.0, duration))))
 
-    def show_stats(self, stats: Mapping[str, Any]) -> None:
-        """Numbers from `engine.stats()`."""
-        self.query_one(EngineStats).show(stats, self._batch_size)
+    def show_stats(self, stats: Mapping[str, Any], auto_train: bool | None = None) -> None:
+        """Numbers from `engine.stats()` (`auto_train`: whether a full batch starts a run)."""
+        self.query_one(EngineStats).show(stats, self.progress.batch_size, auto_train)
 
     # ---------------------------------------------------------------- drawing
     def redraw(self) -> None:
         """Rebuild the charts whose data changed (the timer calls this); not while hidden."""
         if not self.region.area:
             return  # not on screen (another tab on a narrow terminal): the charts stay dirty until shown
-        self.progress.redraw()
+        # The progress line is drawn by the screen's flush, with the header, so both show one figure.
         self.query_one(RateChart).redraw()
         self.query_one(LossChart).redraw()
 
@@ -157,11 +158,9 @@ class MetricsPane(VerticalScroll, can_focus=True):
             rates.update_counts(self.session_counts, self.all_time_counts)
 
 
-def _run_title(run_id: int, status: str, examples: int, examples_per_s: float | None) -> str:
-    parts = [f"Last run #{run_id} · {status}", f"{examples:,} examples"]
-    if examples_per_s:
-        parts.append(f"{examples_per_s:,.1f} ex/s")
-    return " · ".join(parts)
+def _run_title(run_id: int, status: str, examples: int, steps: int, duration_s: float | None) -> str:
+    return join_nonempty([f"Last run #{run_id} · {status}", f"{format_count(examples)} examples",
+                          plural(steps, "step"), format_seconds(duration_s) if duration_s else ""])
 
 
 def _legend(items: Sequence[tuple[str, tuple[int, int, int]]]) -> Content:
