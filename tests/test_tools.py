@@ -138,21 +138,26 @@ async def test_query_local_model_answers_and_reports(engine: Engine) -> None:
     assert await state(engine) == before
 
 
-async def test_exact_rules_answer_even_when_the_trained_router_would_forward(engine: Engine) -> None:
-    """The router gates answers that may be wrong; an exact rule's answer is never one of them.
+async def test_exact_answers_are_served_even_when_the_trained_router_would_forward(engine: Engine) -> None:
+    """The router gates the generator, whose answers may be wrong; an exact rule's answer and the
+    teacher's own answer to the same question are never among them.
 
     (A router trained only on forwarded questions never sees a template query: it used to send
     arithmetic to the teacher after the first teaching round, and analyze_model's accuracy fell.)
     """
     reg = engine.tool_registry()
     await reg.call("generate_training_data", {"examples": [{"query": "Who wrote Hamlet?", "answer": "Shakespeare"}]})
-    engine.local.thresholds.router_trained = True
-    engine.local.thresholds.router = 1.01  # no router probability reaches it: everything gated forwards
-    gated = await reg.call("query_local_model", {"query": "Who wrote Hamlet?"})
-    assert gated.data["answer"] is None and gated.data["router_p"] is not None
-    assert "router: forward" in gated.text
+    th = engine.local.thresholds
+    th.router_trained = th.generator_trained = th.validator_trained = True
+    th.validator = 0.0  # the generator's answers would be accepted, if the router let it try
+    th.router = 1.01  # no router probability reaches it: the generator is never tried
+    stored = await reg.call("query_local_model", {"query": "Who wrote Hamlet?"})
+    assert (stored.data["source"], stored.data["answer"]) == ("learned", "Shakespeare")
     exact = await reg.call("query_local_model", {"query": "What is 17*3?"})
     assert (exact.data["source"], exact.data["answer"]) == ("template", "51")
+    gated = await reg.call("query_local_model", {"query": "Who painted the Mona Lisa?"})
+    assert gated.data["answer"] is None and gated.data["router_p"] is not None
+    assert "router: forward" in gated.text and gated.data["neural_answer"] is None
 
 
 async def test_generate_training_data_queues_the_good_and_rejects_the_rest_with_reasons(engine: Engine) -> None:

@@ -29,6 +29,8 @@ from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
+from shammah_tui.pipeline.pair_features import AcceptanceModel
+from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
 from shammah_tui.store import Label, Store
 from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
@@ -54,8 +56,8 @@ class Engine:
         self.clock = clock
         self._listeners: list[Listener] = []
         self.local = LocalAnswerer(None, LearnedIndex(), Thresholds(), settings.tier_order,
-                                   settings.max_new_tokens)
-        self.host = ModelHost(data_dir, settings, self.local, self.emit)
+                                   settings.max_new_tokens, SemanticStore(AcceptanceModel.load()))
+        self.host = ModelHost(data_dir, settings, store, self.local, self.emit)
         self.coordinator = TrainingCoordinator(data_dir=data_dir, settings=settings, store=store,
                                                host=self.host, local=self.local, rng=rng, emit=self.emit)
         self.flow = QueryFlow(store=store, teacher=teacher, settings=settings, host=self.host,
@@ -64,8 +66,12 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     async def open(cls, data_dir: Path, settings: Settings, teacher: Teacher, *,
-                   clock: Callable[[], float] = time.time, seed: int | None = None) -> Engine:
-        """Create the data dir if needed, open the store and the learned index (no torch yet)."""
+                   clock: Callable[[], float] = time.time, seed: int | None = None,
+                   use_models: bool = True) -> Engine:
+        """Create the data dir if needed, open the store and the learned index (no torch yet).
+
+        `use_models=False` never loads torch: the template and learned tiers answer (by wording),
+        the rest is forwarded, nothing trains."""
         # Nothing but the directory itself is created until the store has opened: a database
         # from a newer Shammah (or an unusable one) leaves the data dir as it was.
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,8 +86,10 @@ class Engine:
                     await store.close_stale_runs()
             engine = cls(data_dir, settings, store, teacher, clock,
                          random.Random(settings.seed if seed is None else seed))
+            engine.host.enabled = use_models
             engine.local.index = LearnedIndex(await store.learned_answers())
             engine.local.thresholds = Thresholds.from_json(await store.get_value(Thresholds.STORE_KEY))
+            await engine.coordinator.load_pair_labels()
         except BaseException:
             await store.close()  # an open connection's thread would hold up interpreter exit
             raise
@@ -91,8 +99,21 @@ class Engine:
         """Let spot checks finish (a moment), cancel training, close the teacher and the store."""
         await self.flow.close()
         await self.coordinator.close()
+        await self.host.close()
         await self.teacher.close()
         await self.store.close()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Take changed settings at once (the UI's palette edits them): the tier order, spot-check
+        rate, error bound, auto-training and run sizes apply from the next query or run. Model
+        shapes apply at the next start (the checkpoints hold them)."""
+        self.settings = settings
+        for part in (self.flow, self.coordinator, self.host):
+            part.settings = settings
+        self.local.tier_order = settings.tier_order
+        self.local.max_new_tokens = settings.max_new_tokens
+        if self.host.trainer is not None:
+            self.host.trainer.config = settings.train_config()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -135,12 +156,14 @@ class Engine:
     async def ask(self, raw_query: str, *, conversation_id: int | None = None,
                   history: Sequence[tuple[str, str]] = (), scope: str = "",
                   on_text: TextCallback | None = None, auto_train: str = "background",
-                  spot_check: str = "inline", forward: Forwarder | None = None) -> AskResult:
+                  spot_check: str = "inline", forward: Forwarder | None = None,
+                  check: Forwarder | None = None) -> AskResult:
         """Answer one query through the pipeline; never raises for bad input or a teacher fault.
 
         `scope` keeps answers apart that must never be shared (another system prompt, another
         model). `forward` answers what the local side does not (default: the teacher; it raises
-        TeacherError when it cannot, and what it returns is learned). `auto_train` is what
+        TeacherError when it cannot, and what it returns is learned); `check` asks for a spot check
+        (default: the teacher; "off" never checks). `auto_train` is what
         happens when the queue reaches the batch size: "background" starts a run and returns,
         "wait" finishes the run first, "off" does nothing. `spot_check` "inline" waits for the
         teacher's verdict (the CLI prints it); "background" returns the local answer at once and
@@ -148,7 +171,7 @@ class Engine:
         """
         result, later = await self.flow.ask(raw_query, conversation_id=conversation_id, history=history,
                                             scope=scope, on_text=on_text, spot_check=spot_check,
-                                            forward=forward)
+                                            forward=forward, check=check)
         if auto_train != "off" and self.settings.auto_train:
             await self.coordinator.maybe_auto_train(wait=auto_train == "wait")
         if later is not None:  # last, so its verdict never arrives before the answer it judges
@@ -211,4 +234,4 @@ class Engine:
     # ---------------------------------------------------------------------- stats
     async def stats(self) -> dict[str, Any]:
         """The `stats --json` object (DESIGN §6)."""
-        return await collect_stats(self.store, self.settings, self.local.thresholds)
+        return await collect_stats(self.store, self.settings, self.local.thresholds, self.host.encoder_status)

@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
@@ -22,7 +24,7 @@ from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.settings import Settings
-from shammah_tui.store import Label, LearnedAnswer, QueryRecord, Store
+from shammah_tui.store import Exchange, Label, LearnedAnswer, PairLabel, QueryRecord, Store
 from shammah_tui.teachers.base import Teacher, TeacherError, TeacherReply, TextCallback, Turn
 
 Emit = Callable[[EngineEvent], None]
@@ -54,9 +56,11 @@ class Query:
     def of(cls, text: str, history: Sequence[tuple[str, str]] = (), scope: str = "",
            conversation_id: int | None = None) -> Query:
         """`text` (already cleaned) in its conversation; `scope` separates answers that must
-        never be shared (another system prompt, another model)."""
-        context, key = query_context(text, history, scope)
-        return cls(text, normalize_query(text), context, key, tuple(history), conversation_id)
+        never be shared (another system prompt, another model). Earlier turns are cleaned too:
+        they reach the context key and the teacher."""
+        turns = tuple((role, strip_controls(turn)) for role, turn in history)
+        context, key = query_context(text, turns, strip_controls(scope))
+        return cls(text, normalize_query(text), context, key, turns, conversation_id)
 
     def turns(self) -> list[Turn]:
         """The earlier user and assistant turns, as the teacher takes them."""
@@ -83,10 +87,13 @@ class QueryFlow:
     # ------------------------------------------------------------------ asking
     async def ask(self, raw_query: str, *, conversation_id: int | None, history: Sequence[tuple[str, str]],
                   scope: str, on_text: TextCallback | None, spot_check: str,
-                  forward: Forwarder | None = None) -> tuple[AskResult, Awaitable[None] | None]:
+                  forward: Forwarder | None = None,
+                  check: Forwarder | None = None) -> tuple[AskResult, Awaitable[None] | None]:
         """The answer, and a spot check still to run in the background (spot_check="background").
 
-        Never raises for bad input or a teacher fault: the result's `error` says what went wrong.
+        `check` asks the teacher for a spot check (default: the teacher itself; `serve` replays the
+        client's own request); spot_check="off" never checks. Never raises for bad input or a
+        teacher fault: the result's `error` says what went wrong.
         """
         try:
             text = clean_query(raw_query)
@@ -99,23 +106,32 @@ class QueryFlow:
         later: Awaitable[None] | None = None
         if decision.answer is not None:
             result = await self._answer_locally(query, decision)
-            if self.rng.random() < self.settings.spot_check_rate:
-                check = self._spot_check(query, result, decision)
+            if spot_check != "off" and self.rng.random() < self.settings.spot_check_rate:
+                verdict = self._spot_check(query, result, decision, check or self._ask_teacher)
                 if spot_check == "inline":
-                    await check
+                    await verdict
                 else:  # the answer is shown now; the verdict follows as a QueryVerified event
-                    later = check
+                    later = verdict
         else:
             result = await self._forward(query, decision, on_text, forward or self._ask_teacher)
-        if conversation_id is not None:
-            await self.store.add_message(conversation_id, "user", query.text)
-            await self.store.add_message(conversation_id, "assistant" if result.answer else "notice",
-                                         result.answer or result.error or "", result.source, result.query_id)
         self._emit(QueryAnswered(result))
         return result, later
 
+    @staticmethod
+    def _exchange(query: Query, result: AskResult) -> Exchange | None:
+        """The question and its reply as the conversation's messages (when it has one)."""
+        if query.conversation_id is None:
+            return None
+        return Exchange(query.conversation_id, query.text, result.answer or result.error or "",
+                        bool(result.answer), result.source)
+
     async def decide(self, query: Query) -> LocalDecision:
-        """The local side's decision (the models load first; without them the other tiers answer)."""
+        """The local side's decision. A template or the exact stored answer comes at once, on this
+        loop (no thread, no torch); for the rest the models load first (without them the other
+        tiers answer) and the tiers run in a worker thread."""
+        quick = self.local.decide_without_models(query.text, query.norm, query.context_key)
+        if quick is not None:
+            return quick
         await self.host.load_or_go_on()
         return await asyncio.to_thread(self.local.decide, query.text, query.norm, query.context,
                                        query.context_key)
@@ -133,10 +149,9 @@ class QueryFlow:
                            confidence=decision.confidence, latency_ms=decision.latency_ms)
         record = QueryRecord(query.text, decision.source, decision.answer, decision.latency_ms,
                              query.context_key, query.conversation_id, decision.router_p,
-                             decision.validator_p, decision.confidence)
-        result.query_id = await self.store.log_query(record)
-        if decision.learned_id is not None:
-            await self.store.count_hit(decision.learned_id)
+                             decision.validator_p, decision.confidence, credited=decision.credited)
+        result.query_id = await self.store.log_answer(record, hit_id=decision.learned_id,
+                                                      exchange=self._exchange(query, result))
         return result
 
     async def _ask_teacher(self, query: Query, on_text: TextCallback | None) -> TeacherReply:
@@ -154,7 +169,7 @@ class QueryFlow:
             record = QueryRecord(query.text, None, None, result.latency_ms, query.context_key,
                                  query.conversation_id, decision.router_p, decision.validator_p,
                                  error=exc.message)
-            result.query_id = await self.store.log_query(record)
+            result.query_id = await self.store.log_answer(record, exchange=self._exchange(query, result))
             return result
         reply.text = strip_controls(reply.text)  # no escape sequences or lone surrogates from the network
         result.answer = result.teacher_answer = reply.text
@@ -164,18 +179,32 @@ class QueryFlow:
                              query.conversation_id, decision.router_p, decision.validator_p,
                              teacher_answer=reply.text, teacher_input_tokens=reply.input_tokens,
                              teacher_output_tokens=reply.output_tokens)
+        exchange = self._exchange(query, result)
         if reply.text.strip():
-            result.query_id = await self.learn(query, reply.text, "forward", record)
+            await self._label_nearest(query, decision, reply.text, "forward")
+            result.query_id = await self.learn(query, reply.text, "forward", record, decision.embedding,
+                                               exchange)
         else:
-            result.query_id = await self.store.log_query(record)
+            result.query_id = await self.store.log_answer(record, exchange=exchange)
         return result
 
+    async def _label_nearest(self, query: Query, decision: LocalDecision, teacher_answer: str, origin: str) -> None:
+        """Whether the nearest stored question's answer was right for this query: a label the
+        acceptance model was never fitted on (free at a forward, before the new answer is stored)."""
+        candidate = decision.semantic
+        if candidate is None:
+            return
+        agreed = agreement(candidate.entry.answer, teacher_answer).agrees
+        await self.coordinator.add_pair_label(PairLabel(query.text, candidate.entry.query, int(agreed),
+                                                        list(candidate.features), origin, query.context_key))
+
     # ------------------------------------------------------------- spot checks
-    async def _spot_check(self, query: Query, result: AskResult, decision: LocalDecision) -> None:
+    async def _spot_check(self, query: Query, result: AskResult, decision: LocalDecision,
+                          check: Forwarder) -> None:
         """Ask the teacher too; agreement labels the router and validator and may correct the store."""
         assert decision.answer is not None
         try:
-            reply = await self.teacher.answer(query.text, query.turns())
+            reply = await check(query, None)
         except TeacherError as exc:
             self._emit(Notice("warning", f"Spot check skipped: {exc.message}"))
             return
@@ -194,6 +223,9 @@ class QueryFlow:
         ])
         if neural and decision.validator_p is not None:
             await self.coordinator.recalibrate(decision.validator_p, verdict.agrees)
+        semantic = decision.semantic
+        if decision.source == "learned" and semantic is not None and decision.learned_id == semantic.entry.id:
+            await self._label_nearest(query, decision, reply.text, "spot_check")
         if not verdict.agrees:
             # The teacher's answer replaces the wrong one and is learned from.
             await self.learn(query, reply.text, "spot_check", None)
@@ -216,12 +248,17 @@ class QueryFlow:
         await asyncio.gather(*pending, return_exceptions=True)
 
     # ---------------------------------------------------------------- learning
-    async def learn(self, query: Query, answer: str, origin: str, record: QueryRecord | None) -> int | None:
-        """learn_from_teacher: store the answer and queue an example, in one transaction."""
+    async def learn(self, query: Query, answer: str, origin: str, record: QueryRecord | None,
+                    embedding: np.ndarray | None = None, exchange: Exchange | None = None) -> int | None:
+        """learn_from_teacher: store the answer and queue an example, in one transaction (with the
+        log row and the conversation's messages); then the question's vector joins the semantic
+        store (`embedding`, when the decision computed it)."""
         learned_id, _, log_id = await self.store.learn(
             query=query.text, norm_query=query.norm, context=query.context, context_key=query.context_key,
-            answer=answer, origin=origin, log=record)
-        self.local.index.add(LearnedAnswer(learned_id, query.norm, query.context_key, query.text, answer, origin))
+            answer=answer, origin=origin, log=record, exchange=exchange)
+        entry = LearnedAnswer(learned_id, query.norm, query.context_key, query.text, answer, origin)
+        self.local.index.add(entry)
+        await self.host.embed_and_keep([entry], None if embedding is None else embedding[None, :])
         return log_id
 
     async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
@@ -230,7 +267,9 @@ class QueryFlow:
         rows = [{"query": q.text, "norm_query": q.norm, "context": "", "context_key": "", "answer": answer}
                 for q, (_, answer) in zip(queries, pairs)]
         learned_ids = await self.store.learn_many(rows, origin)
-        for row, learned_id in zip(rows, learned_ids):
-            self.local.index.add(LearnedAnswer(learned_id, row["norm_query"], "", row["query"], row["answer"],
-                                               origin))
+        entries = [LearnedAnswer(learned_id, row["norm_query"], "", row["query"], row["answer"], origin)
+                   for row, learned_id in zip(rows, learned_ids)]
+        for entry in entries:
+            self.local.index.add(entry)
+        await self.host.embed_and_keep(entries)
         return len(rows)

@@ -9,9 +9,10 @@ from shammah_tui.settings import Settings
 from shammah_tui.store import Store
 
 
-async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds) -> dict[str, Any]:
-    """Everything measured so far, read from the store (DESIGN §6 names the keys)."""
+async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> dict[str, Any]:
+    """Everything measured so far, read from the store (docs/ARCHITECTURE.md; the README lists the keys)."""
     by_source = await store.source_counts()
+    credited = await store.credited_counts()
     examples = await store.example_counts()
     checked, agreed = await store.spot_check_counts()
     last = await store.last_finished_run()
@@ -22,6 +23,7 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
     return {
         "queries": answered,
         "by_source": by_source,
+        "only_by_source": credited,
         "local_share": round(local / answered, 4) if answered else 0.0,
         "examples_queued": examples["queued"],
         "examples_trained": examples["trained"],
@@ -37,7 +39,14 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "estimated_local_error": round((checked - agreed) / checked, 4) if checked else None,
         "error_bound": settings.error_bound,
         "validator_threshold": round(thresholds.validator, 4),
+        "neural_estimated_error": _rounded(thresholds.estimated_error),
+        "encoder": encoder,
+        "acceptance_threshold": round(thresholds.acceptance, 4),
+        "learned_estimated_error": _rounded(thresholds.acceptance_error),
         "teacher_tokens_used": tokens_in + tokens_out,
         "teacher_tokens_saved_estimate": round(per_forward * local),
     }
 
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

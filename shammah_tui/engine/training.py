@@ -18,11 +18,11 @@ from pathlib import Path
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
 from shammah_tui.lock import DataDirLock
-from shammah_tui.pipeline.calibration import CalibrationPoints
+from shammah_tui.pipeline.calibration import CalibrationPoints, calibrate
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, Thresholds
 from shammah_tui.settings import Settings
-from shammah_tui.store import LossPoint, Store
+from shammah_tui.store import LossPoint, PairLabel, Store
 from shammah_tui.training.events import RunReport, StepEvent
 
 Emit = Callable[[EngineEvent], None]
@@ -30,6 +30,11 @@ Emit = Callable[[EngineEvent], None]
 REPLAY_POOL = 256
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
+#: Pair labels (newest) the semantic store's threshold is calibrated on.
+ACCEPTANCE_LABELS = 4000
+#: Where pair labels that may calibrate come from (paraphrase groups the teacher wrote do not:
+#: they are not the traffic the threshold serves).
+CALIBRATING_ORIGINS = ("forward", "spot_check")
 #: Said when a run is skipped because another process holds the data dir's training lock.
 TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run was skipped "
                       "(the queued examples stay queued for the next run).")
@@ -49,6 +54,9 @@ class TrainingCoordinator:
         self._emit = emit
         self.calibration = CalibrationPoints()
         """(validator p, agreed) behind the validator threshold; neural spot checks add to it."""
+        self.pair_labels: list[PairLabel] = []
+        """Labels of stored answers for new queries that no model was fitted on: what the semantic
+        store's threshold is calibrated on (newest last, at most ACCEPTANCE_LABELS)."""
         self._task: asyncio.Task[RunReport | None] | None = None
         self._cancel = threading.Event()
         #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
@@ -111,6 +119,32 @@ class TrainingCoordinator:
         thresholds.estimated_error = result.estimated_error
         await self.save_thresholds()
 
+    async def load_pair_labels(self) -> None:
+        """Read the labels the acceptance threshold is calibrated on (at open)."""
+        self.pair_labels = await self.store.pair_labels(CALIBRATING_ORIGINS, limit=ACCEPTANCE_LABELS,
+                                                        fitted=False)
+
+    async def add_pair_label(self, label: PairLabel) -> None:
+        """Keep a new pair label; one that may calibrate moves the acceptance threshold at once."""
+        await self.store.add_pair_labels([label])
+        if label.origin in CALIBRATING_ORIGINS and not label.fitted:
+            self.pair_labels.append(label)
+            del self.pair_labels[:-ACCEPTANCE_LABELS]
+            await self.recalibrate_acceptance()
+
+    async def recalibrate_acceptance(self) -> None:
+        """The lowest acceptance threshold whose accepted labels keep the estimated error under δ,
+        each label scored by the current acceptance model (it was never fitted on them)."""
+        semantic = self.local.semantic
+        if semantic is None:
+            return
+        scores = semantic.score([label.features for label in self.pair_labels])
+        result = calibrate(scores, [bool(label.label) for label in self.pair_labels], self.settings.error_bound)
+        thresholds = self.local.thresholds
+        thresholds.acceptance = result.threshold
+        thresholds.acceptance_error = result.estimated_error if result.accepted else None
+        await self.save_thresholds()
+
     async def save_thresholds(self) -> None:
         await self.store.set_value(Thresholds.STORE_KEY, self.local.thresholds.to_json())
 
@@ -142,7 +176,9 @@ class TrainingCoordinator:
         newer checkpoints (else this run would overwrite them), thresholds and learned answers."""
         await self.host.reload_if_saved_elsewhere()
         self.local.thresholds = Thresholds.from_json(await self.store.get_value(Thresholds.STORE_KEY))
-        self.local.index = LearnedIndex(await self.store.learned_answers())
+        rows = await self.store.learned_answers()
+        self.local.index = LearnedIndex(rows)
+        await self.host.sync_semantic(rows)
 
     async def _run_locked(self, trigger: str) -> RunReport | None:
         from shammah_tui.training.job import TrainingJob, run_training_job
@@ -160,7 +196,9 @@ class TrainingCoordinator:
             return None
         old_labels = await self.store.labels(limit=3000)
         run_id = await self.store.start_run(trigger, str(models.device))
-        self._emit(TrainingStarted(run_id, trigger, self.settings.steps_per_run))
+        # The whole run: the generator's steps, then the router's and the validator's.
+        planned = self.settings.steps_per_run + 2 * trainer.config.classifier_steps
+        self._emit(TrainingStarted(run_id, trigger, planned))
         points: list[LossPoint] = []
 
         def on_step(step: StepEvent) -> None:

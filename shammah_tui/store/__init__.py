@@ -2,11 +2,11 @@
 
 from shammah_tui.store.db import Store, StoreError
 from shammah_tui.store.rows import (
-    CalibrationPoint, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel, QueryRecord,
+    CalibrationPoint, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel, QueryRecord,
     SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 __all__ = [
-    "Store", "StoreError", "CalibrationPoint", "Label", "LearnedAnswer", "LossPoint", "Message", "ModelLoss",
-    "PairLabel", "QueryRecord", "SkillResult", "ToolCallRow", "TrainingExample", "TrainingRun",
+    "Store", "StoreError", "CalibrationPoint", "Exchange", "Label", "LearnedAnswer", "LossPoint", "Message",
+    "ModelLoss", "PairLabel", "QueryRecord", "SkillResult", "ToolCallRow", "TrainingExample", "TrainingRun",
 ]

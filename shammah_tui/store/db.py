@@ -22,7 +22,7 @@ from shammah_tui.kinds import SOURCES
 from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 from shammah_tui.store.rows import (
-    CalibrationPoint, ConversationSummary, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel,
+    CalibrationPoint, ConversationSummary, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel,
     QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
@@ -285,9 +285,34 @@ class Store:
         return [_query_record(r) for r in reversed(rows)]
 
     # ------------------------------------------- learned answers and examples
+    async def log_answer(self, record: QueryRecord, *, hit_id: int | None = None,
+                         exchange: Exchange | None = None) -> int:
+        """One answered (or failed) query in one transaction: its log row, the hit of the stored
+        answer it served, and the question and reply as messages. Returns the log row's id."""
+        async with self.transaction() as db:
+            query_id = await self._insert_query(db, record)
+            if hit_id is not None:
+                await db.execute("UPDATE learned_answers SET hits = hits + 1 WHERE id = ?", (hit_id,))
+            await self._insert_exchange(db, exchange, query_id)
+            return query_id
+
+    async def _insert_exchange(self, db: aiosqlite.Connection, exchange: Exchange | None,
+                               query_id: int | None) -> None:
+        if exchange is None:
+            return
+        now = self._clock()
+        await db.executemany(
+            "INSERT INTO messages (conversation_id, role, text, source, query_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(exchange.conversation_id, "user", exchange.question, None, None, now),
+             (exchange.conversation_id, "assistant" if exchange.answered else "notice", exchange.reply,
+              exchange.source, query_id, now)])
+
     async def learn(self, *, query: str, norm_query: str, context: str, context_key: str,
-                    answer: str, origin: str, log: QueryRecord | None = None) -> tuple[int, int, int | None]:
-        """Store a teacher answer and queue it as a training example, in one transaction.
+                    answer: str, origin: str, log: QueryRecord | None = None,
+                    exchange: Exchange | None = None) -> tuple[int, int, int | None]:
+        """Store a teacher answer and queue it as a training example, in one transaction (with the
+        query's log row and its messages, when given).
 
         Returns (learned answer id, training example id, query log id or None). The learned answer is
         replaced when the same question in the same context is answered again.
@@ -307,6 +332,7 @@ class Store:
             )
             example_id = _rowid(cursor)
             log_id = await self._insert_query(db, log) if log is not None else None
+            await self._insert_exchange(db, exchange, log_id)
             learned_id = await self._learned_id(db, norm_query, context_key)
             return learned_id, example_id, log_id
 

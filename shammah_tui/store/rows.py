@@ -199,3 +199,16 @@ class SkillResult:
     loss: float | None = None
     """The generator's loss on the held-out answers."""
     run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A question and what came back, as two messages of a conversation."""
+
+    conversation_id: int
+    question: str
+    reply: str
+    """The answer, or what went wrong."""
+    answered: bool
+    """True: the reply is an assistant message; False: a notice (an error)."""
+    source: str | None = None
