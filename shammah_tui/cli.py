@@ -11,10 +11,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from shammah_tui import __version__
 from shammah_tui.paths import resolve_data_dir
 from shammah_tui.kinds import TEACHERS
+from shammah_tui.serve import DEFAULT_HOST, DEFAULT_PORT
 from shammah_tui.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -25,7 +27,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like the rest of the CLI
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like the rest of the CLI
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -59,7 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     bench.add_argument("--save", action="store_true", help="write a results file to bench/results/")
+    serve = sub.add_parser("serve", parents=[common],
+                           help="a Messages-API endpoint on localhost: Claude clients learn through Shammah")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host other machines can reach (clients still need the token)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -87,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shammah-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     command = args.command or "tui"
+    if command == "serve":
+        from shammah_tui.serve.auth import bind_problem
+
+        problem = bind_problem(args.host, args.allow_remote)
+        if problem is not None:
+            print(f"shammah-tui: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if command == "tui":
             from shammah_tui.ui import run_tui
@@ -147,6 +172,8 @@ async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings:
             return await _train(engine)
         if command == "stats":
             return await _stats(engine, args)
+        if command == "serve":
+            return await _serve(engine, args, data_dir)
         raise _Failure(f"unknown command {command}")
     finally:
         await engine.close()
@@ -222,6 +249,8 @@ async def _batch(engine, args) -> int:
 
 
 async def _teach(engine, args) -> int:
+    from shammah_tui.formatting import plural, teach_outcome
+
     from shammah_tui.events import ToolCalled
 
     registry = engine.tool_registry()
@@ -244,7 +273,8 @@ async def _teach(engine, args) -> int:
     finally:
         unsubscribe()
     after = (await registry.call("analyze_model", {})).data.get("categories", {})
-    print(f"\nteaching stopped: {summary.stopped_because}; {summary.tool_calls} tool calls")
+    print(f"\nteaching {teach_outcome(summary.stopped_because)}: {plural(summary.iterations, 'turn')}, "
+          f"{plural(summary.tool_calls, 'tool call')}")
     print(f"{'category':<18}{'before':>8}{'after':>8}")
     for family in after:
         print(f"{family:<18}{before.get(family, {}).get('accuracy', 0):>8.0%}{after[family]['accuracy']:>8.0%}")
@@ -310,3 +340,13 @@ async def _stats(engine, args) -> int:
     print(stats_text(stats))
     return EXIT_OK
 
+
+async def _serve(engine, args, data_dir: Path) -> int:
+    from shammah_tui.serve.run import ServeError, serve_in_foreground
+
+    try:
+        await serve_in_foreground(engine, data_dir, args.host, args.port, allow_remote=args.allow_remote,
+                                  write=lambda line: print(line, flush=True))
+    except ServeError as exc:
+        raise _Failure(str(exc)) from None
+    return EXIT_OK

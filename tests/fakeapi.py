@@ -3,7 +3,8 @@
 `FakeMessagesAPI` serves `POST /v1/messages` on 127.0.0.1 with an ephemeral port,
 streaming (SSE, the full event order the SDK expects) and non-streaming (JSON).
 Replies come from a script queue (`enqueue_*`), then from an optional `responder`,
-then a default text. Every request is recorded in `.requests`.
+then a default text. Every request is recorded in `.requests`. `POST /v1/messages/count_tokens`
+and `GET /v1/models[/ID]` answer too (for pass-through tests).
 
     api = FakeMessagesAPI()
     base_url = await api.start()
@@ -29,6 +30,7 @@ import pytest_asyncio
 from aiohttp import web
 
 DEFAULT_TEXT = "This is the fake Messages API's default reply."
+FAKE_MODEL = "claude-fake-1"
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Text:
     chunks: list[str]
     stop_reason: str = "end_turn"
     usage: tuple[int, int] | None = None
+    chunk_delay_s: float = 0.0
+    """Pause between streamed events (a slow answer, for clients that hang up mid-stream)."""
 
 
 @dataclass
@@ -189,9 +193,10 @@ class FakeMessagesAPI:
         *,
         stop_reason: str = "end_turn",
         usage: tuple[int, int] | None = None,
+        chunk_delay_s: float = 0.0,
     ) -> None:
         """A text reply; `stream_chunks` is a count or the exact fragments (default: words)."""
-        self.enqueue(Text(_split(text, stream_chunks), stop_reason, usage))
+        self.enqueue(Text(_split(text, stream_chunks), stop_reason, usage, chunk_delay_s))
 
     def enqueue_tool_use(
         self,
@@ -246,6 +251,14 @@ class FakeMessagesAPI:
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = {}
         self.requests.append(RecordedRequest(request.path, dict(request.headers), body))
+        if request.path.endswith("/v1/messages/count_tokens"):
+            return web.json_response({"input_tokens": max(1, len(json.dumps(body.get("messages", []))) // 4)})
+        if request.path.endswith("/v1/models"):
+            return web.json_response({"data": [_model_info(FAKE_MODEL)], "has_more": False,
+                                      "first_id": FAKE_MODEL, "last_id": FAKE_MODEL})
+        if "/v1/models/" in request.path:
+            # the raw last segment: an id that arrived quoted says so in the reply
+            return web.json_response(_model_info(request.raw_path.split("?")[0].rsplit("/", 1)[-1]))
         if not request.path.endswith("/v1/messages"):
             return _error_response(Error(404, "not_found_error", f"no route {request.path}"))
         reply = self._next_reply(body)
@@ -354,8 +367,11 @@ class FakeMessagesAPI:
         })
         resp.enable_chunked_encoding()
         await resp.prepare(request)
+        delay = reply.chunk_delay_s if isinstance(reply, Text) else 0.0
         for name, data in events:
             await resp.write(_sse(name, {"type": name, **data}))
+            if delay:
+                await asyncio.sleep(delay)
         if isinstance(reply, StreamError):
             await resp.write(_sse("error", {"type": "error", "error": {
                 "type": reply.body_type, "message": reply.message}}))
@@ -406,6 +422,10 @@ class FakeMessagesAPI:
             _drop(request)
             return resp
         return web.json_response(message, headers={"request-id": self.new_id("req")})
+
+
+def _model_info(model_id: str) -> dict[str, Any]:
+    return {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2026-01-01T00:00:00Z"}
 
 
 def _drop(request: web.Request) -> None:
