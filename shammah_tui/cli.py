@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shammah-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     command = args.command or "tui"
+    problem = _usage_problem(command, args, settings)
+    if problem is not None:
+        print(f"shammah-tui: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if command == "serve":
         from shammah_tui.serve.auth import bind_problem
 
@@ -139,6 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"shammah-tui: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _usage_problem(command: str, args: argparse.Namespace, settings: Settings) -> str | None:
+    """What makes the command line unusable before anything opens (exit 2), else None."""
+    from shammah_tui.teachers.factory import missing_key
+
+    if command in ("tui", "ask", "batch", "teach", "serve") and (problem := missing_key(settings)):
+        return problem
+    if command == "ask":
+        from shammah_tui.pipeline.sanitize import QueryRejected, clean_query
+
+        try:
+            clean_query(args.query)
+        except QueryRejected as exc:
+            return str(exc)
+    if command == "batch" and args.file != "-" and not os.path.isfile(args.file):
+        return f"no such file: {args.file}"
+    return None
 
 
 class _Failure(Exception):
@@ -193,7 +215,7 @@ async def _ask(engine, args) -> int:
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
     elif result.error:
-        print(f"error: {result.error}", file=sys.stderr)
+        print(f"shammah-tui: {result.error}", file=sys.stderr)
     else:
         print(result.answer)
         print(f"[{result.source}, {result.latency_ms:.0f} ms]", file=sys.stderr)
@@ -225,8 +247,6 @@ def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
 
 
 async def _batch(engine, args) -> int:
-    if args.file != "-" and not os.path.isfile(args.file):
-        raise _Failure(f"no such file: {args.file}")
     answered = 0
     for _, query, error in _batch_lines(args.file):
         if error is not None:
@@ -242,7 +262,7 @@ async def _batch(engine, args) -> int:
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
         elif result.error:
-            print(f"error: {result.error}", flush=True)
+            print(f"[error] {result.error}", flush=True)
         else:
             print(f"[{result.source}] {result.answer}", flush=True)
     return EXIT_OK

@@ -83,3 +83,36 @@ def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path, capsys):
     path.write_text("x")
     assert main(["stats", "--data-dir", str(path)]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_claude_asked_for_without_a_key_is_a_usage_error_not_the_offline_teacher(tmp_path, capsys, monkeypatch):
+    for argv in (["ask", "hello", "--teacher", "claude"], ["batch", "-", "--teacher", "claude"]):
+        assert main([*argv, "--data-dir", str(tmp_path / "data")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("shammah-tui: ") and "ANTHROPIC_API_KEY" in err and err.count("\n") == 1
+    monkeypatch.setenv("SHAMMAH_TEACHER", "claude")  # the same asked for by the environment
+    assert main(["ask", "hello", "--data-dir", str(tmp_path / "data")]) == 2
+    assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\x1b[31m\x07"])
+def test_an_empty_question_is_a_usage_error(tmp_path, capsys, query):
+    assert main(["ask", query, "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("shammah-tui: ") and "empty" in err and err.count("\n") == 1
+
+
+def test_a_batch_file_that_does_not_exist_is_a_usage_error(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "nope.txt"), "--data-dir", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == f"shammah-tui: no such file: {tmp_path / 'nope.txt'}\n"
+
+
+def test_errors_read_the_same_everywhere(tmp_path):
+    """A failed forward on stderr and a bad batch line on stdout: one form each, no bare `error:`."""
+    batch = tmp_path / "q.txt"
+    batch.write_text('{"nope": 1}\nWhat is 2+2?\n')
+    out = run_cli("batch", str(batch), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['[error] line 1: JSON line needs a string field "query"', "[template] 4"]
+    asked = run_cli("ask", "Why did the Roman Empire fall?", "--data-dir", str(tmp_path / "data"))
+    assert asked.returncode == 1 and asked.stderr.startswith("shammah-tui: The offline teacher only knows")
