@@ -130,3 +130,60 @@ def test_curriculum_answers_of_different_keys_disagree() -> None:
     sampled = sorted({item.answer for item in sample_items(600, seed=5)})
     for a, b in zip(sampled, sampled[1:]):
         assert not agreement(a, b).agrees, (a, b)
+
+
+def test_worked_answers_agree_on_their_final_number_not_their_words():
+    """Two long worked answers to problems with other numbers share most words: their final
+    values decide (the stated last sentence, or a `#### N` line), not the word overlap."""
+    first = "First find the total: 4 + 2 + 1 = 7 stocking stuffers. Then 7 * 3 = 21. The answer is 21."
+    reworded = "Each kid gets 7 things, and there are 3 kids, so she buys 21 in total. So the answer is 21."
+    other_numbers = "Each kid gets 8 things, and there are 3 kids, so she buys 24 in total. So the answer is 24."
+    assert agreement(first, reworded).agrees
+    assert not agreement(reworded, other_numbers).agrees
+    assert not agreement(other_numbers, first).agrees
+    assert agreement("21", first).agrees and not agreement("24", first).agrees
+    assert agreement("4 + 2 + 1 = 7; 7 * 3 = 21\n#### 21", "The answer is 21.").agrees
+    assert not agreement("4 + 2 + 1 = 7; 7 * 3 = 21\n#### 21", "The answer is 24.").agrees
+
+
+def _embed_with(cosines: dict[frozenset[str], float]):
+    """A stand-in encoder: unit vectors whose cosine for each known pair is the one given."""
+    import numpy as np
+
+    def embed(texts: list[str]) -> np.ndarray:
+        cos = cosines[frozenset(texts)]
+        return np.array([[1.0, 0.0], [cos, (1 - cos * cos) ** 0.5]])
+
+    return embed
+
+
+def test_free_text_said_in_other_words_agrees_with_an_encoder_and_a_changed_fact_never_does():
+    """The teacher never answers twice alike: with a sentence encoder two free-text answers agree
+    when they mean the same (cosine >= MEANING_THRESHOLD) and no number, negation, name or piece
+    of code differs. The cosines are those all-MiniLM-L6-v2 gives these pairs
+    (bench/agreement_pairs.py measures them with the real encoder)."""
+    from shammah_tui.pipeline.agreement import MEANING_THRESHOLD
+
+    same = [
+        ("Paris is the capital of France.", "France's capital city is Paris.", 0.967),
+        ("Use my_list[::-1] to get a reversed copy, or my_list.reverse() to reverse in place.",
+         "You can reverse a list in place with my_list.reverse(), or make a reversed copy with slicing: "
+         "my_list[::-1].", 0.926),
+        ("To undo the last commit but keep the changes, run git reset --soft HEAD~1.",
+         "Run git reset --soft HEAD~1: it removes the last commit and keeps your changes staged.", 0.872),
+    ]
+    different = [
+        ("Paris is the capital of France.", "Lyon is the capital of France.", 0.696),  # 5 of 6 words shared
+        ("To undo the last commit but keep the changes, run git reset --soft HEAD~1.",
+         "To discard the last commit and its changes, run git reset --hard HEAD~1.", 0.929),  # a flag
+        ("Water boils at 100 degrees Celsius at sea level.", "Water boils at 90 degrees Celsius at sea level.", 0.98),
+        ("The function is thread-safe.", "The function is not thread-safe.", 0.95),
+    ]
+    embed = _embed_with({frozenset((a, b)): cos for a, b, cos in same + different})
+    for a, b, _ in same:
+        verdict = agreement(a, b, embed)
+        assert verdict.agrees and verdict.method == "meaning" and verdict.score >= MEANING_THRESHOLD, (a, b)
+    for a, b, _ in different:
+        assert not agreement(a, b, embed).agrees, (a, b)
+    # Without an encoder, shared words decide, and a changed name still disagrees.
+    assert not agreement("Paris is the capital of France.", "Lyon is the capital of France, of course.").agrees

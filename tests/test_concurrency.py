@@ -1,4 +1,4 @@
-"""Two processes on one data dir (DESIGN §8): no corruption, no lost rows, one training run at a time.
+"""Two processes on one data dir: no corruption, no lost rows, one training run at a time.
 
 Batches share the database through SQLite (WAL, BEGIN IMMEDIATE, busy timeout). Training takes
 an inter-process lock (`shammah_tui.lock`, flock on `<data dir>/train.lock`): while one process

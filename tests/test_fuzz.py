@@ -1,4 +1,4 @@
-"""Bad input, fuzzed (DESIGN §8): queries, tool inputs, settings files and batch files.
+"""Bad input, fuzzed: queries, tool inputs, settings files and batch files.
 
 Queries go through one in-process Engine with the offline teacher (models untrained: what is
 tested is that nothing raises and nothing unsafe is stored or shown). The heavy cases (a 1 MB

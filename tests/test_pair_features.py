@@ -49,7 +49,8 @@ def test_number_mismatch():
     assert feat("What is 12 + 7?", "What is 12 + 8?")["number_mismatch"] == 1.0
     assert feat("What is 12 + 7?", "Compute 12 + 7")["number_mismatch"] == 0.0
     assert feat("Proposition 54 in 2016", "Proposition 55 in 2016")["number_mismatch"] == 1.0
-    assert feat("How many 6-digit numbers are there?", "How many six-digit numbers are there?")["number_mismatch"] == 1.0
+    digits = feat("How many 6-digit numbers are there?", "How many six-digit numbers are there?")
+    assert digits["number_mismatch"] == 1.0
     assert feat("I have 1,000 apples", "I have 1000 apples")["number_mismatch"] == 0.0
     both = feat("Is 7 prime?", "Is 9 prime?")
     assert both["numbers_both"] == 1.0
@@ -68,10 +69,12 @@ def test_entities_question_words_and_order():
     f = feat("Which rehab center in Marshall County AL is good?", "Which rehab center in Washington County AL is good?")
     assert f["entity_mismatch"] == 2.0  # marshall, washington; AL and County are on both sides
     # A sentence-initial capital is not a name; case differences are not a mismatch.
-    assert feat("Which are the best horror movies in hollywood?", "Best horror movies in Hollywood?")["entity_mismatch"] == 0.0
+    cased = feat("Which are the best horror movies in hollywood?", "Best horror movies in Hollywood?")
+    assert cased["entity_mismatch"] == 0.0
     assert feat("How will Game of Thrones end?", "When will Game of Thrones end?")["wh_mismatch"] == 1.0
     assert feat("How do I cook rice?", "How can I cook rice?")["wh_mismatch"] == 0.0
-    swapped = feat("Can data science graduates apply for psychology?", "Can psychology graduates apply for data science?")
+    swapped = feat("Can data science graduates apply for psychology?",
+                   "Can psychology graduates apply for data science?")
     assert swapped["order_discordance"] > 0.3
     assert swapped["jaccard_content"] == 1.0  # the same words: only the order tells them apart
 
@@ -86,7 +89,8 @@ def test_margin_and_lengths():
 
 def test_features_are_fast():
     pairs = [("How do I delete WhatsApp chats permanently?", "How can I delete permanently my whatsapp chat?"),
-             ("What is a suitable rehab center near Hamilton County IA?", "Which is a rehab center near Franklin County IA?")]
+             ("What is a suitable rehab center near Hamilton County IA?",
+              "Which is a rehab center near Franklin County IA?")]
     pair_features(*pairs[0], 0.9)  # warm caches
     started = time.perf_counter()
     n = 0

@@ -1,4 +1,4 @@
-"""Reliability (DESIGN §8): kill -9 at random moments, bad files, full and read-only disks, load.
+"""Reliability: kill -9 at random moments, bad files, full and read-only disks, load.
 
 The subprocesses run the real CLI (`python -m shammah_tui`) with the offline teacher on data
 dirs copied from one template (tokenizer and checkpoints already written; `batch_size = 8` and

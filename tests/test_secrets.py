@@ -1,4 +1,4 @@
-"""Secrets (DESIGN §5): the API key is never stored, printed or put in an error message.
+"""Secrets: the API key is never stored, printed or put in an error message.
 
 A canary key is set in the environment and the Claude teacher pointed at a closed port; every
 byte the commands leave behind (stdout, stderr, every file of the data dir: database, WAL,

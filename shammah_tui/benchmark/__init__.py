@@ -1,4 +1,4 @@
-"""`shammah-tui bench`: the performance suite (DESIGN §7) and the learning streams, on this machine.
+"""`shammah-tui bench`: the performance suite and the learning streams, on this machine.
 
 Every ratio compares two things measured in the same run, interleaved, so a noisy shared machine
 moves both sides alike. Nothing here is asserted: the numbers are printed (a table, or one JSON

@@ -233,5 +233,6 @@ class Engine:
 
     # ---------------------------------------------------------------------- stats
     async def stats(self) -> dict[str, Any]:
-        """The `stats --json` object (DESIGN §6)."""
-        return await collect_stats(self.store, self.settings, self.local.thresholds, self.host.encoder_status)
+        """The `stats --json` object (the README lists its keys)."""
+        return await collect_stats(self.store, self.settings, self.local.thresholds,
+                                   self.host.describe_encoder())

@@ -46,8 +46,8 @@ class ModelHost:
         self._emit = emit
         self.encoder: Embedder | None = None
         """The sentence encoder, once loaded (None: none found, or not loaded yet)."""
-        self.encoder_status = "not loaded"
-        """What the encoder is: its name, or why there is none (for stats and the UI)."""
+        self.encoder_status = ""
+        """What became of loading the encoder: its name, or why there is none ("" before trying)."""
         self.enabled = True
         """False: this engine never loads the models (it answers from templates and the store)."""
         self.models: LocalModels | None = None
@@ -117,6 +117,19 @@ class ModelHost:
         return warnings
 
     # ---------------------------------------------------------------- the encoder
+    def describe_encoder(self) -> str:
+        """The sentence encoder in use, or the one that would load, or why there is none."""
+        if self.encoder_status:
+            return self.encoder_status
+        from shammah_tui.models.encoder_files import locate_encoder
+
+        folder = locate_encoder(self.settings.encoder_path or None, os.environ)
+        if folder is None:
+            return "none found"
+        name = next((part.split("--")[-1] for part in reversed(folder.parts) if part.startswith("models--")),
+                    folder.name)
+        return f"{name} (not loaded yet)"
+
     def _load_encoder_sync(self) -> Embedder | None:
         """The sentence encoder from the configured folder or the Hugging Face cache (or the hub,
         when the settings allow it); None, said once, when there is none."""

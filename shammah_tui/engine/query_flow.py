@@ -18,7 +18,7 @@ import numpy as np
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
-from shammah_tui.pipeline.agreement import agreement
+from shammah_tui.pipeline.agreement import Agreement, agreement
 from shammah_tui.pipeline.context import query_context
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
@@ -103,6 +103,7 @@ class QueryFlow:
             return result, None
         query = Query.of(text, history, scope, conversation_id)
         decision = await self.decide(query)
+        await self.coordinator.observe(decision)
         later: Awaitable[None] | None = None
         if decision.answer is not None:
             result = await self._answer_locally(query, decision)
@@ -194,7 +195,7 @@ class QueryFlow:
         candidate = decision.semantic
         if candidate is None:
             return
-        agreed = agreement(candidate.entry.answer, teacher_answer).agrees
+        agreed = (await self._agreement(candidate.entry.answer, teacher_answer)).agrees
         await self.coordinator.add_pair_label(PairLabel(query.text, candidate.entry.query, int(agreed),
                                                         list(candidate.features), origin, query.context_key))
 
@@ -209,7 +210,7 @@ class QueryFlow:
             self._emit(Notice("warning", f"Spot check skipped: {exc.message}"))
             return
         reply.text = strip_controls(reply.text)  # what the network sends never reaches a terminal raw
-        verdict = agreement(decision.answer, reply.text)
+        verdict = await self._agreement(decision.answer, reply.text)
         result.verified, result.teacher_answer = verdict.agrees, reply.text
         await self.store.set_verification(result.query_id, verdict.agrees, reply.text,
                                           reply.input_tokens, reply.output_tokens)
@@ -230,6 +231,14 @@ class QueryFlow:
             # The teacher's answer replaces the wrong one and is learned from.
             await self.learn(query, reply.text, "spot_check", None)
         self._emit(QueryVerified(result.query_id, verdict.agrees, reply.text))
+
+    async def _agreement(self, local: str, teacher: str) -> Agreement:
+        """`agreement`, with the sentence encoder when there is one (free-text answers said in
+        other words agree); in a worker thread, as the encoder takes milliseconds."""
+        encoder = self.host.encoder
+        if encoder is None:
+            return agreement(local, teacher)
+        return await asyncio.to_thread(agreement, local, teacher, encoder.embed)
 
     def check_in_background(self, check: Awaitable[None]) -> None:
         """Run a spot check after its answer was returned; close() waits for it a moment."""

@@ -10,17 +10,19 @@ examples instead of retrying after every query.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
 from shammah_tui.lock import DataDirLock
-from shammah_tui.pipeline.calibration import CalibrationPoints, calibrate
+from shammah_tui.pipeline.calibration import CalibrationPoints, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import LocalAnswerer, Thresholds
+from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
 from shammah_tui.settings import Settings
 from shammah_tui.store import LossPoint, PairLabel, Store
 from shammah_tui.training.events import RunReport, StepEvent
@@ -35,6 +37,12 @@ ACCEPTANCE_LABELS = 4000
 #: Where pair labels that may calibrate come from (paraphrase groups the teacher wrote do not:
 #: they are not the traffic the threshold serves).
 CALIBRATING_ORIGINS = ("forward", "spot_check")
+#: Queries that reached the learned tier, remembered for its threshold (newest last).
+LEARNED_WINDOW = 4000
+#: The acceptance threshold is recomputed after this many such queries (and after every label).
+RECALIBRATE_EVERY = 25
+#: Where the store keeps that window: -1 for an exact hit, else the best candidate's p.
+WINDOW_KEY = "learned_window"
 #: Said when a run is skipped because another process holds the data dir's training lock.
 TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run was skipped "
                       "(the queued examples stay queued for the next run).")
@@ -57,6 +65,10 @@ class TrainingCoordinator:
         self.pair_labels: list[PairLabel] = []
         """Labels of stored answers for new queries that no model was fitted on: what the semantic
         store's threshold is calibrated on (newest last, at most ACCEPTANCE_LABELS)."""
+        self.learned_window: deque[float] = deque(maxlen=LEARNED_WINDOW)
+        """The queries that reached the learned tier: -1 for an exact hit (right by construction),
+        else the acceptance p of the best stored candidate, served or not."""
+        self._unseen = 0
         self._task: asyncio.Task[RunReport | None] | None = None
         self._cancel = threading.Event()
         #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
@@ -120,9 +132,27 @@ class TrainingCoordinator:
         await self.save_thresholds()
 
     async def load_pair_labels(self) -> None:
-        """Read the labels the acceptance threshold is calibrated on (at open)."""
+        """Read what the acceptance threshold is calibrated on (at open)."""
         self.pair_labels = await self.store.pair_labels(CALIBRATING_ORIGINS, limit=ACCEPTANCE_LABELS,
                                                         fitted=False)
+        try:
+            window = json.loads(await self.store.get_value(WINDOW_KEY) or "[]")
+            self.learned_window.extend(float(p) for p in window)
+        except (ValueError, TypeError):
+            pass  # an unreadable window is rebuilt by the next queries
+
+    async def observe(self, decision: LocalDecision) -> None:
+        """A query's decision: one that reached the learned tier joins the window the acceptance
+        threshold is estimated over."""
+        if decision.source == "learned" and decision.semantic is None:
+            self.learned_window.append(-1.0)
+        elif decision.semantic is not None:
+            self.learned_window.append(decision.semantic.p)
+        else:
+            return
+        self._unseen += 1
+        if self._unseen >= RECALIBRATE_EVERY:
+            await self.recalibrate_acceptance()
 
     async def add_pair_label(self, label: PairLabel) -> None:
         """Keep a new pair label; one that may calibrate moves the acceptance threshold at once."""
@@ -133,17 +163,23 @@ class TrainingCoordinator:
             await self.recalibrate_acceptance()
 
     async def recalibrate_acceptance(self) -> None:
-        """The lowest acceptance threshold whose accepted labels keep the estimated error under δ,
-        each label scored by the current acceptance model (it was never fitted on them)."""
+        """The lowest acceptance threshold whose served answers' estimated error stays under δ:
+        labels (scored by the current acceptance model, never fitted on them) fit P(right | p),
+        averaged over the p of the queries that reached the tier (`served_error_threshold`)."""
         semantic = self.local.semantic
         if semantic is None:
             return
+        self._unseen = 0
         scores = semantic.score([label.features for label in self.pair_labels])
-        result = calibrate(scores, [bool(label.label) for label in self.pair_labels], self.settings.error_bound)
+        window = list(self.learned_window)
+        reached = [p for p in window if p >= 0]
+        result = served_error_threshold(scores, [bool(label.label) for label in self.pair_labels], reached,
+                                        self.settings.error_bound, exact_served=len(window) - len(reached))
         thresholds = self.local.thresholds
         thresholds.acceptance = result.threshold
         thresholds.acceptance_error = result.estimated_error if result.accepted else None
         await self.save_thresholds()
+        await self.store.set_value(WINDOW_KEY, json.dumps([round(p, 5) for p in window]))
 
     async def save_thresholds(self) -> None:
         await self.store.set_value(Thresholds.STORE_KEY, self.local.thresholds.to_json())

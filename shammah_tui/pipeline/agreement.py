@@ -10,14 +10,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shammah_tui.pipeline.templates import UNIT_ALIASES
 
+if TYPE_CHECKING:
+    import numpy as np
+
 #: Token-overlap F1 at or above this counts as agreement (free-form answers).
 OVERLAP_THRESHOLD = 0.8
+#: Sentence-encoder cosine at or above this counts as saying the same in other words, when nothing
+#: that changes a meaning differs (measured on paraphrased vs. different answers: same ≥ 0.825,
+#: different ≤ 0.70 except one that differs only in a flag, which the code check catches).
+MEANING_THRESHOLD = 0.85
 #: Relative tolerance for comparing final numbers.
 RELATIVE_TOLERANCE = Fraction(1, 10**9)
 #: A teacher answer of at most this many words (and no final number) is a short answer.
@@ -25,7 +33,8 @@ MAX_SHORT_WORDS = 4
 #: A lead-in before a final value ("the answer is", "there are") is at most this long.
 MAX_LEAD_WORDS = 6
 
-Method = Literal["exact", "exact_value", "overlap", "empty"]
+Method = Literal["exact", "exact_value", "overlap", "meaning", "empty"]
+Embed = Callable[[list[str]], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,27 @@ def _numeric_final(tokens: list[tuple[str, str]]) -> tuple[Fraction, str | None]
     return None
 
 
+#: A worked answer's last sentence ("… So she buys 21 in all. The answer is 21."), or GSM8K's
+#: "#### 21" line: where a long answer states its final value.
+_LAST_SENTENCE = re.compile(r"(?:^|(?<=[.!?;:])\s|\n)([^.!?;\n]*)[.!?]?\s*$")
+_HASH_FINAL = re.compile(r"(?:^|\s)####\s*(.+?)\s*$")
+
+
+def _stated_final(normalized: str) -> tuple[Fraction, str | None] | None:
+    """The final value of an answer: its whole text's (`_numeric_final`), else its last sentence's
+    or its `#### N` line's, when that sentence is built around a final number."""
+    found = _numeric_final(_tokens(normalized))
+    if found is not None:
+        return found
+    hashed = _HASH_FINAL.search(normalized)
+    if hashed is not None:
+        return _numeric_final(_tokens(hashed.group(1)))
+    last = _LAST_SENTENCE.search(normalized)
+    if last is not None and last.group(1).strip() and last.group(1).strip() != normalized:
+        return _numeric_final(_tokens(last.group(1).strip()))
+    return None
+
+
 def _short_forms(tokens: list[tuple[str, str]]) -> set[tuple[str, ...]]:
     """The answer's words, also without a leading article or lead-in ("it is Paris")."""
     words = tuple(t for _, t in tokens if t != "=")
@@ -130,7 +160,7 @@ def _overlap_f1(local: list[tuple[str, str]], teacher: list[tuple[str, str]]) ->
     return 2 * precision * recall / (precision + recall)
 
 
-def agreement(local: str, teacher: str) -> Agreement:
+def agreement(local: str, teacher: str, embed: Embed | None = None) -> Agreement:
     """Does the local answer say what the teacher's answer says?
 
     Both texts are normalized first: Unicode NFKC, casefold, whitespace collapsed,
@@ -146,8 +176,10 @@ def agreement(local: str, teacher: str) -> Agreement:
        - a final **number**, when the teacher's answer is ``NUMBER [UNIT]``,
          ``… = NUMBER [UNIT]`` ("10 km = 6.21 miles") or a lead-in of at most
          six words ending in is/are/was/equals/about/of/… followed by
-         ``NUMBER [UNIT]`` ("The answer is 82.", "There are 5 letters"). The
-         local answer must have a final number of the same shapes, equal within
+         ``NUMBER [UNIT]`` ("The answer is 82.", "There are 5 letters") — or
+         when the *last sentence* of a longer answer, or its ``#### N`` line, has
+         one of those shapes (a worked answer: "First … Then … The answer is 21.").
+         The local answer must have a final number of the same shapes, equal within
          1e-9 relative (thousands commas allowed); when both carry a unit word the
          units must match too (aliases and plurals folded: "mile" = "miles" =
          "mi"), so "5 vowels" does not agree with "5 letters", while a bare "6.21"
@@ -159,8 +191,15 @@ def agreement(local: str, teacher: str) -> Agreement:
          local answer that starts with the same yes/no word.
 
        So "The answer is 82." vs "82" agree; "82" vs "83" do not.
-    4. ``overlap`` — otherwise, token-overlap F1 between the two normalized word
-       multisets; agrees when F1 ≥ `OVERLAP_THRESHOLD` (0.8).
+    4. Otherwise the two are free text, and agree when they say the same thing and nothing
+       that changes a meaning differs between them: a number, a negation, a name, a piece
+       of code (`pair_features.stated_differently`). "The same thing" is:
+
+       - ``meaning``, with a sentence encoder (`embed`): cosine ≥ `MEANING_THRESHOLD`.
+         The teacher never answers twice alike; the encoder hears the same answer in
+         other words, and tells "Paris is the capital of France" from "Lyon is …";
+       - ``overlap``, without one: token-overlap F1 between the two normalized word
+         multisets ≥ `OVERLAP_THRESHOLD` (0.8).
 
     Known limits, accepted for exactness elsewhere: case is ignored everywhere
     (so "apple" agrees with "APPLE"), and a yes/no verdict reads only the first
@@ -173,9 +212,9 @@ def agreement(local: str, teacher: str) -> Agreement:
         return Agreement(1.0, True, "exact")
     local_tokens, teacher_tokens = _tokens(local_norm), _tokens(teacher_norm)
 
-    teacher_value = _numeric_final(teacher_tokens)
+    teacher_value = _stated_final(teacher_norm)
     if teacher_value is not None:
-        local_value = _numeric_final(local_tokens)
+        local_value = _stated_final(local_norm)
         agrees = (
             local_value is not None
             and _numbers_equal(local_value[0], teacher_value[0])
@@ -192,5 +231,14 @@ def agreement(local: str, teacher: str) -> Agreement:
             agrees = bool(_short_forms(local_tokens) & _short_forms(teacher_tokens))
         return Agreement(1.0 if agrees else 0.0, agrees, "exact_value")
 
+    from shammah_tui.pipeline.pair_features import stated_differently
+
     score = _overlap_f1(local_tokens, teacher_tokens)
-    return Agreement(score, score >= OVERLAP_THRESHOLD, "overlap")
+    same_facts = not stated_differently(local, teacher)
+    if embed is None:
+        return Agreement(score, score >= OVERLAP_THRESHOLD and same_facts, "overlap")
+    # With an encoder the meaning decides, shared words or not: "Paris is the capital of France"
+    # and "Lyon is the capital of France" share five words of six and mean different things.
+    vectors = embed([local, teacher])
+    cosine = float(vectors[0] @ vectors[1])
+    return Agreement(cosine, cosine >= MEANING_THRESHOLD and same_facts, "meaning")

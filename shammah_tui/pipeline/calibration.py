@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 #: A threshold above every probability: the tier stays closed.
 CLOSED = 1.01
 
@@ -72,3 +74,60 @@ class CalibrationPoints:
     def calibrate(self, bound: float) -> Calibration:
         """The threshold these points support under the error bound (see `calibrate`)."""
         return calibrate([p for p, _ in self.points], [ok for _, ok in self.points], bound)
+
+
+def served_error_threshold(p_labelled: Sequence[float], agreed: Sequence[bool], p_reached: Sequence[float],
+                           bound: float, *, exact_served: int = 0, quantile: float = 0.9, floor: float = 0.3,
+                           min_labels: int = 30, draws: int = 100, seed: int = 0) -> Calibration:
+    """The lowest threshold on p whose served answers' estimated error stays under `bound`.
+
+    For the semantic store, where a plain count of labelled answers above a threshold is too
+    thin (its labels come mostly from queries it did not serve):
+
+    1. Recalibrate: P(right | p) = σ(a + b·logit p), fitted on the labels with p ≥ `floor` (prior
+       a ~ N(0, 1), b ~ N(1, 1): "the model is calibrated" until labels say otherwise). Labels
+       are drawn by p alone (a forward when p < τ, a spot check when served), so P(right | p)
+       needs no weighting.
+    2. The error of a threshold τ is the mean of 1 − P(right | p) over every query that reached
+       the tier with p ≥ τ (`p_reached`: their p is known, labelled or not).
+    3. An upper bound: the `quantile` of that mean over `draws` samples of (a, b) from the
+       posterior's Laplace approximation.
+
+    `exact_served` answers (the teacher's own, for the same question) are right by construction
+    and count among the served: the bound is on every answer the learned tier gives. CLOSED
+    until `min_labels` labels have p ≥ `floor`, or when p does not rank right above wrong.
+    """
+    from shammah_tui.pipeline.pair_features import map_logistic
+
+    closed = Calibration(CLOSED, 0, 0, 1.0)
+    p_lab, y = np.asarray(p_labelled, dtype=np.float64), np.asarray(agreed, dtype=np.float64)
+    keep = p_lab >= floor
+    reached = np.sort(np.asarray(p_reached, dtype=np.float64))[::-1]
+    reached = reached[reached >= floor]
+    if keep.sum() < min_labels or len(reached) == 0:
+        return closed
+    z = _logit(p_lab[keep])
+    b, a = map_logistic(z[:, None], y[keep], np.array([1.0, 0.0]), 1.0, 50)
+    if b <= 0:
+        return closed
+    design = np.stack([np.ones_like(z), z], axis=1)  # (n, 2): bias, slope
+    theta = np.array([a, b])
+    q = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -40, 40)))
+    hessian = (design * (q * (1 - q))[:, None]).T @ design + np.eye(2)
+    chol = np.linalg.cholesky(np.linalg.inv(hessian))
+    samples = theta + np.random.default_rng(seed).standard_normal((draws, 2)) @ chol.T  # (draws, 2)
+    zr = _logit(reached)
+    wrong = 1.0 / (1.0 + np.exp(np.clip(samples[:, :1] + samples[:, 1:] * zr[None, :], -40, 40)))  # (draws, n)
+    count = np.arange(1, len(reached) + 1)
+    estimate = np.quantile(np.cumsum(wrong, axis=1) / count, quantile, axis=0) * count / (count + exact_served)
+    distinct = np.r_[reached[1:] != reached[:-1], True]  # cut only between different p
+    ok = np.where((estimate <= bound) & distinct)[0]
+    if len(ok) == 0:
+        return closed
+    i = int(ok[-1])
+    return Calibration(float(reached[i]), i + 1, 0, float(estimate[i]))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))

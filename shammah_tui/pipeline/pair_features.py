@@ -170,6 +170,36 @@ def _parse(text: str) -> _Parsed:
     return _Parsed(tokens, content, numbers, frozenset(entities), wh, norm)
 
 
+_CODE_MARKS = frozenset("_([/~=<>{}|$")
+
+
+def _code_tokens(text: str) -> set[str]:
+    """Code-like tokens: flags, calls, paths, dotted names ("--soft", "my_list[::-1]", "os.path")."""
+    found = set()
+    for raw in text.split():
+        token = raw.strip("\"'`").rstrip(".,;:!?")
+        if len(token) < 2:
+            continue
+        inner_dot = "." in token.strip(".")
+        if token.startswith("-") or inner_dot or any(ch in _CODE_MARKS for ch in token):
+            found.add(token)
+    return found
+
+
+def stated_differently(a: str, b: str) -> bool:
+    """True when two texts differ in something that changes what they say, whatever their wording:
+    a number, a negation, a name one names and the other never mentions, or a piece of code."""
+    pa, pb = _parse(a), _parse(b)
+    if pa.numbers != pb.numbers:
+        return True
+    tokens_a, tokens_b = set(pa.tokens), set(pb.tokens)
+    if (tokens_a & NEGATIONS) != (tokens_b & NEGATIONS):
+        return True
+    if any(e not in tokens_b for e in pa.entities) or any(e not in tokens_a for e in pb.entities):
+        return True
+    return _code_tokens(a) != _code_tokens(b)
+
+
 def _jaccard(a: set | frozenset, b: set | frozenset) -> float:
     if not a and not b:
         return 1.0
@@ -352,7 +382,7 @@ class AcceptanceModel:
         if self._veto_idx:
             keep = ~(f[:, self._veto_idx] != 0).any(axis=1)
             f, y = f[keep], y[keep]
-        theta = _map_logistic(self._inputs(f), y, np.append(self.weights, self.bias), prior_strength, iterations)
+        theta = map_logistic(self._inputs(f), y, np.append(self.weights, self.bias), prior_strength, iterations)
         provenance = dict(self.provenance)
         provenance["online_fit"] = {"labels": int(len(y)), "prior_strength": prior_strength,
                                     "base": self.provenance.get("name", "unnamed")}
@@ -371,7 +401,7 @@ def expand(features: np.ndarray, gate: tuple[float, float] | None) -> np.ndarray
     return np.hstack([f, g * f[:, 2:]])
 
 
-def _map_logistic(x: np.ndarray, y: np.ndarray, prior: np.ndarray, strength: float, iterations: int) -> np.ndarray:
+def map_logistic(x: np.ndarray, y: np.ndarray, prior: np.ndarray, strength: float, iterations: int) -> np.ndarray:
     """Logistic regression with a Gaussian prior N(prior, 1/strength): Newton steps, each
     halved until the objective goes down (plain Newton overshoots on separable data)."""
     design = np.hstack([x, np.ones((len(x), 1))])
@@ -419,6 +449,6 @@ def fit_logistic(features: np.ndarray, labels: Sequence[bool] | np.ndarray, *, l
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    theta = _map_logistic((x - mean) / scale, y, np.zeros(x.shape[1] + 1), l2, 50)
+    theta = map_logistic((x - mean) / scale, y, np.zeros(x.shape[1] + 1), l2, 50)
     return AcceptanceModel(mean, scale, theta[:-1], float(theta[-1]), gate, tuple(veto),
                            provenance=dict(provenance or {}))

@@ -1,7 +1,7 @@
 """One full training run: evaluate, train the generator, relabel, train the classifiers, calibrate.
 
 Runs synchronously in a worker thread. Labels come from agreement with the
-teacher's stored answers (DESIGN §2): the generator is asked each evaluated
+teacher's stored answers (docs/ARCHITECTURE.md): the generator is asked each evaluated
 question as if it were new, and its answer is compared with the teacher's.
 
 - before training, on new examples it has never seen (honest negatives early on);

@@ -103,7 +103,7 @@ class StatsFetched(Message):
     """A fresh `engine.stats()`."""
 
     stats: dict[str, Any]
-    """The stats object (DESIGN §6)."""
+    """The stats object (`engine.stats()`)."""
 
 
 @dataclass
