@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shammah-tui {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    sub.add_parser("tui", parents=[common], help="open the terminal UI (the default)")
+    serve_flag = _Parser(add_help=False)
+    serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT",
+                            help="also serve the Messages API on 127.0.0.1 (default port 8765): the panes "
+                                 "show its traffic learn")
+    parser.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", help=argparse.SUPPRESS)
+    sub.add_parser("tui", parents=[common, serve_flag], help="open the terminal UI (the default)")
     ask = sub.add_parser("ask", parents=[common], help="answer one query through the pipeline")
     ask.add_argument("query")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
@@ -77,6 +82,13 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text) if text != "0" else 0
+    if value > 65535:
+        raise argparse.ArgumentTypeError("a port is at most 65535")
     return value
 
 
@@ -120,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "tui":
             from shammah_tui.ui import run_tui
 
-            return run_tui(data_dir, settings)
+            return run_tui(data_dir, settings, serve_port=getattr(args, "serve", None))
         if command == "bench":
             from shammah_tui.benchmark import run_bench
 

@@ -28,7 +28,7 @@ class OpenFailed(Exception):
 
 
 def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,
-              seed: int | None = None, load_models: bool = True) -> ShammahApp:
+              seed: int | None = None, load_models: bool = True, serve_port: int | None = None) -> ShammahApp:
     """The app for `data_dir`; it opens the engine inside its own event loop once running.
 
     With no `teacher`, the one `settings` asks for is made there too (so an
@@ -61,11 +61,11 @@ def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None
             raise
 
     return ShammahApp(open_engine=open_engine, load_models=load_models, data_dir=data_dir,
-                      theme=getattr(settings, "theme", None))
+                      theme=getattr(settings, "theme", None), serve_port=serve_port)
 
 
 def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,
-            seed: int | None = None) -> int:
+            seed: int | None = None, serve_port: int | None = None) -> int:
     """Run the TUI until the user quits; returns the exit code (0 ok, 1 runtime failure).
 
     The engine is opened inside the app's event loop (aiosqlite binds to it),
@@ -74,7 +74,7 @@ def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, 
     When the data directory cannot be opened, the app exits with code 1 and
     prints one line saying why (`shammah-tui: ...`).
     """
-    app = build_app(data_dir, settings, teacher, seed=seed)
+    app = build_app(data_dir, settings, teacher, seed=seed, serve_port=serve_port)
     app.run()
     if app.exit_reason:
         print(f"shammah-tui: {app.exit_reason}", file=sys.stderr)

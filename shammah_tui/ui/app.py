@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -51,12 +51,14 @@ class ShammahApp(App[int]):
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
-                 data_dir: Path | None = None, theme: str | None = None) -> None:
+                 data_dir: Path | None = None, theme: str | None = None,
+                 serve_port: int | None = None) -> None:
         """Give an open `engine`, or `open_engine` to open one once the app runs.
 
         `clock` is the only time source for anything shown; `load_models=False`
         leaves the models unloaded (tests, or a UI without torch). `data_dir` is where
-        settings.toml and exports live (else the engine's); `theme` is the saved theme.
+        settings.toml and exports live (else the engine's); `theme` is the saved theme;
+        `serve_port` starts the Messages-API server once the engine is open.
         """
         super().__init__()
         if theme and theme in self.available_themes:
@@ -72,6 +74,10 @@ class ShammahApp(App[int]):
         self._load_models = load_models
         self._engine_closed = False
         self._main = MainScreen(clock=clock, data_dir=data_dir)
+        self._data_dir = data_dir
+        self._serve_port = serve_port
+        self._server: Any = None
+        """The Messages-API server (`serve.run.RunningServer`) while it runs."""
         self.exit_reason: str | None = None
         """Why the app gave up (the data directory could not be opened), for the caller to print."""
 
@@ -117,6 +123,35 @@ class ShammahApp(App[int]):
     def _attach(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready
         self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
+        if self._serve_port is not None:
+            self.start_serving(self._serve_port)
+
+    # ------------------------------------------------------------------ serving
+    @work(group="serve", exclusive=True, exit_on_error=False)
+    async def start_serving(self, port: int = 8765) -> None:
+        """Serve the Messages API over this engine, on this loop: its traffic shows in the panes."""
+        from shammah_tui.serve.run import ServeError, start_server
+
+        if self._server is not None or self.engine is None:
+            return
+        data_dir = self._data_dir or getattr(self.engine, "data_dir", None)
+        try:
+            self._server = await start_server(self.engine, data_dir, port=port)  # type: ignore[arg-type]
+        except ServeError as exc:
+            self.notify(str(exc), title="Serving failed", severity="error")
+            return
+        server = self._server
+        upstream = "Claude" if server.upstream_url else "the offline teacher"
+        self._main.conversation.add_notice("information", (
+            f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
+            f"ANTHROPIC_BASE_URL={server.url} and ANTHROPIC_API_KEY to the token in {server.token_path}."))
+
+    async def stop_serving(self) -> None:
+        """Stop the Messages-API server, if it runs."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+            self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
 
     @work(group="models", exit_on_error=False)
     async def load_models(self) -> None:
@@ -128,6 +163,7 @@ class ShammahApp(App[int]):
             self._main.post_message(msg.ModelsFailed(error_line(exc)))
 
     async def on_unmount(self) -> None:
+        await self.stop_serving()
         await self.close_engine()
 
     async def close_engine(self) -> None:
@@ -183,6 +219,12 @@ class ShammahApp(App[int]):
         yield from super().get_system_commands(screen)
         main = self._main
         yield SystemCommand("Train now", "Train the local models on the queued examples", main.action_train)
+        if self._server is None:
+            yield SystemCommand("Serve the Messages API", "Let any Claude client learn through Shammah "
+                                "(127.0.0.1:8765); its traffic shows here", lambda: self.start_serving(8765))
+        else:
+            yield SystemCommand("Stop serving", f"Stop the Messages-API server at {self._server.url}",
+                                self.stop_serving)
         yield SystemCommand("Start teaching", "Let the teacher teach through its tools", main.action_teach)
         yield SystemCommand("Stop teaching", "Stop the teaching session", main.action_stop_teaching)
         yield SystemCommand("Cancel", "Cancel the answer in flight, teaching, or the training run",

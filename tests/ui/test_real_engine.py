@@ -86,3 +86,33 @@ async def test_unusable_data_dir_exits_1_with_one_line(tmp_path):
     said = app.exit_reason or ""  # run_tui prints it as `shammah-tui: <reason>` to stderr
     assert said.startswith("cannot use data dir") and said.endswith("File exists")
     assert "\n" not in said
+
+
+async def test_the_tui_serves_the_messages_api_and_its_answers_show_in_the_panes(tmp_path):
+    """`shammah-tui --serve`: the server runs on the app's loop over its engine, so a client's
+    question is answered (here by a template) and counted in the metrics pane like a typed one."""
+    from anthropic import AsyncAnthropic
+
+    data_dir = tmp_path / "data"
+    app = build_app(data_dir, Settings(teacher="offline", spot_check_rate=0.0), ScriptedTeacher(),
+                    load_models=False, serve_port=0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app._server is not None:
+                break
+        server = app._server
+        assert server is not None and server.url.startswith("http://127.0.0.1:")
+        client = AsyncAnthropic(base_url=server.url, api_key=server.token, max_retries=0)
+        try:
+            reply = await client.messages.with_raw_response.create(
+                model="claude-test", max_tokens=64, messages=[{"role": "user", "content": "What is 6 * 7?"}])
+        finally:
+            await client.close()
+        assert reply.headers["shammah-source"] == "template"
+        assert (await reply.parse()).content[0].text.endswith("42")
+        await settle(pilot)
+        assert app.main.metrics.session_counts["template"] == 1
+        assert any("Serving the Messages API at" in str(n.render()) for n in app.main.query("NoticeLine"))
+        await app.stop_serving()
+        assert app._server is None
