@@ -461,3 +461,16 @@ async def test_stopping_the_loop_that_waits_for_a_run_leaves_the_run_going_then_
     assert run.status == "cancelled" and run.finished_at is not None
     calls = await engine.store.tool_calls()
     assert [(c.name, c.status, c.summary) for c in calls] == [("train", "error", "cancelled")]
+
+
+async def test_a_spot_checked_answer_from_the_quick_path_labels_the_router_usably(engine: Engine) -> None:
+    """A template or exact stored answer comes without the models; its spot check still gives the
+    router a full feature row, so the next run trains on it (it failed on an empty row)."""
+    engine.apply_settings(dataclasses.replace(engine.settings, spot_check_rate=1.0))
+    await engine.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
+    asked = await engine.ask("What is 12 * 12?", auto_train="off")
+    assert asked.source == "template" and asked.verified is True
+    router = [label for label in await engine.store.labels() if label.source == "router"]
+    assert router and all(len(label.features) == 4 for label in router)
+    report = await engine.train("test")
+    assert report is not None and report.status == "done", report

@@ -178,6 +178,7 @@ class LocalAnswerer:
             tried.append(tier)
             if tier == "template" and template is not None:
                 return LocalDecision(answer=template.answer, source="template", tried=tried,
+                                     router_features=router_features(self.models, query, None, template),
                                      latency_ms=(time.perf_counter() - t0) * 1000)
             if tier == "learned":
                 hit = self.index.lookup(norm_query, context_key)
@@ -187,6 +188,7 @@ class LocalAnswerer:
                 credited = template is None or "template" not in self.tier_order
                 return LocalDecision(answer=hit.entry.answer, source="learned", learned_id=hit.entry.id,
                                      confidence=1.0, tried=tried, credited=credited,
+                                     router_features=router_features(self.models, query, hit, template),
                                      latency_ms=(time.perf_counter() - t0) * 1000)
             if tier == "neural":
                 return None

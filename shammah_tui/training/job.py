@@ -24,7 +24,9 @@ from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.calibration import Calibration, calibrate
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import Thresholds, router_features
+from shammah_tui.pipeline.local import (
+    ROUTER_FEATURE_NAMES, VALIDATOR_FEATURE_NAMES, Thresholds, router_features,
+)
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.store.rows import Label, TrainingExample
@@ -81,7 +83,8 @@ def validator_examples(labels: Sequence[Label], rng: random.Random) -> list[Clas
 
     Side features follow pipeline.local.VALIDATOR_FEATURE_NAMES (confidence, neural, similarity).
     """
-    neural = [l for l in labels if l.source == "neural" and l.answer.strip()]
+    neural = [l for l in labels if l.source == "neural" and l.answer.strip()
+              and len(l.features) == len(VALIDATOR_FEATURE_NAMES)]
     truths = [l for l in labels if l.source == "truth"]
     out = [ClassifierExample(l.query, l.answer, tuple(l.features), l.label) for l in neural]
     confidences = [l.features[0] for l in neural] or [0.5]
@@ -157,7 +160,7 @@ def run_training_job(job: TrainingJob) -> JobResult:
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
         history = list(job.old_labels) + pre + post_fit
         router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
-                       for l in history if l.source == "router"]
+                       for l in history if l.source == "router" and len(l.features) == len(ROUTER_FEATURE_NAMES)]
         validator_data = validator_examples(history + truths, rng)
         classifiers = job.trainer.run([], [], router_data, validator_data, on_step=job.on_step,
                                       cancel=job.cancel)

@@ -192,6 +192,7 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
         "answers_idle": len(idle), "answers_while_training": len(busy), "answer_sources": sources,
         "answer_errors": sorted(set(errors))[:3],
         "answer_training_s": seconds, "answer_run_status": report.status if report else None,
+        "answer_run_error": report.error if report else None,
         "cpu_hog": cpu_hog,
     }
 
