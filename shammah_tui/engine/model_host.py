@@ -99,6 +99,7 @@ class ModelHost:
         from shammah_tui.training.trainer import BatchTrainer
 
         s = self.settings
+        torch.set_num_threads(s.torch_threads)
         torch.manual_seed(s.seed)
         models, warnings = LocalModels.load_or_create(self.model_dir, tokenizer_corpus, s.generator_config(),
                                                       s.vocab_size, s.seed, pick_device(s.device))

@@ -8,7 +8,8 @@ the engine, so the worker never touches a widget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -19,6 +20,9 @@ from textual.widgets.markdown import MarkdownStream
 from shammah_tui.events import AskResult
 from shammah_tui.formatting import format_ms, join_nonempty
 from shammah_tui.kinds import SOURCES
+
+#: Text that needs the Markdown renderer: emphasis, code, headings, lists, links, tables, rules.
+_MARKDOWN = re.compile(r"[*_`#\[\]|<>~]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:-{3,}|={3,})\s*$", re.M)
 
 #: Every state class an answer can carry; exactly one is set at a time.
 STATE_CLASSES = tuple(f"-{s}" for s in (*SOURCES, "pending", "teacher", "tool", "error", "cancelled"))
@@ -124,9 +128,14 @@ class AnswerView(Vertical):
             await self._stream.stop()
             self._stream = None
         body = self.query_one(Markdown)
+        prose = (not final.plain and final.text is not None and not self._streamed
+                 and not _MARKDOWN.search(final.text))
+        if prose:  # plain prose needs no Markdown parse (most local answers): drawn as one paragraph
+            final = replace(final, plain=True)
         if final.plain and final.text is not None:
             self._plain = final.text
             plain = self.query_one(".answer-plain", Static)
+            plain.set_class(prose, "-prose")
             plain.update(final.text)
             plain.display = True
             body.display = False
