@@ -85,13 +85,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _port(text: str) -> int:
-    value = _positive(text) if text != "0" else 0
-    if value > 65535:
-        raise argparse.ArgumentTypeError("a port is at most 65535")
-    return value
-
-
 def _positive(text: str) -> int:
     try:
         value = int(text)
