@@ -34,13 +34,22 @@ class Settings:
     """Model name sent to the Messages API."""
     batch_size: int = 32
     """Training examples per step; a full queue of this size starts a run."""
-    learning_rate: float = 1e-3
-    """AdamW learning rate of the generator. At 1e-4 five runs took its loss only from 7.8 to 3.6
-    on the curriculum stream; at 1e-3 to 0.05 (a small model trained from scratch)."""
+    learning_rate: float = 2e-3
+    """AdamW learning rate of the generator, the peak of each run's cosine (warm-up first, down to a
+    tenth by the run's end). At 1e-4 five runs took its loss only from 7.8 to 3.6 on the curriculum
+    stream; 2e-3 is the skills study's rate (docs/skills-study.md)."""
     classifier_learning_rate: float = 3e-3
     """AdamW learning rate of the router and validator (small heads that start from nothing)."""
-    steps_per_run: int = 40
-    """Optimizer steps per training run (each batch mixes new and replayed examples)."""
+    train_passes: float = 16.0
+    """How many times a run shows the generator each new example, on average: a run's steps are
+    ceil(train_passes × new examples / new examples per batch), within the two bounds below."""
+    min_steps_per_run: int = 20
+    """Fewest generator steps in a run, however few examples it brings."""
+    max_steps_per_run: int = 2000
+    """Most generator steps in a run (a teaching session's thousands of examples: a few minutes)."""
+    steps_per_run: int = 0
+    """0: a run's generator steps follow its new examples (train_passes). Above 0: exactly this many
+    steps per run, whatever it brings."""
     replay_fraction: float = 0.5
     """Share of each batch drawn from earlier (trained) examples, so old knowledge stays."""
     n_embd: int = 128
@@ -63,8 +72,8 @@ class Settings:
     """δ: the estimated error rate of local answers is kept under this bound."""
     max_new_tokens: int = 64
     """Longest neural answer, in tokens."""
-    tool_iterations: int = 24
-    """Tool-loop turns before a teaching session is stopped."""
+    tool_iterations: int = 40
+    """Tool-loop turns before a teaching session is stopped (the offline teacher takes 4 a round)."""
     device: str = "auto"
     """`auto` (CUDA when available), `cpu` or `cuda`."""
     torch_threads: int = 1
@@ -96,8 +105,9 @@ class Settings:
 
         return TrainConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
                            classifier_learning_rate=self.classifier_learning_rate,
-                           steps_per_run=self.steps_per_run, replay_fraction=self.replay_fraction,
-                           seed=self.seed)
+                           replay_fraction=self.replay_fraction, seed=self.seed,
+                           train_passes=self.train_passes, min_steps_per_run=self.min_steps_per_run,
+                           max_steps_per_run=self.max_steps_per_run, steps_per_run=self.steps_per_run)
 
     def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
         """A copy with `values` applied and validated; unknown keys are errors."""
@@ -121,7 +131,11 @@ class Settings:
             (1 <= self.batch_size <= 4096, "batch_size", "must be between 1 and 4096"),
             (0 < self.learning_rate <= 1, "learning_rate", "must be in (0, 1]"),
             (0 < self.classifier_learning_rate <= 1, "classifier_learning_rate", "must be in (0, 1]"),
-            (1 <= self.steps_per_run <= 100_000, "steps_per_run", "must be between 1 and 100000"),
+            (0 < self.train_passes <= 1000, "train_passes", "must be in (0, 1000]"),
+            (1 <= self.min_steps_per_run <= 100_000, "min_steps_per_run", "must be between 1 and 100000"),
+            (self.min_steps_per_run <= self.max_steps_per_run <= 100_000, "max_steps_per_run",
+             "must be between min_steps_per_run and 100000"),
+            (0 <= self.steps_per_run <= 100_000, "steps_per_run", "must be between 0 and 100000"),
             (0 <= self.replay_fraction < 1, "replay_fraction", "must be in [0, 1)"),
             (8 <= self.n_embd <= 4096, "n_embd", "must be between 8 and 4096"),
             (1 <= self.n_layer <= 48, "n_layer", "must be between 1 and 48"),

@@ -98,12 +98,20 @@ def test_chunked_cached_forward_matches_full_forward():
     m = make_model()
     idx = torch.randint(0, 300, (2, 30))
     full, _ = m(idx)
+    runs = m.run_positions(idx)  # (3, B, T): a chunk after the first takes its slice
     caches = m.new_caches(batch=2, max_len=30)
     with torch.inference_mode():
-        a, _ = m(idx[:, :12], caches=caches)
-        b, _ = m(idx[:, 12:13], caches=caches, pos0=12)
-        c, _ = m(idx[:, 13:], caches=caches, pos0=13)
+        a, _ = m(idx[:, :12], caches=caches, runs=runs[:, :, :12])
+        b, _ = m(idx[:, 12:13], caches=caches, pos0=12, runs=runs[:, :, 12:13])
+        c, _ = m(idx[:, 13:], caches=caches, pos0=13, runs=runs[:, :, 13:])
     assert torch.allclose(torch.cat([a, b, c], 1), full, atol=1e-5)
+
+
+def test_a_chunk_after_the_first_needs_its_run_positions():
+    m = make_model()
+    caches = m.new_caches(batch=1, max_len=8)
+    with pytest.raises(ValueError, match="run positions"):
+        m(torch.zeros(1, 2, dtype=torch.long), caches=caches, pos0=4)
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)

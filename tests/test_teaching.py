@@ -35,6 +35,11 @@ def models_seed(tmp_path_factory) -> Path:
     return _build_models_dir(tmp_path_factory.getbasetemp())
 
 
+def collapse(names: list[str], name: str = "generate_training_data") -> list[str]:
+    """Tool names with each run of consecutive ``name`` calls shown once."""
+    return [n for i, n in enumerate(names) if n != name or i == 0 or names[i - 1] != n]
+
+
 def table(analysis: dict) -> str:
     return "\n".join(f"  {family:<16}{row['accuracy']:>7.1%}{row['coverage']:>9.1%}{row['neural_accuracy']:>8.1%}"
                      for family, row in analysis["categories"].items())
@@ -63,7 +68,8 @@ async def test_three_rounds_of_offline_teaching_raise_held_out_accuracy(tmp_path
         print(table(after))
         print(f"  mean accuracy {before['mean_accuracy']:.1%} -> {after['mean_accuracy']:.1%}")
 
-        assert summary.stopped_because == "done" and summary.iterations == 3
+        # Four turns a round (analyze; teach; train; probe) and a closing analysis.
+        assert summary.stopped_because == "done" and summary.iterations == 3 * 4 + 1
         assert after["mean_accuracy"] > before["mean_accuracy"] + MIN_GAIN
         b, a = before["categories"], after["categories"]
         # Teaching some families breaks none: exact rules still answer after the router is trained.
@@ -74,12 +80,15 @@ async def test_three_rounds_of_offline_teaching_raise_held_out_accuracy(tmp_path
         names = [e.event.name for e in events if e.event.status != "running"]
         per_round = ["analyze_model", "generate_training_data", "train", "query_local_model",
                      "query_local_model", "compare_responses"]
-        assert names == ["analyze_model"] + per_round * 3 + ["analyze_model"] * 2
+        # The skills' instances and the family's pairs come in several generate_training_data calls.
+        assert collapse(names) == ["analyze_model"] + per_round * 3 + ["analyze_model"] * 2
+        assert names.count("generate_training_data") >= 3 * 2
         assert all(e.event.status != "error" for e in events)
         rows = await engine.store.tool_calls()
         assert [r.name for r in rows] == names
-        taught = [r.input["topic"] for r in rows if r.name == "generate_training_data"]
-        assert len(set(taught)) == 3  # three weak families, one each, not the same one thrice
+        taught = [r.input["topic"] for r in rows if r.name == "generate_training_data"
+                  and not r.input["topic"].startswith("skills")]
+        assert len(set(taught)) == len(taught) == 3  # three weak families, one each, not the same one thrice
         runs = await engine.store.runs()
         assert [(r.status, r.trigger) for r in runs] == [("done", "tool")] * 3
         assert all(r.losses["generator"].new_loss < r.losses["generator"].old_loss for r in runs)
@@ -108,7 +117,7 @@ def test_cli_teach_prints_tool_calls_and_a_before_after_table(tmp_path, models_s
     # (Long inputs are cut with "...".)
     calls = [re.match(r"^(\w+) (\{.*) -> (ok|error) \((\d+) ms\): (.*)$", line) for line in lines]
     calls = [m for m in calls if m]
-    assert [m.group(1) for m in calls] == [
+    assert collapse([m.group(1) for m in calls]) == [
         "analyze_model", "generate_training_data", "train", "query_local_model", "query_local_model",
         "compare_responses", "analyze_model"], out.stdout
     assert all(m.group(3) == "ok" for m in calls)
@@ -116,7 +125,7 @@ def test_cli_teach_prints_tool_calls_and_a_before_after_table(tmp_path, models_s
     assert re.fullmatch(r"generator \d+\.\d{3}→\d+\.\d{3} \([+-]\d+\.\d%\)", train.group(5)), train.group(5)
     assert re.fullmatch(r"queued \d+, rejected 0", calls[1].group(5))
     assert calls[0].group(5).startswith("mean accuracy 33.3%")
-    assert "teaching finished: 1 turn, 7 tool calls" in out.stdout
+    assert f"teaching finished: 5 turns, {len(calls)} tool calls" in out.stdout
 
     # The before/after table: every category, then the mean.
     header = lines.index(next(l for l in lines if l.startswith("category")))

@@ -136,17 +136,17 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     ours = LocalModels.create(tok, cfg, seed=0, device="cpu")
     bare = LocalModels.create(tok, cfg, seed=0, device="cpu").generator
     trainer = BatchTrainer(ours, replace(Settings().train_config(), batch_size=32, steps_per_run=steps,
-                                         replay_fraction=0.0, eval_size=32))
+                                         replay_fraction=0.0, generator_eval_size=32))
     trainer.optimizer("generator")
     pairs = [encode_example(tok, e.query, e.context, e.answer) for e in examples]
     length = max(len(x) for x, _ in pairs)
-    opt = torch.optim.AdamW(bare.parameters(), lr=1e-3, weight_decay=0.01)
-    batches = [_pad_pairs(rng.sample(pairs, 32), tok.pad_id, 128, "cpu") for _ in range(steps)]
+    opt = torch.optim.AdamW(bare.parameters(), lr=1e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    batches = [_pad_pairs(rng.sample(pairs, 32), tok.pad_id, "cpu") for _ in range(steps)]
 
     def bare_loop() -> None:
         bare.train()
         for x, y in batches:
-            _, loss = bare(x, y)
+            loss = bare.answer_loss(x, y)  # the trainer's loss: the LM head on answer tokens only
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

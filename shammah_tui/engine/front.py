@@ -32,7 +32,7 @@ from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
 from shammah_tui.pipeline.pair_features import AcceptanceModel
 from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
-from shammah_tui.store import Label, Store
+from shammah_tui.store import Label, PairLabel, Store
 from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
 from shammah_tui.tools.base import ToolCallEvent, ToolRegistry
 from shammah_tui.training.events import RunReport
@@ -195,6 +195,49 @@ class Engine:
 
     async def queue_counts(self) -> dict[str, int]:
         return await self.store.example_counts()
+
+    async def add_paraphrases(self, groups: Sequence[Sequence[str]]) -> None:
+        """Phrasings the teacher grouped as one question: positive pairs (each against the first),
+        with their features when the encoder is there (labels to fit on, never to calibrate)."""
+        from shammah_tui.pipeline.pair_features import pair_features
+
+        encoder = self.host.encoder
+        labels = []
+        for group in groups:
+            first, others = group[0], list(group[1:])
+            if encoder is not None:
+                vectors = await asyncio.to_thread(encoder.embed, [first, *others])
+                cosines = [float(vectors[0] @ v) for v in vectors[1:]]
+            else:
+                cosines = [0.0] * len(others)
+            labels += [PairLabel(other, first, 1, [float(x) for x in pair_features(other, first, cos)], "paraphrase")
+                       for other, cos in zip(others, cosines)]
+        await self.store.add_pair_labels(labels)
+
+    async def skill_report(self) -> dict[str, dict[str, Any]]:
+        """The generator on each skill's held-out set, now (`TeachingHost.skill_report`)."""
+        from shammah_tui.training.held_out import answer_held_out, held_out_items
+        from shammah_tui.training.job import SKILL_ANSWER_TOKENS
+
+        await self.load_models()
+        models = self.host.models
+        assert models is not None
+        answers = await asyncio.to_thread(answer_held_out, models, held_out_items(),
+                                          min(self.settings.max_new_tokens, SKILL_ANSWER_TOKENS))
+        threshold = self.local.thresholds.validator
+        report: dict[str, dict[str, Any]] = {}
+        for answer in answers:
+            row = report.setdefault(answer.item.skill, {"right": 0, "served": 0, "samples": 0, "groups": {}})
+            row["samples"] += 1
+            row["right"] += answer.right
+            row["served"] += threshold < 1.0 and answer.validator_p >= threshold
+            group = row["groups"].setdefault(answer.item.group, [0, 0])
+            group[0] += answer.right
+            group[1] += 1
+        return {name: {"accuracy": round(row["right"] / row["samples"], 3),
+                       "served": round(row["served"] / row["samples"], 3), "samples": row["samples"],
+                       "groups": {g: round(r / n, 3) for g, (r, n) in row["groups"].items()}}
+                for name, row in report.items()}
 
     # ------------------------------------------------------------------- training
     @property

@@ -24,7 +24,7 @@ from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.settings import Settings
-from shammah_tui.store import Exchange, Label, LearnedAnswer, PairLabel, QueryRecord, Store
+from shammah_tui.store import CalibrationPoint, Exchange, Label, LearnedAnswer, PairLabel, QueryRecord, Store
 from shammah_tui.teachers.base import Teacher, TeacherError, TeacherReply, TextCallback, Turn
 
 Emit = Callable[[EngineEvent], None]
@@ -222,8 +222,9 @@ class QueryFlow:
             Label(query.text, "", "router", int(verdict.agrees), "spot_check", query.context_key, None,
                   decision.router_features),
         ])
-        if neural and decision.validator_p is not None:
-            await self.coordinator.recalibrate(decision.validator_p, verdict.agrees)
+        if neural:  # a point for the validator threshold (dropped there if the question was trained on)
+            await self.coordinator.add_validator_point(
+                CalibrationPoint(query.text, decision.answer, features, verdict.agrees, "spot_check"))
         semantic = decision.semantic
         if decision.source == "learned" and semantic is not None and decision.learned_id == semantic.entry.id:
             await self._label_nearest(query, decision, reply.text, "spot_check")

@@ -6,12 +6,15 @@ from typing import Any
 
 from shammah_tui.pipeline.local import Thresholds
 from shammah_tui.settings import Settings
-from shammah_tui.store import Store
+from shammah_tui.store import SkillResult, Store
 
 
 async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> dict[str, Any]:
     """Everything measured so far, read from the store (docs/ARCHITECTURE.md; the README lists the keys)."""
     by_source = await store.source_counts()
+    latest: dict[str, SkillResult] = {}
+    for result in await store.skill_history(limit=60):  # oldest first: the last one of each skill wins
+        latest[result.skill] = result
     credited = await store.credited_counts()
     examples = await store.example_counts()
     checked, agreed = await store.spot_check_counts()
@@ -41,6 +44,9 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "validator_threshold": round(thresholds.validator, 4),
         "neural_estimated_error": _rounded(thresholds.estimated_error),
         "encoder": encoder,
+        "skills": {name: {"held_out_accuracy": round(r.accuracy, 4), "served_share": round(r.served, 4),
+                          "held_out_size": r.held_out, "held_out_loss": _rounded(r.loss)}
+                   for name, r in latest.items()},
         "acceptance_threshold": round(thresholds.acceptance, 4),
         "learned_estimated_error": _rounded(thresholds.acceptance_error),
         "teacher_tokens_used": tokens_in + tokens_out,

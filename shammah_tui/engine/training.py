@@ -20,11 +20,12 @@ from pathlib import Path
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
 from shammah_tui.lock import DataDirLock
-from shammah_tui.pipeline.calibration import CalibrationPoints, served_error_threshold
+from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
 from shammah_tui.settings import Settings
-from shammah_tui.store import LossPoint, PairLabel, Store
+from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
 from shammah_tui.training.events import RunReport, StepEvent
 
 Emit = Callable[[EngineEvent], None]
@@ -32,6 +33,8 @@ Emit = Callable[[EngineEvent], None]
 REPLAY_POOL = 256
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
+#: Points (newest) the validator threshold is calibrated on, across runs.
+VALIDATOR_POINTS = 2000
 #: Pair labels (newest) the semantic store's threshold is calibrated on.
 ACCEPTANCE_LABELS = 4000
 #: Where pair labels that may calibrate come from (paraphrase groups the teacher wrote do not:
@@ -60,11 +63,11 @@ class TrainingCoordinator:
         self.local = local
         self.rng = rng
         self._emit = emit
-        self.calibration = CalibrationPoints()
-        """(validator p, agreed) behind the validator threshold; neural spot checks add to it."""
         self.pair_labels: list[PairLabel] = []
         """Labels of stored answers for new queries that no model was fitted on: what the semantic
         store's threshold is calibrated on (newest last, at most ACCEPTANCE_LABELS)."""
+        self.validator_points = 0
+        """How many points the validator threshold was last calibrated on."""
         self.learned_window: deque[float] = deque(maxlen=LEARNED_WINDOW)
         """The queries that reached the learned tier: -1 for an exact hit (right by construction),
         else the acceptance p of the best stored candidate, served or not."""
@@ -122,13 +125,28 @@ class TrainingCoordinator:
                 await task
 
     # ------------------------------------------------------------ calibration
-    async def recalibrate(self, validator_p: float, agreed: bool) -> None:
+    async def add_validator_point(self, point: CalibrationPoint) -> None:
         """A spot-checked neural answer moves the validator threshold at once, not at the next run."""
-        self.calibration.add(validator_p, agreed)
-        result = self.calibration.calibrate(self.settings.error_bound)
+        await self.store.add_calibration_points("validator", [point])
+        await self.calibrate_validator()
+
+    async def calibrate_validator(self) -> None:
+        """The lowest validator threshold whose accepted answers keep the estimated error under δ, on
+        answers to questions the generator never trained on (skills' held-out sets, held-back and
+        spot-checked questions), the newest first across runs, each scored by the current validator."""
+        models = self.host.models
+        if models is None:
+            return
+        trained = {normalize_query(q) for q in await self.store.trained_queries()}
+        points = [p for p in await self.store.calibration_points("validator", VALIDATOR_POINTS)
+                  if normalize_query(p.query) not in trained]
+        scores = await asyncio.to_thread(models.validator_p, [p.query for p in points], [p.answer for p in points],
+                                         [p.features for p in points]) if points else []
+        result = calibrate(scores, [p.agreed for p in points], self.settings.error_bound)
         thresholds = self.local.thresholds
         thresholds.validator = result.threshold
-        thresholds.estimated_error = result.estimated_error
+        thresholds.estimated_error = result.estimated_error if result.accepted else None
+        self.validator_points = len(points)
         await self.save_thresholds()
 
     async def load_pair_labels(self) -> None:
@@ -217,6 +235,7 @@ class TrainingCoordinator:
         await self.host.sync_semantic(rows)
 
     async def _run_locked(self, trigger: str) -> RunReport | None:
+        from shammah_tui.training.held_out import skill_results
         from shammah_tui.training.job import TrainingJob, run_training_job
 
         await self.host.load()
@@ -244,7 +263,7 @@ class TrainingCoordinator:
 
         job = TrainingJob(models=models, trainer=trainer, index=self.local.index, new=queued, replay=replay,
                           old_labels=old_labels, thresholds=self.local.thresholds,
-                          error_bound=self.settings.error_bound, max_new_tokens=self.settings.max_new_tokens,
+                          max_new_tokens=self.settings.max_new_tokens,
                           seed=self.settings.seed + run_id, on_step=on_step, cancel=self._cancel)
         try:
             result = await asyncio.to_thread(run_training_job, job)
@@ -262,9 +281,11 @@ class TrainingCoordinator:
         if report.status == "done":
             await self.store.add_labels(result.labels)
             if result.thresholds is not None:
-                self.calibration.replace(result.calibration_points)
                 self.local.thresholds = result.thresholds
-                await self.save_thresholds()
+            await self.store.add_calibration_points("validator", result.new_points)
+            await self.calibrate_validator()
+            report.skills = skill_results(result.held_out, self.local.thresholds.validator, result.held_out_losses)
+            await self.store.add_skill_results(run_id, report.skills)
         await self.store.finish_run(
             run_id, status=report.status, examples=report.examples, steps=report.steps,
             examples_per_s=report.examples_per_s, losses=report.losses,

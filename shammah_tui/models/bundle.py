@@ -31,7 +31,7 @@ import torch.nn as nn
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .classifier import ClassifierConfig, TextClassifier, collate_texts
 from .device import describe_device, pick_device
-from .generator import Generator, GeneratorConfig, encode_prompt, generate
+from .generator import Generator, GeneratorConfig, encode_prompt, generate, internal_answer
 from .tokenizer import TextTokenizer, TokenizerError
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -45,12 +45,12 @@ M = TypeVar("M", bound=nn.Module)
 
 @dataclass
 class NeuralAnswer:
-    text: str
+    text: str  # what the user sees: the generated text with an integer put back in order
     confidence: float  # GenerationResult.confidence: min p(chosen token), eos included
     token_count: int  # new tokens, eos excluded
     latency_ms: float  # encode + generate + decode
     stopped_on_eos: bool
-    token_ids: list[int]
+    token_ids: list[int]  # as generated: an integer answer's digits reversed (internal_answer)
     token_probs: list[float]
 
 
@@ -98,6 +98,7 @@ class LocalModels:
                  validator: TextClassifier, device: torch.device) -> None:
         self.tokenizer = tokenizer
         self.device = torch.device(device)
+        generator.set_token_classes(tokenizer.char_classes())  # the run positions' digits and letters
         self.generator = generator.to(self.device).eval()
         self.router = router.to(self.device).eval()
         self.validator = validator.to(self.device).eval()
@@ -154,6 +155,12 @@ class LocalModels:
                 tokenizer = TextTokenizer.load(tok_path)
             except TokenizerError as e:
                 warnings.append(f"{e}; {_move_aside(tok_path)}; built a new tokenizer and fresh models")
+            if tokenizer is not None and not tokenizer.is_current:
+                # An older build does not split digits and quoted words one by one, which the
+                # generator's run positions rely on: replace it (its checkpoints go with it).
+                warnings.append(f"tokenizer {tok_path} splits text the old way; {_move_aside(tok_path)}; "
+                                "built a new tokenizer and fresh models")
+                tokenizer = None
         if tokenizer is None:
             tokenizer = TextTokenizer.build(corpus(), vocab_size=vocab_size)
             try:
@@ -213,7 +220,11 @@ class LocalModels:
 
     def answer(self, query: str, context: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
                seed: int | None = None, use_cache: bool = True) -> NeuralAnswer:
-        """The generator's answer to ``query`` (after ``context``), with its confidence."""
+        """The generator's answer to ``query`` (after ``context``), with its confidence.
+
+        ``text`` is what the user sees: an integer, generated with its digits reversed, is put
+        back in order (``internal_answer``); ``token_ids`` are as generated.
+        """
         t0 = time.perf_counter()
         tok = self.tokenizer
         with self.lock, torch.inference_mode():
@@ -222,7 +233,7 @@ class LocalModels:
                                    reserve=max(1, max_new_tokens))
             res = generate(g, prompt, max_new_tokens, eos_id=tok.eos_id, temperature=temperature,
                            seed=seed, use_cache=use_cache)
-        text = tok.decode(res.token_ids)
+        text = internal_answer(tok.decode(res.token_ids))
         return NeuralAnswer(text, res.confidence, len(res.token_ids), (time.perf_counter() - t0) * 1000.0,
                             res.stopped_on_eos, res.token_ids, res.token_probs)
 

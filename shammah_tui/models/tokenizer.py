@@ -4,16 +4,23 @@ Byte-level means every string round-trips losslessly (no unknown token), whateve
 the user pastes. Token ids must stay stable once a model is trained on them, so
 the tokenizer carries a ``version`` (a hash of its serialized form) that every
 checkpoint records and checks on load.
+
+Before BPE, digits are split one by one, and so are the letters of a quoted word ('apple')
+or of a text that is one word (an answer like "elppa"): a number or a word the generator
+must compute with is then a run of one-character tokens it can count and index
+(docs/skills-study.md). ``char_classes`` tells the generator which ids those are.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from shammah_tui.atomic import write_text_atomically
 
@@ -26,12 +33,36 @@ SPECIAL_TOKENS = [
     "<|assistant|>",
     "<|sep|>",
 ]
+ASSISTANT_ID = SPECIAL_TOKENS.index("<|assistant|>")  # the prompt ends with it; the answer follows
+
+#: One letter of a word that is quoted ('apple', "apple") or that is the whole text ("elppa").
+#: \G continues right after the previous match, so every letter of such a word matches on its
+#: own; a word followed by a quote and then a letter (John's, don't) does not.
+SKILL_LETTERS = r"""(?:(?<=['"])|\G)[A-Za-z](?=[A-Za-z]*(?:['"](?![A-Za-z])|\z))"""
+
+#: Token classes (``TextTokenizer.char_classes``): what a token id decodes to.
+OTHER, DIGIT, LETTER = 0, 1, 2
 
 
 class TokenizerError(Exception):
     """A tokenizer file is missing, truncated or not one of ours."""
 
 
+def pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Skill letters one by one, digits one by one, then GPT-2's byte-level split."""
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(SKILL_LETTERS), behavior="isolated"),
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+
+
+@functools.cache
+def _current_pre_tokenizer() -> Any:
+    """``pre_tokenizer()`` as it appears in a saved tokenizer's JSON."""
+    probe = Tokenizer(models.BPE())
+    probe.pre_tokenizer = pre_tokenizer()
+    return json.loads(probe.to_str())["pre_tokenizer"]
 
 
 def _clean(text: str) -> str:
@@ -49,6 +80,7 @@ class TextTokenizer:
         # All input is untrusted text: a typed "<|endoftext|>" must stay ordinary text.
         tokenizer.encode_special_tokens = True
         self._tok = tokenizer
+        self._classes: list[int] | None = None
         self.eos_id, self.pad_id, self.context_id, self.user_id, self.assistant_id, self.sep_id = range(6)
         # Hash a canonical form of the JSON so the version survives save/load unchanged.
         canonical = json.dumps(json.loads(tokenizer.to_str()), sort_keys=True, separators=(",", ":"))
@@ -58,7 +90,7 @@ class TextTokenizer:
     def build(cls, texts: Iterable[str], vocab_size: int = 8000) -> TextTokenizer:
         """Train a byte-level BPE on ``texts``; the same input gives the same tokenizer."""
         tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.pre_tokenizer = pre_tokenizer()
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
@@ -73,6 +105,21 @@ class TextTokenizer:
     @property
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size()
+
+    @property
+    def is_current(self) -> bool:
+        """Whether it splits text as ``build`` does now (a tokenizer saved by an older build does not)."""
+        saved = json.loads(self._tok.to_str()).get("pre_tokenizer")
+        return bool(saved == _current_pre_tokenizer())
+
+    def char_classes(self) -> list[int]:
+        """Per token id: DIGIT for one ASCII digit, LETTER for one ASCII letter, else OTHER."""
+        if self._classes is None:
+            texts = self._tok.decode_batch([[i] for i in range(self.vocab_size)], skip_special_tokens=True)
+            self._classes = [DIGIT if len(t) == 1 and t.isascii() and t.isdigit()
+                             else LETTER if len(t) == 1 and t.isascii() and t.isalpha()
+                             else OTHER for t in texts]
+        return list(self._classes)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``; special-token strings in it are encoded as plain text."""

@@ -52,30 +52,6 @@ def calibrate(scores: Sequence[float], correct: Sequence[bool], bound: float) ->
     return best
 
 
-class CalibrationPoints:
-    """The (score, agreed) labels behind one threshold: answers the scoring model was never fitted on.
-
-    A training run replaces them with its own held-out evaluations; each spot check of an answer
-    the threshold let through adds one, and the threshold moves at once.
-    """
-
-    def __init__(self, points: Sequence[tuple[float, bool]] = ()) -> None:
-        self.points: list[tuple[float, bool]] = list(points)
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def replace(self, points: Sequence[tuple[float, bool]]) -> None:
-        self.points = list(points)
-
-    def add(self, score: float, agreed: bool) -> None:
-        self.points.append((score, agreed))
-
-    def calibrate(self, bound: float) -> Calibration:
-        """The threshold these points support under the error bound (see `calibrate`)."""
-        return calibrate([p for p, _ in self.points], [ok for _, ok in self.points], bound)
-
-
 def served_error_threshold(p_labelled: Sequence[float], agreed: Sequence[bool], p_reached: Sequence[float],
                            bound: float, *, exact_served: int = 0, quantile: float = 0.9, floor: float = 0.3,
                            min_labels: int = 30, draws: int = 100, seed: int = 0) -> Calibration:

@@ -392,6 +392,11 @@ class Store:
         rows = await self._fetchall(f"SELECT * FROM training_examples WHERE id IN ({marks})", list(ids))
         return [_example(r) for r in rows]
 
+    async def trained_queries(self) -> list[str]:
+        """The questions of every trained example (what the generator has seen)."""
+        return [str(r[0]) for r in await self._fetchall(
+            "SELECT DISTINCT query FROM training_examples WHERE state = 'trained'")]
+
     async def trained_example_ids(self) -> list[int]:
         return [int(r[0]) for r in await self._fetchall(
             "SELECT id FROM training_examples WHERE state = 'trained' ORDER BY id")]

@@ -3,31 +3,40 @@
 It needs no key and no network, so a fresh machine shows the whole experience.
 As a teacher it answers any query of its task families exactly and says clearly
 that anything else needs Claude. As an active teacher it drives the same tools
-Claude would, with a fixed policy per round: analyze → generate training data
-for the weakest family → train (wait) → spot-check with query_local_model and
+Claude would, with a fixed policy per round: analyze → generate training data (fresh skill
+instances, more of what the generator gets wrong on the skills' held-out sets; and the weakest
+family's questions with their other phrasings) → train (wait) → probe with query_local_model and
 compare_responses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from shammah_tui import curriculum
+from shammah_tui.curriculum.skills import SKILLS, SkillInstance
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
-from shammah_tui import curriculum
 from shammah_tui.teachers.base import (
     Teacher, TeacherError, TeacherReply, TeachRequest, TeachSummary, TextCallback, Turn,
 )
 from shammah_tui.tools.base import ToolRegistry
+from shammah_tui.tools.limits import MAX_EXAMPLES
 
-#: Training pairs written per round (distinct questions). Three rounds on a fresh data dir moved the
-#: held-out mean accuracy from 33.3% to 37.5% with 48 pairs, to 52.1% with 120 (and the family choice
-#: below); a run costs the same steps whatever the queue holds, so a fuller batch costs little.
+#: Family pairs written per round (distinct questions). Three rounds on a fresh data dir moved the
+#: held-out mean accuracy from 33.3% to 37.5% with 48 pairs, to 52.1% with 120.
 PAIRS_PER_ROUND = 120
+#: Skill instances written per round (in tool calls of MAX_EXAMPLES): the skills study's recipe
+#: (docs/skills-study.md) teaches 2,000 fresh instances a round.
+SKILL_EXAMPLES_PER_ROUND = 2000
+#: The first round's share per skill, before any measurement (arithmetic is the hardest).
+FIRST_ROUND_WEIGHTS = {"arithmetic": 3.0, "words": 1.5, "leap": 0.5}
+#: Every group keeps a little of the mix, learned or not (so it is not forgotten).
+MIX_FLOOR = 0.02
+#: Other phrasings sent with a family question (they become positive pairs).
+PARAPHRASES = 3
 #: Held-out samples per category in each analysis.
 ANALYZE_SAMPLES = 8
 #: Accuracy at which a family counts as learned; it is taught again only when nothing else is weak.
@@ -70,53 +79,59 @@ class OfflineTeacher(Teacher):
 
     async def teach(self, tools: ToolRegistry, request: TeachRequest,
                     on_text: TextCallback | None = None) -> TeachSummary:
+        """Each round, one turn each: analyze; teach the skills (more of the groups the generator
+        gets wrong) and the weakest family; train; probe. A last analysis closes the session."""
         summary = TeachSummary()
 
         def say(text: str) -> None:
             if on_text is not None:
                 on_text(text + "\n")
 
-        async def call(name: str, data: dict) -> dict:
-            if summary.tool_calls >= request.max_iterations:
+        def turn() -> None:
+            if summary.iterations >= request.max_iterations:
                 raise _LimitReached
+            summary.iterations += 1
+
+        async def call(name: str, data: dict) -> dict:
             summary.tool_calls += 1
             return (await tools.call(name, data)).data
 
-        families = list(curriculum.FAMILIES)
-        if request.topic:
-            wanted = [f for f in families if request.topic.lower() in f.lower()]
-            if not wanted:
-                say(f"No curriculum family matches {request.topic!r}; teaching all of them.")
-            families = wanted or families
+        families, skills = _chosen(request.topic, say)
         taught: dict[str, int] = {}
         try:
             for round_no in range(1, request.rounds + 1):
-                summary.iterations = round_no
+                turn()
                 analysis = await call("analyze_model", {"categories": families,
-                                                        "samples_per_category": ANALYZE_SAMPLES})
-                per = analysis.get("categories", {})
-                # The weakest family not taught yet this session; a family already taught comes
-                # back only once every other weak one has had its turn (one the models cannot learn
-                # from a batch must not take every round), and a mastered family comes last.
-                # Between equally weak ones, the family a batch covers best goes first.
-                def need(f: str, per: dict[str, Any] = per) -> tuple:
-                    accuracy = per.get(f, {}).get("accuracy", 0.0)
-                    return accuracy >= MASTERED, taught.get(f, 0), accuracy, _size(f), families.index(f)
-
-                target = min(families, key=need)
+                                                        "samples_per_category": ANALYZE_SAMPLES,
+                                                        "skills": bool(skills)})
+                target = _weakest(analysis, families, taught)
                 taught[target] = taught.get(target, 0) + 1
-                say(f"Round {round_no}: teaching {target} "
-                    f"(accuracy {per.get(target, {}).get('accuracy', 0.0):.0%}).")
+                turn()
+                mix = _skill_mix(analysis.get("skills", {}), skills)
+                say(f"Round {round_no}: teaching {', '.join(skills) or 'no skills'} "
+                    f"(mostly {_describe(mix)}) and {target} "
+                    f"(accuracy {analysis.get('categories', {}).get(target, {}).get('accuracy', 0.0):.0%}).")
+                for part, batch in enumerate(_skill_batches(mix, SKILL_EXAMPLES_PER_ROUND,
+                                                            f"{self._seed}:{round_no}")):
+                    await call("generate_training_data", {
+                        "examples": [{"query": i.query, "answer": i.answer} for i in batch],
+                        "topic": f"skills, part {part + 1}"})
                 items = _distinct_items(PAIRS_PER_ROUND, self._seed * 1000 + round_no, target)
-                await call("generate_training_data", {
-                    "examples": [{"query": i.query, "answer": i.answer} for i in items], "topic": target})
+                await call("generate_training_data", {"examples": [_with_paraphrases(i) for i in items],
+                                                      "topic": target})
+                turn()
                 await call("train", {"wait": True})
+                turn()
                 probes = curriculum.sample_items(3, self._seed * 1000 + 500 + round_no, families=[target])
                 for item in probes[:2]:
                     await call("query_local_model", {"query": item.query})
                 await call("compare_responses", {"query": probes[-1].query, "teacher_answer": probes[-1].answer})
-            final = await call("analyze_model", {"categories": families, "samples_per_category": ANALYZE_SAMPLES})
-            summary.final_text = f"Mean accuracy now {final.get('mean_accuracy', 0.0):.1%}."
+            turn()
+            final = await call("analyze_model", {"categories": families, "samples_per_category": ANALYZE_SAMPLES,
+                                                 "skills": bool(skills)})
+            held = "; ".join(f"{name} {v['accuracy']:.0%}" for name, v in final.get("skills", {}).items())
+            summary.final_text = (f"Mean accuracy now {final.get('mean_accuracy', 0.0):.1%}."
+                                  + (f" Held-out skills: {held}." if held else ""))
             summary.stopped_because = "done"
         except _LimitReached:
             summary.stopped_because = "iteration_limit"
@@ -124,15 +139,82 @@ class OfflineTeacher(Teacher):
         return summary
 
 
+def _chosen(topic: str | None, say: Callable[[str], None]) -> tuple[list[str], list[str]]:
+    """(families, skills) a session teaches: all, or those a topic names."""
+    families, skills = list(curriculum.FAMILIES), list(SKILLS)
+    if not topic:
+        return families, skills
+    wanted_skills = [s for s in skills if topic.lower() in s.lower()]
+    wanted = [f for f in families if topic.lower() in f.lower()]
+    if not wanted and not wanted_skills:
+        say(f"No curriculum family or skill matches {topic!r}; teaching all of them.")
+        return families, skills
+    return wanted or families, wanted_skills
+
+
+def _weakest(analysis: dict, families: list[str], taught: dict[str, int]) -> str:
+    """The family to teach: the weakest by the analysis, among those taught least this session
+    (a family the models cannot learn from a batch must not take every round); mastered last."""
+    per = analysis.get("categories", {})
+
+    def need(f: str) -> tuple:
+        accuracy = per.get(f, {}).get("accuracy", 0.0)
+        return accuracy >= MASTERED, taught.get(f, 0), accuracy, families.index(f)
+
+    return min(families, key=need)
+
+
+def _skill_mix(report: dict, skills: list[str]) -> list[tuple[str, str, float]]:
+    """(skill, group, weight) cells: before any measurement the skills' first-round weights spread over
+    their groups, then each group by its held-out error (what the generator gets wrong gets more)."""
+    cells = []
+    for name in skills:
+        skill = SKILLS[name]
+        groups = report.get(name, {}).get("groups", {})
+        for group in skill.groups:
+            if groups:
+                weight = 1.0 - groups.get(group, 0.0) + MIX_FLOOR
+            else:
+                weight = FIRST_ROUND_WEIGHTS.get(name, 1.0) / len(skill.groups)
+            cells.append((name, group, weight))
+    return cells
+
+
+def _skill_batches(mix: list[tuple[str, str, float]], n: int, seed: str) -> list[list[SkillInstance]]:
+    """`n` fresh skill instances (never a held-out question) drawn by the mix, in tool-sized batches."""
+    if not mix:
+        return []
+    total = sum(w for _, _, w in mix)
+    items: list[SkillInstance] = []
+    for name, group, weight in mix:
+        count = round(n * weight / total)
+        items += SKILLS[name].training(count, f"{seed}:{group}", groups=[group])
+    random.Random(seed).shuffle(items)
+    return [items[i:i + MAX_EXAMPLES] for i in range(0, len(items), MAX_EXAMPLES)]
+
+
+def _describe(mix: list[tuple[str, str, float]]) -> str:
+    top = sorted(mix, key=lambda cell: -cell[2])[:3]
+    return ", ".join(f"{name} {group}" if name != group else name for name, group, _ in top) or "nothing"
+
+
+def _with_paraphrases(item: curriculum.CurriculumItem) -> dict:
+    """A family question as the teacher writes it: the question, its answer, and other phrasings
+    of the same question (they become positive pairs for the semantic store)."""
+    others = [q for q in _phrasings(item) if normalize_query(q) != normalize_query(item.query)][:PARAPHRASES]
+    return {"query": item.query, "answer": item.answer, **({"paraphrases": others} if others else {})}
+
+
+def _phrasings(item: curriculum.CurriculumItem) -> list[str]:
+    family = curriculum.FAMILIES[item.family]
+    questions = family.questions()
+    if questions is None:
+        return []
+    return next((list(q.phrasings) for q in questions if q.key == item.key), [])
+
+
 class _LimitReached(Exception):
     pass
-
-
-@functools.cache
-def _size(family: str) -> float:
-    """How many distinct phrased questions `family` has (infinite when it is open-ended)."""
-    questions = curriculum.FAMILIES[family].questions()
-    return float("inf") if questions is None else float(sum(len(q.phrasings) for q in questions))
 
 
 def _distinct_items(n: int, seed: int, family: str) -> list[curriculum.CurriculumItem]:

@@ -16,6 +16,8 @@ SCHEMA = {
     "properties": {
         "categories": {"type": "array", "items": {"type": "string", "enum": list(FAMILIES)}, "maxItems": 20},
         "samples_per_category": {"type": "integer", "minimum": 1, "maximum": 50},
+        "skills": {"type": "boolean", "description": "Also the generator's held-out accuracy per skill "
+                                                     "(default true)."},
     },
     "additionalProperties": False,
 }
@@ -57,14 +59,22 @@ def make(host: TeachingHost) -> ToolSpec:
         recommendations = [f"Teach more {f} examples (accuracy {per[f]['accuracy']:.0%})." for f in weakest
                            if per[f]["accuracy"] < 0.95]
         lines += ["Weakest: " + ", ".join(weakest)] + recommendations
+        skills = await host.skill_report() if data.get("skills", True) else {}
+        if skills:
+            lines.append("The generator on each skill's held-out questions (never trained on):")
+            lines += [f"- {name}: {v['accuracy']:.0%} right, {v['served']:.0%} served by the neural tier "
+                      f"({v['samples']} questions; " + ", ".join(f"{g} {a:.0%}" for g, a in v["groups"].items()) + ")"
+                      for name, v in skills.items()]
         return ToolResult("\n".join(lines), data={"categories": per, "mean_accuracy": round(mean, 4),
-                                                   "weakest": weakest, "recommendations": recommendations})
+                                                   "weakest": weakest, "recommendations": recommendations,
+                                                   "skills": skills})
 
     return ToolSpec(
         "analyze_model",
         "Evaluate the local models on held-out queries per category (" + ", ".join(FAMILIES) + "). "
         "Returns accuracy (answered locally and correctly), coverage and the generator's own accuracy "
-        "per category, the weakest areas and what to teach next.",
+        "per category, the weakest areas and what to teach next; and the generator's accuracy on each "
+        "skill's fixed held-out set (arithmetic, words, leap years), per group.",
         SCHEMA, handler,
         summarize=lambda r: f"mean accuracy {r.data.get('mean_accuracy', 0):.1%}; weakest "
                             + ", ".join(r.data.get("weakest", [])),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from shammah_tui.curriculum.skills import held_out_queries
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.tools.base import ToolResult, ToolSpec
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
+
+#: Other phrasings one example may carry.
+MAX_PARAPHRASES = 10
 
 if TYPE_CHECKING:
     from shammah_tui.tools.host import TeachingHost
@@ -32,6 +37,11 @@ SCHEMA = {
                 "properties": {
                     "query": item_text_schema("A question a user might ask."),
                     "answer": item_text_schema("The exact, short answer."),
+                    "paraphrases": {
+                        "type": "array", "maxItems": MAX_PARAPHRASES,
+                        "description": "Other ways to ask the same question (same answer).",
+                        "items": item_text_schema("The same question, worded otherwise."),
+                    },
                 },
                 "required": ["query", "answer"],
                 "additionalProperties": False,
@@ -47,8 +57,10 @@ SCHEMA = {
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         accepted: list[tuple[str, str]] = []
+        groups: list[list[str]] = []
         rejects: list[dict[str, Any]] = []
         seen: set[str] = set()
+        held_out = _held_out_norms()
         for i, item in enumerate(data["examples"]):
             try:
                 query = clean_query(item["query"])
@@ -63,11 +75,29 @@ def make(host: TeachingHost) -> ToolSpec:
             if norm in seen:
                 rejects.append({"index": i, "reason": "duplicate of an earlier question in this call"})
                 continue
+            if norm in held_out:
+                rejects.append({"index": i, "reason": "a held-out question: kept for measuring the skills"})
+                continue
             seen.add(norm)
-            accepted.append((query, answer))
+            group = [query]
+            for other in item.get("paraphrases", []):
+                try:
+                    phrased = clean_query(other)
+                except QueryRejected:
+                    continue  # a bad phrasing drops itself, not its question
+                if normalize_query(phrased) not in seen | held_out:
+                    seen.add(normalize_query(phrased))
+                    group.append(phrased)
+            accepted += [(q, answer) for q in group]
+            if len(group) > 1:
+                groups.append(group)
         queued = await host.learn_pairs(accepted, "tool") if accepted else 0
+        if groups:
+            await host.add_paraphrases(groups)
         counts = await host.queue_counts()
         text = f"Queued {queued} example(s); rejected {len(rejects)}. Queue now holds {counts['queued']}."
+        if groups:
+            text += f" {len(groups)} question(s) came with other phrasings (kept as paraphrase pairs)."
         for r in rejects[:20]:
             text += f"\n- example {r['index']}: {r['reason']}"
         return ToolResult(text, is_error=queued == 0,
@@ -81,3 +111,9 @@ def make(host: TeachingHost) -> ToolSpec:
         SCHEMA, handler,
         summarize=lambda r: f"queued {r.data.get('queued', 0)}, rejected {len(r.data.get('rejected', []))}",
     )
+
+
+@cache
+def _held_out_norms() -> frozenset[str]:
+    """The skills' held-out questions, normalized: never taught, so they can measure."""
+    return frozenset(normalize_query(q) for q in held_out_queries())

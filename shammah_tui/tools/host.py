@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shammah_tui.pipeline.local import LocalDecision
@@ -51,4 +51,13 @@ class TeachingHost(Protocol):
 
     async def add_labels(self, labels: Sequence[Label]) -> None:
         """Keep agreement labels for the router and validator."""
+        ...
+
+    async def add_paraphrases(self, groups: Sequence[Sequence[str]]) -> None:
+        """Keep groups of phrasings of one question as positive pairs for the semantic store."""
+        ...
+
+    async def skill_report(self) -> dict[str, dict[str, Any]]:
+        """The generator on each skill's held-out set, now: `accuracy`, `served` (the share the
+        neural tier would serve at its threshold), `samples`, and `groups` (accuracy per group)."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shammah_tui.kinds import RunStatus
-from shammah_tui.store.rows import ModelLoss
+from shammah_tui.store.rows import ModelLoss, SkillResult
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class RunReport:
     duration_s: float = 0.0
     trained_ids: list[int] = field(default_factory=list)
     error: str | None = None
+    skills: list[SkillResult] = field(default_factory=list)
+    """The generator on each skill's held-out set after the run."""
 
 
 def improvement_pct(old: float, new: float) -> float:

@@ -1,4 +1,5 @@
-"""One full training run: evaluate, train the generator, relabel, train the classifiers, calibrate.
+"""One full training run: evaluate, train the generator, relabel, train the classifiers, answer
+the skills' held-out sets.
 
 Runs synchronously in a worker thread. Labels come from agreement with the
 teacher's stored answers (docs/ARCHITECTURE.md): the generator is asked each evaluated
@@ -7,9 +8,11 @@ question as if it were new, and its answer is compared with the teacher's.
 - before training, on new examples it has never seen (honest negatives early on);
 - after training, on a sample of everything it was trained on.
 
-Validator negatives also come from mismatched and corrupted pairs. The validator
-threshold is then calibrated under δ on answers to questions the generator had
-not trained on (a held-out share of the new examples, earlier spot checks).
+Validator negatives also come from mismatched and corrupted pairs. The router and the validator
+are fitted on these labels only; the answers to questions the generator never trained on (the
+skills' held-out sets, a share of the new examples held back from this run) are returned as
+calibration points, never fitted on: the coordinator calibrates the validator threshold on them
+with those of earlier runs (`TrainingCoordinator.calibrate_validator`).
 """
 
 from __future__ import annotations
@@ -18,19 +21,19 @@ import random
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
-from shammah_tui.pipeline.calibration import Calibration, calibrate
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import (
     ROUTER_FEATURE_NAMES, VALIDATOR_FEATURE_NAMES, Thresholds, router_features,
 )
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.store.rows import Label, TrainingExample
+from shammah_tui.store.rows import CalibrationPoint, Label, TrainingExample
 from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.training.held_out import HeldOutAnswer, answer_held_out, as_examples, held_out_items
 from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
 
 #: Evaluations per run, before and after training.
@@ -39,6 +42,8 @@ POST_EVAL = 48
 #: Share of new examples held out of a run (with at least this many new examples).
 HOLD_OUT = 0.25
 MIN_FOR_HOLD_OUT = 8
+#: Longest answer generated for a held-out skill question (the longest, a reversed word, is ~10).
+SKILL_ANSWER_TOKENS = 24
 
 
 @dataclass
@@ -46,9 +51,14 @@ class JobResult:
     report: RunReport
     labels: list[Label] = field(default_factory=list)
     thresholds: Thresholds | None = None
-    calibration: Calibration | None = None
-    #: (validator p, agreed) pairs the threshold was calibrated on; spot checks add to them.
-    calibration_points: list[tuple[float, bool]] = field(default_factory=list)
+    """The router's state after the run (the validator's threshold is the coordinator's to set)."""
+    held_out: list[HeldOutAnswer] = field(default_factory=list)
+    """The trained generator on every skill's held-out set."""
+    held_out_losses: dict[str, float] = field(default_factory=dict)
+    """The generator's loss on each skill's held-out answers."""
+    new_points: list[CalibrationPoint] = field(default_factory=list)
+    """Answers to questions not trained on (skills' held-out sets, this run's held-back examples):
+    what the validator threshold is calibrated on, with the points of earlier runs."""
 
 
 def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[TrainingExample],
@@ -124,7 +134,6 @@ class TrainingJob:
     replay: Sequence[TrainingExample]
     old_labels: Sequence[Label]
     thresholds: Thresholds
-    error_bound: float
     max_new_tokens: int
     seed: int
     on_step: Callable[[StepEvent], None] | None = None
@@ -151,14 +160,10 @@ def run_training_job(job: TrainingJob) -> JobResult:
         post = evaluate(job.models, job.index, rng.sample(pool, min(POST_EVAL, len(pool))),
                         "self_eval", job.max_new_tokens, job.cancel)
         held = evaluate(job.models, job.index, held_new, "held_out", job.max_new_tokens, job.cancel)
-        # Every third post-training evaluation is kept out of the validator's fit: with the
-        # held-out questions it is what the threshold is calibrated on, so the calibration set
-        # holds both kinds of question that reach the neural tier: asked before, and new.
-        calibration_queries = {l.query for l in [l for l in post if l.source == "neural"][::3]}
-        post_fit = [l for l in post if l.query not in calibration_queries]
-        post_calibration = [l for l in post if l.query in calibration_queries and l.source == "neural"]
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
-        history = list(job.old_labels) + pre + post_fit
+        # The held-back questions (and the skills' held-out sets, below) are never fitted on: they
+        # are what the validator threshold is calibrated on.
+        history = list(job.old_labels) + pre + post
         router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
                        for l in history if l.source == "router" and len(l.features) == len(ROUTER_FEATURE_NAMES)]
         validator_data = validator_examples(history + truths, rng)
@@ -168,19 +173,17 @@ def run_training_job(job: TrainingJob) -> JobResult:
             return JobResult(classifiers)
         report.losses.update(classifiers.losses)
         report.steps += classifiers.steps
-        # Calibrate on answers the validator was not fitted to: this run's held-out questions and
-        # kept-out evaluations. Spot checks after the run add to these (TrainingCoordinator.recalibrate).
-        unseen = [l for l in held if l.source == "neural"] + post_calibration
-        scores = job.models.validator_p([l.query for l in unseen], [l.answer for l in unseen],
-                                        [list(l.features) for l in unseen]) if unseen else []
-        points = [(p, bool(l.label)) for p, l in zip(scores, unseen)]
-        calibration = calibrate([p for p, _ in points], [ok for _, ok in points], job.error_bound)
-        new_thresholds = Thresholds(
-            router=job.thresholds.router, validator=calibration.threshold,
-            router_trained=job.thresholds.router_trained or bool(router_data),
-            validator_trained=job.thresholds.validator_trained or bool(validator_data),
-            generator_trained=True, estimated_error=calibration.estimated_error,
-        )
-        return JobResult(report, pre + post + held, new_thresholds, calibration, points)
+        skill_items = held_out_items()
+        # A skill's answer is a few tokens: a short budget keeps this a few seconds.
+        skills = answer_held_out(job.models, skill_items, min(job.max_new_tokens, SKILL_ANSWER_TOKENS), job.cancel)
+        losses = {name: job.trainer.generator_loss(as_examples([i for i in skill_items if i.skill == name]))
+                  for name in {i.skill for i in skill_items}}
+        points = [answer.point() for answer in skills]
+        points += [CalibrationPoint(l.query, l.answer, list(l.features), bool(l.label), "held_new")
+                   for l in held if l.source == "neural" and l.answer.strip()]
+        new_thresholds = replace(
+            job.thresholds, router_trained=job.thresholds.router_trained or bool(router_data),
+            validator_trained=job.thresholds.validator_trained or bool(validator_data), generator_trained=True)
+        return JobResult(report, pre + post + held, new_thresholds, skills, losses, points)
     except Cancelled:
         return JobResult(RunReport(status="cancelled"))

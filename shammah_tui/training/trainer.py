@@ -4,11 +4,18 @@ Pure compute: it gets examples and labels, runs AdamW steps in the calling threa
 (a worker thread in the app), streams `StepEvent`s to a callback, and returns a
 `RunReport`. The engine owns persistence. Each model's loss is measured on the
 same evaluation batch before the first step and after the last, so the reported
-improvement is what this run did, not a curve read off noisy batches.
+improvement is what this run did, not a curve read off noisy batches; for the
+generator that batch is held-out questions when the caller gives some.
+
+A run's generator steps follow what it brings: each new example is seen about
+`train_passes` times (`TrainConfig.generator_steps`), under a learning rate that
+warms up over the optimizer's first steps and then falls on a cosine within each run
+(`get_lr`), as in the recipe of docs/skills-study.md.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -19,7 +26,7 @@ import torch
 
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.models.classifier import collate_texts
-from shammah_tui.models.generator import encode_example
+from shammah_tui.models.generator import IGNORE_INDEX, encode_example
 from shammah_tui.store.rows import ModelLoss, TrainingExample
 from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
 
@@ -31,13 +38,63 @@ class TrainConfig:
     batch_size: int
     learning_rate: float
     classifier_learning_rate: float
-    steps_per_run: int
     replay_fraction: float
     seed: int
+    #: How many times a run's generator sees each new example, on average (the recipe's 16).
+    train_passes: float = 16.0
+    #: Bounds on a run's generator steps: a handful of examples still gets a real run, and a
+    #: teaching session's thousands do not hold the training lock for an hour.
+    min_steps_per_run: int = 20
+    max_steps_per_run: int = 2000
+    #: Above 0: exactly this many generator steps per run, whatever it brings (the old fixed count).
+    steps_per_run: int = 0
+    #: The generator's optimizer warms up linearly over its first steps (while its moments are new),
+    #: over at most a fifth of the run it starts in.
+    warmup_steps: int = 100
+    #: Within each run the learning rate falls on a cosine to this share of `learning_rate`.
+    lr_min_fraction: float = 0.1
     #: Router and validator are tiny; they get their own step count per run.
     classifier_steps: int = 30
-    #: Examples in the fixed evaluation batch of each model.
+    #: Examples in the fixed evaluation batch of the router and the validator.
     eval_size: int = 32
+    #: Examples the generator's loss is measured on before and after a run.
+    generator_eval_size: int = 128
+
+    def batch_split(self, n_new: int, n_replay: int) -> tuple[int, int]:
+        """(new, replayed) examples in each generator batch of a run with these many of each."""
+        if not n_new:
+            return 0, min(self.batch_size, n_replay)
+        replayed = min(int(round(self.batch_size * self.replay_fraction)), n_replay)
+        return self.batch_size - replayed, replayed
+
+    def generator_steps(self, n_new: int, n_replay: int = 0) -> int:
+        """Generator steps of a run with ``n_new`` new and ``n_replay`` replayable examples.
+
+        ``ceil(train_passes * n_new / new per batch)``, new per batch being batch_size x
+        (1 - replay_fraction), or all of it when there is nothing to replay; clamped to
+        [min_steps_per_run, max_steps_per_run]. A replay-only run counts its replayed examples.
+        ``steps_per_run`` > 0 fixes the count instead. 0 when there is nothing to train on.
+        """
+        if not n_new and not n_replay:
+            return 0
+        if self.steps_per_run > 0:
+            return self.steps_per_run
+        per_batch = self.batch_split(n_new, n_replay)[0] or self.batch_size
+        steps = math.ceil(self.train_passes * (n_new or n_replay) / per_batch)
+        return max(self.min_steps_per_run, min(self.max_steps_per_run, steps))
+
+
+def get_lr(step: int, steps: int, base: float, *, optimizer_step: int, warmup: int,
+           min_fraction: float) -> float:
+    """Learning rate of a run's ``step`` (0-based) of ``steps``.
+
+    A cosine from ``base`` down to ``base * min_fraction`` over the run; during the optimizer's
+    first ``warmup`` steps (``optimizer_step`` counts them across runs), a linear ramp instead.
+    """
+    if optimizer_step < warmup:
+        return base * (optimizer_step + 1) / warmup
+    f = min(step / max(steps, 1), 1.0)
+    return base * (min_fraction + (1.0 - min_fraction) * 0.5 * (1.0 + math.cos(math.pi * f)))
 
 
 @dataclass(frozen=True)
@@ -51,6 +108,7 @@ class ClassifierExample:
 
 
 StepCallback = Callable[[StepEvent], None]
+Pair = tuple[list[int], list[int]]  # (input ids, target ids) of one encoded example
 
 
 class Cancelled(Exception):
@@ -64,15 +122,22 @@ class BatchTrainer:
         self.models = models
         self.config = config
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.generator_steps_done = 0
+        """Optimizer steps the generator has taken with this trainer (the warm-up counts them)."""
 
     def optimizer(self, name: str) -> torch.optim.Optimizer:
         """AdamW per model, built once (the first build imports torch._dynamo: do it early)."""
         if name not in self._optimizers:
             module = getattr(self.models, name)
-            lr = self.config.learning_rate if name == "generator" else self.config.classifier_learning_rate
-            self._optimizers[name] = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01)
+            if name == "generator":
+                # β2 0.98: the second moment follows a run's changing mix of examples sooner.
+                opt = torch.optim.AdamW(module.parameters(), lr=self.config.learning_rate,
+                                        weight_decay=0.01, betas=(0.9, 0.98))
+            else:
+                opt = torch.optim.AdamW(module.parameters(), lr=self.config.classifier_learning_rate,
+                                        weight_decay=0.01)
+            self._optimizers[name] = opt
         return self._optimizers[name]
-
 
     # ------------------------------------------------------------------ the run
     def run(
@@ -84,81 +149,118 @@ class BatchTrainer:
         *,
         on_step: StepCallback | None = None,
         cancel: threading.Event | None = None,
+        held_out: Sequence[TrainingExample] | None = None,
     ) -> RunReport:
-        """Train all three models; never raises for a cancel (status says so)."""
+        """Train all three models; never raises for a cancel (status says so).
+
+        ``held_out``: examples this run never trains on; the generator's loss before and after
+        is measured on (up to generator_eval_size of) them, else on a sample of its training data.
+        """
         started = time.perf_counter()
         rng = random.Random(self.config.seed + len(new) * 7919 + len(replay))
         report = RunReport(status="done", trained_ids=[e.id for e in new])
+        processed = 0
         try:
             if new or replay:
-                self._train_generator(new, replay, rng, report, on_step, cancel)
+                processed += self._train_generator(new, replay, held_out or (), rng, report, on_step, cancel)
             for name, data in (("router", router_examples), ("validator", validator_examples)):
                 if len(data) >= 2:
-                    self._train_classifier(name, data, rng, report, on_step, cancel)
+                    processed += self._train_classifier(name, data, rng, report, on_step, cancel)
         except Cancelled:
             report.status = "cancelled"
             report.trained_ids = []
         report.duration_s = time.perf_counter() - started
         if report.duration_s > 0:
-            report.examples_per_s = report.examples / report.duration_s
+            report.examples_per_s = processed / report.duration_s
         return report
 
     # ---------------------------------------------------------------- generator
-    def _train_generator(self, new, replay, rng, report, on_step, cancel) -> None:
+    def _encode(self, e: TrainingExample) -> Pair:
+        block = self.models.generator.config.block_size
+        return encode_example(self.models.tokenizer, e.query, e.context, e.answer, block_size=block)
+
+    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample],
+                         held_out: Sequence[TrainingExample], rng: random.Random, report: RunReport,
+                         on_step: StepCallback | None, cancel: threading.Event | None) -> int:
+        """The generator's steps; returns how many examples they processed."""
         cfg = self.config
         model = self.models.generator
-        tok = self.models.tokenizer
-        block = model.config.block_size
+        pad, device = self.models.tokenizer.pad_id, model_device(model)
         pool = list(new) + list(replay)
-        encoded = {e.id: encode_example(tok, e.query, e.context, e.answer) for e in pool}
-        eval_ids = [e.id for e in rng.sample(pool, min(cfg.eval_size, len(pool)))]
-        old = self._generator_loss([encoded[i] for i in eval_ids], block)
+        encoded = {e.id: self._encode(e) for e in pool}
+        trained = {(e.query, e.context) for e in pool}
+        unseen = [e for e in held_out if (e.query, e.context) not in trained]
+        if unseen:
+            chosen = rng.sample(unseen, min(cfg.generator_eval_size, len(unseen)))
+            eval_pairs = [self._encode(e) for e in chosen]
+            measured_on = f"held-out: {len(chosen)} questions not trained on"
+        else:
+            chosen = rng.sample(pool, min(cfg.generator_eval_size, len(pool)))
+            eval_pairs = [encoded[e.id] for e in chosen]
+            measured_on = f"training batch: {len(chosen)} examples"
+        old = self._generator_loss(eval_pairs)
         opt = self.optimizer("generator")
-        n_replay = int(round(cfg.batch_size * cfg.replay_fraction)) if replay else 0
-        n_replay = min(n_replay, len(replay)) if new else min(cfg.batch_size, len(replay))
-        n_new = cfg.batch_size - n_replay
+        n_new, n_replay = cfg.batch_split(len(new), len(replay))
+        steps = cfg.generator_steps(len(new), len(replay))
+        # A short first run must not be spent warming up: the ramp takes at most a fifth of it.
+        warmup = min(cfg.warmup_steps, max(1, steps // 5))
         t0 = time.perf_counter()
         seen = 0
-        for step in range(1, cfg.steps_per_run + 1):
+        drawn: set[int] = set()
+        for step in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled
             batch = _draw(new, n_new, rng) + _draw(replay, n_replay, rng)
-            x, y = _pad_pairs([encoded[e.id] for e in batch], tok.pad_id, block, model_device(model))
+            drawn.update(e.id for e in batch)
+            x, y = _pad_pairs([encoded[e.id] for e in batch], pad, device)
+            lr = get_lr(step, steps, cfg.learning_rate, optimizer_step=self.generator_steps_done,
+                        warmup=warmup, min_fraction=cfg.lr_min_fraction)
+            for group in opt.param_groups:
+                group["lr"] = lr
             # The lock is held per step, so a query can use the models between steps.
             with self.models.lock:
                 model.train()
-                _, loss = model(x, y)
+                loss = model.answer_loss(x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 model.eval()
+            self.generator_steps_done += 1
             seen += len(batch)
-            if on_step is not None:
+            if on_step is not None:  # loss.item() waits for the step: only when someone listens
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                on_step(StepEvent("generator", step, cfg.steps_per_run, float(loss.item()), rate))
-        report.steps += cfg.steps_per_run
-        report.examples += seen
-        new_loss = self._generator_loss([encoded[i] for i in eval_ids], block)
-        report.losses["generator"] = ModelLoss(old, new_loss, improvement_pct(old, new_loss))
+                on_step(StepEvent("generator", step + 1, steps, float(loss.item()), rate))
+        report.steps += steps
+        report.examples += len(drawn)
+        new_loss = self._generator_loss(eval_pairs)
+        report.losses["generator"] = ModelLoss(old, new_loss, improvement_pct(old, new_loss), measured_on)
+        return seen
 
     def generator_loss(self, examples: Sequence[TrainingExample]) -> float:
         """The generator's loss on `examples` (answer tokens only), without training."""
-        tok = self.models.tokenizer
-        pairs = [encode_example(tok, e.query, e.context, e.answer) for e in examples]
-        return self._generator_loss(pairs, self.models.generator.config.block_size)
+        return self._generator_loss([self._encode(e) for e in examples])
 
     @torch.no_grad()
-    def _generator_loss(self, pairs, block) -> float:
+    def _generator_loss(self, pairs: Sequence[Pair], chunk: int = 64) -> float:
+        """Mean loss over the answer tokens of ``pairs``, in chunks (each padded to its longest)."""
         model = self.models.generator
-        x, y = _pad_pairs(pairs, self.models.tokenizer.pad_id, block, model_device(model))
-        with self.models.lock:
-            model.eval()
-            _, loss = model(x, y)
-        return float(loss.item())
+        pad, device = self.models.tokenizer.pad_id, model_device(model)
+        total, count = 0.0, 0
+        for i in range(0, len(pairs), chunk):
+            x, y = _pad_pairs(pairs[i:i + chunk], pad, device)
+            n = int((y != IGNORE_INDEX).sum())
+            with self.models.lock:
+                model.eval()
+                loss = model.answer_loss(x, y)
+            total += float(loss) * n
+            count += n
+        return total / count if count else 0.0
 
     # -------------------------------------------------------------- classifiers
-    def _train_classifier(self, name, data, rng, report, on_step, cancel) -> None:
+    def _train_classifier(self, name: str, data: Sequence[ClassifierExample], rng: random.Random,
+                          report: RunReport, on_step: StepCallback | None,
+                          cancel: threading.Event | None) -> int:
         cfg = self.config
         model = getattr(self.models, name)
         eval_batch = rng.sample(list(data), min(cfg.eval_size, len(data)))
@@ -183,7 +285,9 @@ class BatchTrainer:
                 on_step(StepEvent(name, step, cfg.classifier_steps, float(loss.item()), rate))
         report.steps += cfg.classifier_steps
         new_loss = self._classifier_loss(name, eval_batch)
-        report.losses[name] = ModelLoss(old, new_loss, improvement_pct(old, new_loss))
+        report.losses[name] = ModelLoss(old, new_loss, improvement_pct(old, new_loss),
+                                        f"training batch: {len(eval_batch)} examples")
+        return seen
 
     def _classifier_forward(self, name, batch):
         model = getattr(self.models, name)
@@ -220,13 +324,13 @@ def _draw(items: Sequence, n: int, rng: random.Random) -> list:
     return [rng.choice(items) for _ in range(n)]
 
 
-def _pad_pairs(pairs, pad_id: int, block: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad (input, target) id lists to the longest in the batch: (B, T) each."""
-    length = min(block, max(len(x) for x, _ in pairs))
-    xs = torch.full((len(pairs), length), pad_id, dtype=torch.long)
-    ys = torch.full((len(pairs), length), -100, dtype=torch.long)
-    for row, (x, y) in enumerate(pairs):
-        x, y = x[:length], y[:length]
-        xs[row, : len(x)] = torch.tensor(x, dtype=torch.long)
-        ys[row, : len(y)] = torch.tensor(y, dtype=torch.long)
+def _pad_pairs(pairs: Sequence[Pair], pad_id: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad (input, target) id lists to the longest in the batch: (B, T) each.
+
+    Each pair is already at most block_size long (encode_example cuts it).
+    """
+    length = max(len(x) for x, _ in pairs)
+    # One tensor from nested lists: much cheaper than filling rows one by one.
+    xs = torch.tensor([x + [pad_id] * (length - len(x)) for x, _ in pairs], dtype=torch.long)
+    ys = torch.tensor([y + [IGNORE_INDEX] * (length - len(y)) for _, y in pairs], dtype=torch.long)
     return xs.to(device), ys.to(device)

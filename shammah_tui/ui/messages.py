@@ -7,7 +7,7 @@ is thread-safe). Handlers on the UI loop own all UI state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from shammah_tui.events import (
     EngineEvent,
     TrainingStep,
 )
-from shammah_tui.store.rows import LossPoint, ToolCallRow, TrainingRun
+from shammah_tui.store.rows import LossPoint, SkillResult, ToolCallRow, TrainingRun
 from shammah_tui.store.rows import Message as StoredMessage
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class SessionRestored(Message):
     """The last finished run, with its losses."""
     tool_calls: list[ToolCallRow]
     """Recent tool calls."""
+    skills: list[SkillResult] = field(default_factory=list)
+    """Each skill's held-out accuracy after each earlier run, oldest first."""
 
 
 @dataclass

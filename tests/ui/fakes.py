@@ -13,7 +13,9 @@ from shammah_tui.events import (
     AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished,
     TrainingStarted, TrainingStep,
 )
-from shammah_tui.store.rows import ConversationSummary, LossPoint, Message, ModelLoss, ToolCallRow, TrainingRun
+from shammah_tui.store.rows import (
+    ConversationSummary, LossPoint, Message, ModelLoss, SkillResult, ToolCallRow, TrainingRun,
+)
 from shammah_tui.tools.base import ToolCallEvent, ToolResult
 from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
 from shammah_tui.ui.engine_api import EngineLike
@@ -111,6 +113,9 @@ class FakeStore:
 
     async def tool_calls(self, limit: int = 200) -> list[ToolCallRow]:
         return self.stored_tool_calls[-limit:]
+
+    async def skill_history(self, limit: int = 500) -> list[SkillResult]:
+        return []
 
 
 class FakeRegistry:

@@ -249,6 +249,7 @@ class MainScreen(Screen[None]):
             losses={m: await store.loss_history(m, limit=3000) for m in MODELS},
             last_run=done[-1] if done else None,
             tool_calls=await store.tool_calls(limit=100),
+            skills=await store.skill_history(limit=60),
         ))
         self._stats_dirty = True
 
@@ -257,7 +258,7 @@ class MainScreen(Screen[None]):
         self.history = [(m.role, m.text) for m in message.messages if m.role in ("user", "assistant")]
         self.conversation.restore(message.messages)
         self.metrics.restore(all_time=message.source_counts, recent=message.recent_sources,
-                             losses=message.losses, last_run=message.last_run)
+                             losses=message.losses, last_run=message.last_run, skills=message.skills)
         self.tool_log.restore(message.tool_calls)
         self.metrics.redraw()
 

@@ -21,7 +21,7 @@ from textual.widgets import Label
 
 from shammah_tui.formatting import format_count, format_seconds, join_nonempty, plural
 from shammah_tui.kinds import MODELS, SOURCES
-from shammah_tui.store.rows import LossPoint, TrainingRun
+from shammah_tui.store.rows import LossPoint, SkillResult, TrainingRun
 from shammah_tui.training.events import RunReport, StepEvent
 from shammah_tui.ui.widgets.engine_stats import EngineStats
 from shammah_tui.ui.widgets.loss_chart import LossChart
@@ -49,6 +49,8 @@ class MetricsPane(VerticalScroll, can_focus=True):
         self.all_time_counts: Counter[str] = Counter()
         """Answers per source ever (from the store, plus this session)."""
         self._timer: Timer | None = None
+        self.skill_history: dict[str, list[float]] = {}
+        """Each skill's held-out accuracy after each run, oldest first."""
 
     def compose(self) -> ComposeResult:
         with Grid(id="metrics-grid"):
@@ -86,8 +88,12 @@ class MetricsPane(VerticalScroll, can_focus=True):
         return self.query_one(TrainingProgress)
 
     def restore(self, *, all_time: Mapping[str, int], recent: Sequence[str],
-                losses: Mapping[str, Sequence[LossPoint]], last_run: TrainingRun | None) -> None:
+                losses: Mapping[str, Sequence[LossPoint]], last_run: TrainingRun | None,
+                skills: Sequence[SkillResult] = ()) -> None:
         """What the store remembers from earlier sessions."""
+        self.skill_history = {}
+        for result in skills:
+            self.skill_history.setdefault(result.skill, []).append(result.accuracy)
         self.all_time_counts = Counter({s: int(all_time.get(s, 0)) for s in SOURCES})
         self.query_one(RateChart).set_sources(recent)
         chart = self.query_one(LossChart)
@@ -125,16 +131,18 @@ class MetricsPane(VerticalScroll, can_focus=True):
     def run_ended(self, run_id: int, report: RunReport) -> str:
         """A run ended: its losses go to the table; returns the one-line summary."""
         summary = self.progress.end(report)
+        for result in report.skills:
+            self.skill_history.setdefault(result.skill, []).append(result.accuracy)
         if report.status == "done" and report.losses:
             self.query_one(RunTable).show_run(_run_title(run_id, report.status, report.examples, report.steps,
-                                                         report.duration_s), report.losses)
+                                                         report.duration_s), report.losses, self.skill_history)
         return summary
 
     def show_run(self, run: TrainingRun) -> None:
         """A stored run in the table (at start-up)."""
         duration = (run.finished_at - run.started_at) if run.finished_at is not None else 0.0
         self.query_one(RunTable).show_run(_run_title(run.id, run.status, run.examples, run.steps, duration),
-                                          run.losses)
+                                          run.losses, self.skill_history)
         if run.status == "done":
             self.query_one("#train-status", Label).update(summarize_report(run.id, RunReport(
                 status="done", steps=run.steps, examples=run.examples,

@@ -1,8 +1,10 @@
-"""The last training run: per model, loss before → after on the same evaluation batch."""
+"""The last training run: per model, loss before → after on the same evaluation batch (what that
+batch was: held-out questions, or the run's own training batch); per skill, the generator's accuracy
+on its held-out set, run after run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from textual.content import Content
 from textual.widgets import Static
@@ -22,8 +24,10 @@ class RunTable(Static):
     def on_mount(self) -> None:
         self.show_run("No training run yet.", {})
 
-    def show_run(self, title: str, losses: Mapping[str, ModelLoss]) -> None:
-        """Show a run's title and its per-model losses (models it did not train show —)."""
+    def show_run(self, title: str, losses: Mapping[str, ModelLoss],
+                 skills: Mapping[str, Sequence[float]] | None = None) -> None:
+        """Show a run's title, its per-model losses (models it did not train show —) and each
+        skill's held-out accuracy over the last runs (oldest first)."""
         head = "underline $text-muted"
         lines = [
             Content.styled(title, "$text-muted"),
@@ -42,4 +46,13 @@ class RunTable(Static):
             lines.append(Content.assemble(
                 name, " ", format_loss(loss.old_loss).rjust(WIDTHS[1]), " ",
                 format_loss(loss.new_loss).rjust(WIDTHS[2]), " ", (f"{pct:+.1f}%".rjust(WIDTHS[3]), pct_style)))
+        generator = losses.get("generator")
+        if generator is not None:
+            lines.append(Content.styled(f"generator loss measured on {generator.measured_on}", "$text-muted"))
+        if skills:
+            lines.append(Content.assemble(("skill".ljust(WIDTHS[0]), head), " ",
+                                          ("held-out accuracy, run by run".ljust(sum(WIDTHS[1:]) + 2), head)))
+            for name, history in skills.items():
+                trend = " → ".join(f"{a:.0%}" for a in list(history)[-4:])
+                lines.append(Content.assemble((name.ljust(WIDTHS[0]), "bold"), " ", trend))
         self.update(Content("\n").join(lines))

@@ -1,0 +1,137 @@
+"""Skills the generator computes rather than recalls: the tokenizer's runs, run positions, reversed
+integers, held-out sets that are never taught, and the trainer's schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from shammah_tui.curriculum.skills import SKILLS, held_out_queries, is_held_out
+from shammah_tui.models.generator import (
+    ORD_ANSWER, ORD_NONE, RUN_MAX, Generator, GeneratorConfig, generate, internal_answer, run_positions,
+)
+from shammah_tui.models.tokenizer import DIGIT, LETTER, OTHER, TextTokenizer
+from shammah_tui.training.trainer import TrainConfig, get_lr
+
+CORPUS = ["What is 347+589?", "Reverse the word 'apple'.", "John's cat doesn't like 12 apples.",
+          "Is 1900 a leap year?", "elppa", "No"] * 20
+
+
+@pytest.fixture(scope="module")
+def tok() -> TextTokenizer:
+    return TextTokenizer.build(CORPUS, vocab_size=400)
+
+
+def _byte_level_only() -> str:
+    """The pre-tokenizer of an older build, as it is saved."""
+    probe = Tokenizer(models.BPE())
+    probe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    return json.dumps(json.loads(probe.to_str())["pre_tokenizer"])
+
+
+def pieces(tok: TextTokenizer, text: str) -> list[str]:
+    return [tok.decode([i]) for i in tok.encode(text)]
+
+
+def test_digits_and_quoted_words_are_one_character_a_token(tok):
+    assert pieces(tok, "What is 347+589?")[-8:] == ["3", "4", "7", "+", "5", "8", "9", "?"]
+    assert "".join(pieces(tok, "Reverse the word 'apple'.")).endswith("'apple'.")
+    assert pieces(tok, "Reverse the word 'apple'.")[-6:-1] == ["a", "p", "p", "l", "e"]
+    assert pieces(tok, "elppa") == ["e", "l", "p", "p", "a"]  # an answer that is one word
+    # An apostrophe inside a word does not make a quoted word.
+    assert "John" in pieces(tok, "John's cat doesn't like 12 apples.")
+    for text in CORPUS[:6]:
+        assert tok.decode(tok.encode(text)) == text
+
+
+def test_token_classes_say_digit_letter_or_other(tok):
+    classes = tok.char_classes()
+    assert len(classes) == tok.vocab_size
+    assert classes[tok.encode("7")[0]] == DIGIT
+    assert classes[tok.encode("e")[0]] == LETTER
+    assert classes[tok.eos_id] == OTHER
+
+
+def test_a_tokenizer_saved_the_old_way_is_not_current(tok):
+    saved = json.loads(tok._tok.to_str())
+    saved["pre_tokenizer"] = json.loads(_byte_level_only())
+    assert not TextTokenizer(Tokenizer.from_str(json.dumps(saved))).is_current
+    assert tok.is_current
+
+
+def test_run_positions_index_each_number_from_both_ends():
+    # ids: 0 other, 1 digit, 2 letter; 9 stands for the assistant token (answer starts after it)
+    classes = torch.tensor([OTHER, DIGIT, LETTER] + [OTHER] * 7)
+    idx = torch.tensor([[0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 2, 2]])
+    left, right, ords = run_positions(idx, classes, prompt_len=8)[:, 0].tolist()
+    assert left[:8] == [RUN_MAX, 0, 1, 2, RUN_MAX, 0, 1, RUN_MAX]
+    assert right[:8] == [RUN_MAX, 2, 1, 0, RUN_MAX, 1, 0, RUN_MAX]
+    assert ords[:8] == [ORD_NONE, 0, 0, 0, ORD_NONE, 1, 1, ORD_NONE]
+    # In the answer a run's end is unknown: both indices count from the left; a letter starts a new run.
+    assert left[8:] == right[8:] == [0, 1, 0, 1]
+    assert ords[8:] == [ORD_ANSWER] * 4
+
+
+def test_integer_answers_are_learned_reversed_and_read_back_in_order():
+    assert internal_answer("776") == "677" and internal_answer("-776") == "-677"
+    for text in ("0", "1024", "-5", "duolc", "12 apples", "3.5", "Yes"):
+        assert internal_answer(internal_answer(text)) == text
+    assert internal_answer("12 apples") == "12 apples"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_kv_cache_path_matches_the_plain_path_with_run_positions(seed):
+    cfg = GeneratorConfig(vocab_size=64, n_embd=32, n_layer=2, n_head=4, block_size=48)
+    torch.manual_seed(seed)
+    model = Generator(cfg).eval()
+    with torch.no_grad():
+        model.wpe.weight.mul_(10)
+        model.wleft.weight.mul_(10)
+    classes = [OTHER] * 8 + [DIGIT] * 28 + [LETTER] * 28  # the generated tokens fall in runs too
+    model.set_token_classes(classes)
+    prompt = [5, 10, 11, 12, 3, 40, 41, 4]
+    cached = generate(model, prompt, max_new_tokens=24, eos_id=None, use_cache=True)
+    plain = generate(model, prompt, max_new_tokens=24, eos_id=None, use_cache=False)
+    assert cached.token_ids == plain.token_ids
+    assert sum(classes[t] != OTHER for t in cached.token_ids) > 5
+    assert cached.token_probs == pytest.approx(plain.token_probs, abs=1e-5)
+
+
+def test_a_run_brings_as_many_steps_as_its_new_examples_need():
+    cfg = TrainConfig(batch_size=32, learning_rate=2e-3, classifier_learning_rate=3e-3, replay_fraction=0.5,
+                      seed=0, train_passes=16, min_steps_per_run=20, max_steps_per_run=2000)
+    assert cfg.generator_steps(0, 0) == 0
+    assert cfg.generator_steps(5, 100) == 20  # the floor
+    assert cfg.generator_steps(200, 100) == math.ceil(16 * 200 / 16)  # half of each batch is new
+    assert cfg.generator_steps(200, 0) == 100  # nothing to replay: the whole batch is new
+    assert cfg.generator_steps(100_000, 0) == 2000  # the ceiling
+    fixed = TrainConfig(batch_size=32, learning_rate=2e-3, classifier_learning_rate=3e-3, replay_fraction=0.5,
+                        seed=0, steps_per_run=40)
+    assert fixed.generator_steps(5000, 0) == 40
+
+
+def test_the_learning_rate_warms_up_once_then_falls_on_a_cosine_each_run():
+    def lr(step, optimizer_step):
+        return get_lr(step, 100, 1.0, optimizer_step=optimizer_step, warmup=10, min_fraction=0.1)
+
+    assert [round(lr(i, i), 2) for i in range(3)] == [0.1, 0.2, 0.3]
+    assert lr(0, 500) == pytest.approx(1.0)
+    assert lr(50, 550) == pytest.approx(0.55)
+    assert lr(100, 600) == pytest.approx(0.1)
+    assert all(lr(i, 500 + i) > lr(i + 1, 501 + i) for i in range(99))
+
+
+def test_held_out_questions_are_fixed_and_never_produced_for_training():
+    for skill in SKILLS.values():
+        held = skill.held_out()
+        assert len({i.key for i in held}) == len(held) == 100
+        assert [i.query for i in held] == [i.query for i in skill.held_out()]  # the same every time
+        training = skill.training(2000, seed="test")
+        assert len(training) > 500
+        assert not {i.key for i in training} & {i.key for i in held}
+        assert all(is_held_out(i.key) for i in held) and not any(is_held_out(i.key) for i in training)
+    assert len(held_out_queries()) == 300
