@@ -333,7 +333,8 @@ async def _train(engine) -> int:
         print(notices[-1] if notices else "Nothing to train on: the queue is empty.")
         return EXIT_OK
     for model, loss in report.losses.items():
-        print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%)")
+        print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%) "
+              f"measured on {loss.measured_on}")
     if report.status == "failed":
         raise _Failure(f"training failed: {report.error}")
     return EXIT_OK

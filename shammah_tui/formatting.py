@@ -213,7 +213,7 @@ def stats_text(stats: Mapping[str, Any]) -> str:
         lines += ["", f"{'last run':<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]
         for model, row in last.items():
             lines.append(f"{model:<10}{format_loss(row.get('old_loss')):>10}{format_loss(row.get('new_loss')):>10}"
-                         f"{row.get('improvement_pct', 0):>+8.1f}%")
+                         f"{row.get('improvement_pct', 0):>+8.1f}%  {row.get('measured_on', '')}".rstrip())
     return "\n".join(lines)
 
 

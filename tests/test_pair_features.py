@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -87,19 +86,13 @@ def test_margin_and_lengths():
     assert f["unmatched_max"] >= 2
 
 
-def test_features_are_fast():
-    pairs = [("How do I delete WhatsApp chats permanently?", "How can I delete permanently my whatsapp chat?"),
-             ("What is a suitable rehab center near Hamilton County IA?",
-              "Which is a rehab center near Franklin County IA?")]
-    pair_features(*pairs[0], 0.9)  # warm caches
-    started = time.perf_counter()
-    n = 0
-    for i in range(100):
-        for a, b in pairs:
-            pair_features(a + str(i), b, 0.9, other_cosine=0.8)
-            n += 1
-    per_call_ms = (time.perf_counter() - started) / n * 1000
-    assert per_call_ms < 5  # ~0.3 ms measured on the 2-core box; loose for a loaded machine
+def test_features_of_a_pair_do_not_depend_on_earlier_calls():
+    # The features cache per-text work; a cached text must give what a fresh one gives.
+    a, b = "How do I delete WhatsApp chats permanently?", "How can I delete permanently my whatsapp chat?"
+    first = pair_features(a, b, 0.9, other_cosine=0.8)
+    for i in range(20):
+        pair_features(a + str(i), b, 0.9, other_cosine=0.8)
+    assert list(pair_features(a, b, 0.9, other_cosine=0.8)) == list(first)
 
 
 # ---------------------------------------------------------------------------- the model
@@ -195,7 +188,3 @@ def test_shipped_weights_load_and_rank_sensibly():
     assert m.p(same) > 0.5 > m.p(other)
     assert m.p(names) < m.p(same)
     assert m.p(numbers) == 0.0
-    started = time.perf_counter()
-    for _ in range(200):
-        m.p(same)
-    assert (time.perf_counter() - started) / 200 * 1000 < 2  # well under 1 ms when the box is idle

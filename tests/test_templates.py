@@ -118,7 +118,8 @@ def test_huge_paste_is_rejected_fast() -> None:
     start = time.perf_counter()
     assert template_answer(paste) is None
     assert template_answer("(" * 1_000_000) is None
-    assert time.perf_counter() - start < 0.05
+    # A length check, not a parse: backtracking over a megabyte would take minutes, not a second.
+    assert time.perf_counter() - start < 2
 
 
 # --- unit conversions --------------------------------------------------------------

@@ -217,7 +217,8 @@ async def test_train_wait_returns_the_losses_the_store_holds(engine: Engine) -> 
         for model, got in result.data["losses"].items():
             old, new, pct = row["losses"][model]
             assert got == {"old_loss": round(old, 4), "new_loss": round(new, 4),
-                           "improvement_pct": round(pct, 1)}, model
+                           "improvement_pct": round(pct, 1), "measured_on": got["measured_on"]}, model
+            assert got["measured_on"].startswith("held-out" if model == "generator" else "training batch")
             assert f"- {model}: loss {round(old, 4)} → {round(new, 4)}" in result.text
         gen_old, gen_new, _ = row["losses"]["generator"]
         assert gen_new < gen_old  # a few steps on fresh weights do lower the generator's loss

@@ -34,7 +34,7 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "training_runs": await store.run_count(),
         "last_run": None if last is None else {
             model: {"old_loss": round(loss.old_loss, 5), "new_loss": round(loss.new_loss, 5),
-                    "improvement_pct": round(loss.improvement_pct, 2)}
+                    "improvement_pct": round(loss.improvement_pct, 2), "measured_on": loss.measured_on}
             for model, loss in last.losses.items()
         },
         "verified_agreement": round(agreed / checked, 4) if checked else None,

@@ -34,11 +34,12 @@ def make(host: TeachingHost) -> ToolSpec:
             return ToolResult("Nothing to train on: the queue is empty and nothing was trained before.",
                               is_error=True, data={"status": "empty"})
         losses = {m: {"old_loss": round(l.old_loss, 4), "new_loss": round(l.new_loss, 4),
-                      "improvement_pct": round(l.improvement_pct, 1)} for m, l in report.losses.items()}
+                      "improvement_pct": round(l.improvement_pct, 1), "measured_on": l.measured_on}
+                  for m, l in report.losses.items()}
         lines = [f"Training {report.status}: {report.steps} steps, {report.examples} examples, "
                  f"{report.examples_per_s:.0f} examples/s, {report.duration_s:.1f} s."]
-        lines += [f"- {m}: loss {v['old_loss']} → {v['new_loss']} ({v['improvement_pct']:+.1f}%)"
-                  for m, v in losses.items()]
+        lines += [f"- {m}: loss {v['old_loss']} → {v['new_loss']} ({v['improvement_pct']:+.1f}%), "
+                  f"measured on {v['measured_on']}" for m, v in losses.items()]
         if report.error:
             lines.append(f"Error: {report.error}")
         return ToolResult("\n".join(lines), is_error=report.status == "failed",
@@ -54,7 +55,8 @@ def make(host: TeachingHost) -> ToolSpec:
     return ToolSpec(
         "train",
         "Train the generator, router and validator on the queued examples (with replay of earlier ones). "
-        "wait=true (default) returns each model's loss before and after on the same evaluation batch and "
-        "the improvement in percent; wait=false starts the run in the background.",
+        "wait=true (default) returns each model's loss before and after on the same evaluation batch (the "
+        "generator's: held-out skill questions it never trained on), what that batch was, and the improvement "
+        "in percent; wait=false starts the run in the background.",
         SCHEMA, handler, summarize=summarize,
     )

@@ -153,7 +153,11 @@ def run_training_job(job: TrainingJob) -> JobResult:
     try:
         pre = evaluate(job.models, job.index, rng.sample(train_new, min(PRE_EVAL, len(train_new))),
                        "pre_eval", job.max_new_tokens, job.cancel)
-        report = job.trainer.run(train_new, job.replay, [], [], on_step=job.on_step, cancel=job.cancel)
+        # The generator's before -> after is measured on questions it does not train on here: the
+        # held-back new ones and the skills' held-out sets.
+        unseen = held_new + as_examples(held_out_items())
+        report = job.trainer.run(train_new, job.replay, [], [], on_step=job.on_step, cancel=job.cancel,
+                                 held_out=unseen)
         if report.status != "done":
             return JobResult(report)
         pool = train_new + list(job.replay)
