@@ -135,3 +135,14 @@ def test_held_out_questions_are_fixed_and_never_produced_for_training():
         assert not {i.key for i in training} & {i.key for i in held}
         assert all(is_held_out(i.key) for i in held) and not any(is_held_out(i.key) for i in training)
     assert len(held_out_queries()) == 300
+
+
+def test_the_neural_threshold_applies_to_the_score_it_was_calibrated_on():
+    from shammah_tui.pipeline.local import Thresholds
+
+    on_validator = Thresholds(validator=0.8)
+    assert on_validator.accepts(0.9, 0.1) and not on_validator.accepts(0.1, 0.9)
+    on_confidence = Thresholds(validator=0.8, neural_score="confidence")
+    assert on_confidence.accepts(0.1, 0.9) and not on_confidence.accepts(0.9, 0.1)
+    assert not Thresholds(validator=1.01).accepts(1.0, 1.0)  # closed: nothing is served
+    assert Thresholds.from_json(on_confidence.to_json()) == on_confidence

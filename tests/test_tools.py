@@ -475,3 +475,36 @@ async def test_a_spot_checked_answer_from_the_quick_path_labels_the_router_usabl
     assert router and all(len(label.features) == 4 for label in router)
     report = await engine.train("test")
     assert report is not None and report.status == "done", report
+
+
+async def test_a_trained_question_never_calibrates_the_validator(engine: Engine) -> None:
+    """The neural threshold is calibrated only on answers to questions the generator never trained on."""
+    from shammah_tui.store.rows import CalibrationPoint
+
+    right = [CalibrationPoint(f"What is {i} plus 1000?", str(i + 1000), [0.99, 1.0, 0.0], True, "held_out:test")
+             for i in range(60)]
+    wrong = [CalibrationPoint(f"What is {i} minus 1000?", "7", [0.2, 1.0, 0.0], False, "held_out:test")
+             for i in range(10)]
+    await engine.store.add_calibration_points("validator", right + wrong)
+    coordinator = engine.coordinator
+    await coordinator.calibrate_validator()
+    assert coordinator.validator_points == 70
+    thresholds = engine.local.thresholds
+    # 60 right answers above 10 wrong ones: one of the two scores separates them within δ = 2%.
+    assert thresholds.validator < 1.0 and thresholds.estimated_error is not None
+    assert thresholds.estimated_error <= engine.settings.error_bound
+    assert thresholds.accepts(0.0 if thresholds.neural_score == "confidence" else 1.0, 0.99 if
+                              thresholds.neural_score == "confidence" else 0.0)
+
+    reg = engine.tool_registry()
+    taught = [{"query": p.query, "answer": p.answer} for p in right[:5] + wrong[:3]]
+    assert not (await reg.call("generate_training_data", {"examples": taught})).is_error
+    assert (await reg.call("train", {"wait": True})).data["status"] == "done"
+    trained = set(await engine.store.trained_queries())
+    assert trained & {p.query for p in right + wrong}
+    await coordinator.calibrate_validator()
+    # Every point whose question was trained on is left out, ours and the run's own alike.
+    stored = await engine.store.calibration_points("validator", 10_000)
+    assert len(stored) > 70  # the run added its held-out answers
+    assert coordinator.validator_points == len([p for p in stored if p.query not in trained])
+    assert coordinator.validator_points == len(stored) - len(trained & {p.query for p in right + wrong})

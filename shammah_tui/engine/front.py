@@ -224,13 +224,13 @@ class Engine:
         assert models is not None
         answers = await asyncio.to_thread(answer_held_out, models, held_out_items(),
                                           min(self.settings.max_new_tokens, SKILL_ANSWER_TOKENS))
-        threshold = self.local.thresholds.validator
+        thresholds = self.local.thresholds
         report: dict[str, dict[str, Any]] = {}
         for answer in answers:
             row = report.setdefault(answer.item.skill, {"right": 0, "served": 0, "samples": 0, "groups": {}})
             row["samples"] += 1
             row["right"] += answer.right
-            row["served"] += threshold < 1.0 and answer.validator_p >= threshold
+            row["served"] += thresholds.accepts(answer.validator_p, answer.confidence)
             group = row["groups"].setdefault(answer.item.group, [0, 0])
             group[0] += answer.right
             group[1] += 1

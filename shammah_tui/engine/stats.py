@@ -42,6 +42,7 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "estimated_local_error": round((checked - agreed) / checked, 4) if checked else None,
         "error_bound": settings.error_bound,
         "validator_threshold": round(thresholds.validator, 4),
+        "neural_score": thresholds.neural_score,
         "neural_estimated_error": _rounded(thresholds.estimated_error),
         "encoder": encoder,
         "skills": {name: {"held_out_accuracy": round(r.accuracy, 4), "served_share": round(r.served, 4),

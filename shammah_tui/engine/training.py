@@ -142,8 +142,14 @@ class TrainingCoordinator:
                   if normalize_query(p.query) not in trained]
         scores = await asyncio.to_thread(models.validator_p, [p.query for p in points], [p.answer for p in points],
                                          [p.features for p in points]) if points else []
-        result = calibrate(scores, [p.agreed for p in points], self.settings.error_bound)
+        agreed = [p.agreed for p in points]
+        result = calibrate(scores, agreed, self.settings.error_bound)
+        # The generator's own confidence (the points' first feature) is the other candidate score:
+        # the one that serves more within the bound wins.
+        by_confidence = calibrate([p.features[0] for p in points], agreed, self.settings.error_bound)
         thresholds = self.local.thresholds
+        thresholds.neural_score = "confidence" if by_confidence.accepted > result.accepted else "validator"
+        result = by_confidence if thresholds.neural_score == "confidence" else result
         thresholds.validator = result.threshold
         thresholds.estimated_error = result.estimated_error if result.accepted else None
         self.validator_points = len(points)
@@ -284,7 +290,7 @@ class TrainingCoordinator:
                 self.local.thresholds = result.thresholds
             await self.store.add_calibration_points("validator", result.new_points)
             await self.calibrate_validator()
-            report.skills = skill_results(result.held_out, self.local.thresholds.validator, result.held_out_losses)
+            report.skills = skill_results(result.held_out, self.local.thresholds, result.held_out_losses)
             await self.store.add_skill_results(run_id, report.skills)
         await self.store.finish_run(
             run_id, status=report.status, examples=report.examples, steps=report.steps,

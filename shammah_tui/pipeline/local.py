@@ -52,6 +52,10 @@ class Thresholds:
     generator_trained: bool = False
     estimated_error: float | None = None
     """The neural tier's estimated error at `validator`."""
+    neural_score: str = "validator"
+    """What `validator` is a threshold on: the validator's p ("validator") or the generator's own
+    confidence ("confidence"), whichever serves more answers within the bound on the same
+    out-of-sample points (a validator fitted on few mistakes can rank worse than the confidence)."""
     acceptance: float = CLOSED
     """The semantic store's threshold on the acceptance model's p."""
     acceptance_error: float | None = None
@@ -59,6 +63,11 @@ class Thresholds:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def accepts(self, validator_p: float, confidence: float) -> bool:
+        """Whether the neural tier serves an answer with this validator p and generator confidence."""
+        score = confidence if self.neural_score == "confidence" else validator_p
+        return self.validator < CLOSED and score >= self.validator
 
     @classmethod
     def from_json(cls, text: str | None) -> Thresholds:
@@ -250,7 +259,7 @@ class LocalAnswerer:
             decision.note = "neural answer contradicts an exact answer"
             return False
         p = models.validator_p([query], [neural.text], [[neural.confidence, 1.0, 0.0]])[0]
-        if p < th.validator:
+        if not th.accepts(p, neural.confidence):
             return False
         decision.answer, decision.source = neural.text, "neural"
         decision.validator_p, decision.confidence = p, neural.confidence

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from shammah_tui.curriculum.skills import SKILLS, SkillInstance
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
-from shammah_tui.pipeline.calibration import CLOSED
+from shammah_tui.pipeline.local import Thresholds
 from shammah_tui.store.rows import CalibrationPoint, SkillResult, TrainingExample
 from shammah_tui.training.trainer import Cancelled
 
@@ -60,7 +60,7 @@ def answer_held_out(models: LocalModels, items: Sequence[SkillInstance], max_new
             for item, d, p in zip(items, drafts, ps)]
 
 
-def skill_results(answers: Sequence[HeldOutAnswer], validator_threshold: float,
+def skill_results(answers: Sequence[HeldOutAnswer], thresholds: Thresholds,
                   losses: dict[str, float] | None = None) -> list[SkillResult]:
     """Per skill: held-out accuracy, and the share the neural tier would serve at the threshold."""
     out = []
@@ -68,7 +68,7 @@ def skill_results(answers: Sequence[HeldOutAnswer], validator_threshold: float,
         mine = [a for a in answers if a.item.skill == name]
         if not mine:
             continue
-        served = sum(validator_threshold < CLOSED and a.validator_p >= validator_threshold for a in mine)
+        served = sum(thresholds.accepts(a.validator_p, a.confidence) for a in mine)
         out.append(SkillResult(name, sum(a.right for a in mine) / len(mine), served / len(mine), len(mine),
                                (losses or {}).get(name)))
     return out
