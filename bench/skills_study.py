@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shammah_tui.models.generator import (  # noqa: E402
     IGNORE_INDEX, Generator, GeneratorConfig, _DecodeWeights, encode_example, encode_prompt, generate)
+from shammah_tui.curriculum.skills import SKILLS as PACKAGE_SKILLS  # noqa: E402
+from shammah_tui.curriculum.skills import SkillInstance as Instance  # noqa: E402
 from shammah_tui.models.tokenizer import SPECIAL_TOKENS, TextTokenizer, _clean  # noqa: E402
 
 try:  # the curriculum moved from teachers/ to its own package
@@ -93,159 +95,39 @@ def tokenizer_corpus():
 # Phrasings are the curriculum's; every answer is checked against curriculum.solve (the
 # offline teacher's exact text) in `check_skills`.
 
-ARITH_TEMPLATES = ("What is {e}?", "What's {e}?", "Compute {e}.", "Calculate {e}.",
-                   "How much is {e}?", "Evaluate {e}.")
-OP_WORDS = {"+": ("plus",), "-": ("minus",), "*": ("times", "multiplied by")}
-WORD_TEMPLATES = {
-    "letters": ("How many letters are in the word '{word}'?", "How many letters does '{word}' have?",
-                "Count the letters in \"{word}\".", "What is the length of the word '{word}'?"),
-    "reverse": ("Reverse the word '{word}'.", "What is '{word}' spelled backwards?",
-                "What is \"{word}\" reversed?", "Write '{word}' backwards."),
-    "uppercase": ("What is '{word}' in uppercase?", "Write '{word}' in capital letters.",
-                  "Convert \"{word}\" to uppercase.", "Uppercase the word '{word}'."),
-}
-WORD_ANSWER = {"letters": lambda w: str(len(w)), "reverse": lambda w: w[::-1], "uppercase": str.upper}
-LEAP_TEMPLATES = ("Is {year} a leap year?", "Was {year} a leap year?", "Is the year {year} a leap year?",
-                  "Tell me whether {year} is a leap year.")
-ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+# The skills are the package's; the study adds a sub-kind per instance for its breakdowns and a
+# sampler that skips the held-out and dev keys.
+SKILLS = list(PACKAGE_SKILLS.values())
 
 
-def _operand(rng: random.Random, max_digits: int) -> int:
-    """Number of digits uniform in 1..max_digits, then the value uniform among those."""
-    d = rng.randint(1, max_digits)
-    return rng.randint(0 if d == 1 else 10 ** (d - 1), 10 ** d - 1)
+def kind_of(inst: Instance) -> str:
+    """The breakdown an instance falls in: "+ 2x3", "reverse", "century" …"""
+    if inst.skill == "arithmetic":
+        match = re.fullmatch(r"arithmetic:(\d+)([-+*])(\d+)", inst.key)
+        assert match is not None
+        a, op, b = match.groups()
+        return f"{op} {len(a)}x{len(b)}"
+    if inst.skill == "leap":
+        return "century" if int(inst.key.split(":")[1]) % 100 == 0 else "year"
+    return inst.group
 
 
-def _lexicon() -> list[str]:
-    """Lower-case words of 3-10 letters: the curriculum's WORDS and the Python docs' vocabulary."""
-    words = set(C.WORDS)
-    try:
-        from pydoc_data.topics import topics
-        for text in topics.values():
-            words.update(re.findall(r"\b[a-z]+\b", text))
-    except ImportError:
-        pass
-    return sorted(w for w in words if 3 <= len(w) <= 10)
+def sampler(skill, exclude: set[str], seed: str):
+    """Draws of `skill` (a group, or uniform) whose key is not in `exclude`."""
+    rng = random.Random(f"skills:{skill.name}:{seed}")
 
-
-@dataclass(frozen=True)
-class Instance:
-    query: str
-    answer: str
-    key: str  # the underlying question, independent of phrasing
-    kind: str  # sub-kind for breakdowns ("+ 2x3", "reverse", "century")
-    group: str  # what the teacher can ask for more of: "+", "-", "*", "reverse", ..., "leap"
-
-
-class Skill:
-    """Samples instances; the held-out instances' keys are never produced for training."""
-
-    name = "skill"
-    groups: tuple[str, ...] = ()
-
-    def sample_key(self, rng: random.Random, held_out: bool, group: str | None = None) -> tuple:
-        """A question; `group` None draws the group uniformly (the held-out distribution)."""
-        raise NotImplementedError
-
-    def instance(self, key: tuple, rng: random.Random) -> Instance:
-        raise NotImplementedError
-
-    def held_out(self, n: int) -> list[Instance]:
-        rng = random.Random(f"skills-held-out:{self.name}")
-        seen: dict[tuple, Instance] = {}
-        while len(seen) < n:
-            key = self.sample_key(rng, held_out=True)
-            if key not in seen:
-                seen[key] = self.instance(key, rng)
-        return list(seen.values())
-
-    def sampler(self, exclude: set[str], seed: str):
-        rng = random.Random(f"skills:{self.name}:{seed}")
-
-        def draw(group: str | None = None) -> Instance:
-            while True:
-                inst = self.instance(self.sample_key(rng, held_out=False, group=group), rng)
-                if inst.key not in exclude:
-                    return inst
-        return draw
-
-
-class Arithmetic(Skill):
-    """a + b, a - b (operands 0..999), a * b (operands 0..99); the op uniform."""
-
-    name = "arithmetic"
-    groups = ("+", "-", "*")
-
-    def sample_key(self, rng, held_out, group=None):
-        op = group or rng.choice("+-*")
-        n = 2 if op == "*" else 3
-        return (_operand(rng, n), op, _operand(rng, n))
-
-    def instance(self, key, rng):
-        a, op, b = key
-        forms = [f"{a}{op}{b}", f"{a} {op} {b}"] + [f"{a} {w} {b}" for w in OP_WORDS[op]]
-        query = rng.choice(ARITH_TEMPLATES).format(e=rng.choice(forms))
-        answer = str(a + b if op == "+" else a - b if op == "-" else a * b)
-        return Instance(query, answer, f"arithmetic:{a}{op}{b}", f"{op} {len(str(a))}x{len(str(b))}", op)
-
-
-class Words(Skill):
-    """Reverse / upper-case / count the letters of a word. Held out: a fixed fifth of the lexicon,
-    never seen in any word question. Training: the other words, and random letter strings."""
-
-    name = "words"
-    groups = tuple(sorted(WORD_TEMPLATES))
-
-    def __init__(self) -> None:
-        lex = _lexicon()
-        rng = random.Random("skills-held-out-words")
-        shuffled = list(lex)
-        rng.shuffle(shuffled)
-        self.held_words = sorted(shuffled[: len(shuffled) // 5])
-        held = set(self.held_words)
-        self.train_words = [w for w in lex if w not in held]
-        self.held = held
-
-    def sample_key(self, rng, held_out, group=None):
-        kind = group or rng.choice(sorted(WORD_TEMPLATES))
-        if held_out:
-            return kind, rng.choice(self.held_words)
+    def draw(group: str | None = None) -> Instance:
         while True:
-            w = (rng.choice(self.train_words) if rng.random() < 0.5
-                 else "".join(rng.choice(ALPHABET) for _ in range(rng.randint(3, 10))))
-            if w not in self.held:
-                return kind, w
-
-    def instance(self, key, rng):
-        kind, w = key
-        return Instance(rng.choice(WORD_TEMPLATES[kind]).format(word=w), WORD_ANSWER[kind](w),
-                        f"words:{kind}:{w}", kind, kind)
-
-
-class LeapYears(Skill):
-    """Is YEAR a leap year? 15% centuries, 60% 1000-2999, 25% 1-9999."""
-
-    name = "leap"
-    groups = ("leap",)
-
-    def sample_key(self, rng, held_out, group=None):
-        u = rng.random()
-        y = rng.randint(1, 99) * 100 if u < 0.15 else rng.randint(1000, 2999) if u < 0.75 else rng.randint(1, 9999)
-        return (y,)
-
-    def instance(self, key, rng):
-        (y,) = key
-        return Instance(rng.choice(LEAP_TEMPLATES).format(year=y), "Yes" if C.is_leap_year(y) else "No",
-                        f"leap:{y}", "century" if y % 100 == 0 else "year", "leap")
-
-
-SKILLS = [Arithmetic(), Words(), LeapYears()]
+            inst = skill.instance(skill.sample_key(rng, held_out=False, group=group), rng)
+            if inst.key not in exclude:
+                return inst
+    return draw
 
 
 def check_skills(n: int = 300) -> None:
     """Every answer must be the offline teacher's exact answer."""
     for skill in SKILLS:
-        draw = skill.sampler(set(), "check")
+        draw = sampler(skill, set(), "check")
         for _ in range(n):
             inst = draw()
             sol = C.solve(inst.query)
@@ -535,7 +417,7 @@ def evaluate(model, codec, sets: dict[str, list[Instance]]) -> dict[str, dict]:
         right = [int(a.stopped and a.text == i.answer) for a, i in zip(answers, items)]
         kinds: dict[str, list[int]] = {}
         for r, i in zip(right, items):
-            kinds.setdefault(i.kind, []).append(r)
+            kinds.setdefault(kind_of(i), []).append(r)
         cov, thr = coverage_at_precision([(a.confidence, r) for a, r in zip(answers, right)])
         groups: dict[str, list[int]] = {}
         for r, i in zip(right, items):
@@ -587,7 +469,7 @@ def train(args) -> dict:
     held = {s.name: s.held_out(args.held_out) for s in SKILLS}
     dev = {s.name: s.held_out(args.held_out + args.dev)[args.held_out:] for s in SKILLS}  # unseen, not held-out
     never = {s.name: {i.key for i in held[s.name]} | {i.key for i in dev[s.name]} for s in SKILLS}
-    draws = {s.name: s.sampler(never[s.name], f"train:{args.seed}") for s in SKILLS}
+    draws = {s.name: sampler(s, never[s.name], f"train:{args.seed}") for s in SKILLS}
     cfg = GeneratorConfig(vocab_size=tok.vocab_size, n_embd=recipe.n_embd, n_layer=recipe.n_layer,
                           n_head=recipe.n_head, block_size=recipe.block_size)
     model = RunGenerator(cfg)
