@@ -109,3 +109,30 @@ async def test_follow_up_is_keyed_on_its_conversation(tmp_path):
         assert (a2.source, a2.answer) == ("learned", a1.answer)
     finally:
         await engine.close()
+
+
+async def test_a_pair_the_acceptance_model_was_fitted_on_never_calibrates(tmp_path):
+    from shammah_tui.pipeline.pair_features import pair_features
+    from shammah_tui.store.rows import PairLabel
+
+    def label(i: int, origin: str = "forward", fitted: bool = False) -> PairLabel:
+        features = [float(x) for x in pair_features(f"question {i}?", f"stored {i}?", 0.9)]
+        return PairLabel(f"question {i}?", f"stored {i}?", i % 2, features, origin, fitted=fitted)
+
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    try:
+        coordinator = engine.coordinator
+        await coordinator.add_pair_label(label(1))
+        await coordinator.add_pair_label(label(2, fitted=True))
+        await coordinator.add_pair_label(label(3, origin="paraphrase"))  # the teacher's own groups
+        assert [p.query for p in coordinator.pair_labels] == ["question 1?"]
+        stored = await engine.store.pair_labels(("forward", "spot_check"), limit=100)
+        await engine.store.mark_pair_labels_fitted([p.id for p in stored if p.query == "question 1?"])
+    finally:
+        await engine.close()
+    # Reopened: what a model has since been fitted on is gone from the calibration set.
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    try:
+        assert engine.coordinator.pair_labels == []
+    finally:
+        await engine.close()

@@ -29,8 +29,11 @@ from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
 from shammah_tui.training.events import RunReport, StepEvent
 
 Emit = Callable[[EngineEvent], None]
-#: Training examples replayed per run, drawn from everything trained before.
-REPLAY_POOL = 256
+#: Training examples replayed per run, drawn from everything trained before. A long run draws
+#: up to 2,000 steps x 16 replayed examples: a pool of 256 had each one seen about 125 times in a
+#: teaching round, half of every batch spent on memorizing them (held-out arithmetic stalled near
+#: 0.5); this many keeps a replayed example to a few draws a run.
+REPLAY_POOL = 16_384
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
 #: Points (newest) the validator threshold is calibrated on, across runs.
