@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,6 @@ if str(ROOT) not in sys.path:
 from shammah_tui.curriculum.skills import SKILLS, is_held_out  # noqa: E402
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME  # noqa: E402
 from shammah_tui.pipeline.agreement import agreement  # noqa: E402
-from shammah_tui.pipeline.text import normalize_query  # noqa: E402
 from shammah_tui.store import Store  # noqa: E402
 
 
@@ -41,19 +41,32 @@ def cli(data: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
                            "--teacher", "offline"], capture_output=True, text=True, input=stdin, check=True)
 
 
-async def taught_queries(data: Path) -> set[str]:
-    """Every question the teacher taught, trained on yet or still queued."""
+#: What an instance asks, whatever the phrasing: its numbers, its quoted word, and its operation.
+_OPERATIONS = [("+", r"\+|plus"), ("-", r"-|minus"), ("*", r"\*|times|multiplied"),
+               ("reverse", r"revers|backwards"), ("uppercase", r"upper|capital"), ("letters", r"letters|length")]
+
+
+def signature(query: str) -> tuple:
+    """The question under the phrasing ("Compute 3+4." and "What is 3 plus 4?" are one)."""
+    lowered = query.lower()
+    operation = next((name for name, pattern in _OPERATIONS if re.search(pattern, lowered)), "")
+    return operation, tuple(re.findall(r"\d+|(?<=['\"])[a-z]+(?=['\"])", lowered))
+
+
+async def taught_queries(data: Path) -> set[tuple]:
+    """Every question the teacher taught, trained on yet or still queued, as its signature."""
     store = await Store.open(data / DB_NAME)
     try:
         taught = [e.query for state in ("trained", "queued") for e in await store.examples(state)]
-        return {normalize_query(q) for q in taught}
+        return {signature(q) for q in taught}
     finally:
         await store.close()
 
 
-def serve_unseen(data: Path, skill: str, n: int, taught: set[str]) -> dict:
+def serve_unseen(data: Path, skill: str, n: int, taught: set[tuple]) -> dict:
+    """`n` instances whose question was never taught in any phrasing, nor held out."""
     items = [i for i in SKILLS[skill].training(n * 3, seed="bench-unseen")
-             if normalize_query(i.query) not in taught and not is_held_out(i.key)][:n]
+             if signature(i.query) not in taught and not is_held_out(i.key)][:n]
     lines = "\n".join(json.dumps({"query": i.query}) for i in items) + "\n"
     out = cli(data, "batch", "-", "--json", "--train-every", "1000000", stdin=lines)
     results = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -78,17 +91,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--data-dir", help="keep the data dir here (default: a temporary one)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a settings.toml line for the teaching (e.g. batch_size=64); repeatable")
+    parser.add_argument("--unseen-only", action="store_true",
+                        help="skip the teaching: serve unseen instances from --data-dir as it is")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     data = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="shammah-skills-"))
 
+    lines = [f"{key.strip()} = {value.strip()}" for key, _, value in (item.partition("=") for item in args.set)]
+    if lines:
+        data.mkdir(parents=True, exist_ok=True)
+        (data / SETTINGS_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
     started = time.perf_counter()
-    teach = cli(data, "teach", "--rounds", str(args.rounds))
+    teach = None if args.unseen_only else cli(data, "teach", "--rounds", str(args.rounds))
     teach_s = time.perf_counter() - started
     stats = json.loads(cli(data, "stats", "--json").stdout)
-    report: dict = {"rounds": args.rounds, "teach_seconds": round(teach_s, 1), "data_dir": str(data),
-                    "held_out": stats.get("skills"), "teach_tail": teach.stdout.splitlines()[-12:]}
-    (data / SETTINGS_NAME).write_text('tier_order = ["learned", "neural"]\n', encoding="utf-8")
+    report: dict = {"rounds": args.rounds, "settings": lines, "teach_seconds": round(teach_s, 1), "data_dir": str(data),
+                    "held_out": stats.get("skills"), "teach_tail": teach.stdout.splitlines()[-12:] if teach else []}
+    (data / SETTINGS_NAME).write_text("\n".join(lines + ['tier_order = ["learned", "neural"]']) + "\n",
+                                      encoding="utf-8")
     taught = asyncio.run(taught_queries(data))
     report["unseen"] = {name: serve_unseen(data, name, args.questions, taught) for name in SKILLS}
     if args.json:

@@ -105,9 +105,11 @@ async def _answer_on_screen(app: Any, pilot: Any, question: str) -> tuple[float,
     from textual import events
 
     from shammah_tui.ui.widgets.answer import AnswerView
+    from shammah_tui.ui.widgets.conversation import Conversation
 
     main = app.main
-    before = len(main.query(AnswerView))
+    conversation = main.query_one(Conversation)
+    before = len(conversation.children)  # watched cheaply: a DOM query each poll would cost more than the answer
     main.prompt.focus()
     main.prompt.value = question
     loop = asyncio.get_running_loop()
@@ -115,8 +117,8 @@ async def _answer_on_screen(app: Any, pilot: Any, question: str) -> tuple[float,
     # The key as the terminal driver delivers it (Pilot.press would add its own idle waits).
     app.post_message(events.Key("enter", None))
     while True:
-        views = list(main.query(AnswerView))
-        if len(views) > before and views[-1].state != "pending":
+        views = [w for w in conversation.children[before:] if isinstance(w, AnswerView)]
+        if views and views[-1].state != "pending":
             break
         await asyncio.sleep(0.0005)
     drawn: asyncio.Future[float] = loop.create_future()

@@ -92,21 +92,39 @@ class AnswerView(Vertical):
         with Horizontal(classes="answer-head"):
             yield Label(self._badge, classes="badge", markup=False)
             yield Label(self._meta, classes="meta", markup=False)
-        yield Markdown(self._initial, classes="answer-body")
+        if self._initial:
+            yield Markdown(self._initial, classes="answer-body")
         yield Static("", classes="answer-plain", markup=False)
         yield Static("", classes="answer-error", markup=False)
 
     @property
     def text(self) -> str:
         """The text shown so far (Markdown, or the plain text of a tool result)."""
-        return self._plain if self._plain is not None else self.query_one(Markdown).source
+        if self._plain is not None:
+            return self._plain
+        body = self._body()
+        return body.source if body is not None else ""
+
+    def _body(self) -> Markdown | None:
+        """The Markdown body, when this answer has one."""
+        found = self.query_children(Markdown)
+        return found.first() if found else None
+
+    async def _ensure_body(self) -> Markdown:
+        """The Markdown body, mounted on first use: a plain answer (most local answers) never
+        builds one, which keeps a long conversation's layout cheap."""
+        body = self._body()
+        if body is None:
+            body = Markdown("", classes="answer-body")
+            await self.mount(body, before=self.query_one(".answer-plain"))
+        return body
 
     async def on_answer_view_fragment(self, message: Fragment) -> None:
         message.stop()
         if not message.text or self._settled:
             return  # nothing to add, or a late fragment after the answer settled
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
+            self._stream = Markdown.get_stream(await self._ensure_body())
             if self.state == "pending":
                 self.query_one(".meta", Label).update("streaming…")
         self._streamed.append(message.text)
@@ -127,7 +145,7 @@ class AnswerView(Vertical):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        body = self.query_one(Markdown)
+        body = self._body()
         prose = (not final.plain and final.text is not None and not self._streamed
                  and not _MARKDOWN.search(final.text))
         if prose:  # plain prose needs no Markdown parse (most local answers): drawn as one paragraph
@@ -138,15 +156,17 @@ class AnswerView(Vertical):
             plain.set_class(prose, "-prose")
             plain.update(final.text)
             plain.display = True
-            body.display = False
+            if body is not None:
+                body.display = False
         elif final.text is not None and final.text != "".join(self._streamed):
+            body = await self._ensure_body()
             await body.update(final.text)
         self.set_state(final.state, final.badge, final.meta)
         error = self.query_one(".answer-error", Static)
         if final.error:
             error.update(f"✗ {final.error}")
         error.display = bool(final.error)
-        if self._plain is None:
+        if self._plain is None and body is not None:
             body.display = bool(body.source.strip()) or not final.error
 
     def on_answer_view_verified(self, message: Verified) -> None:
