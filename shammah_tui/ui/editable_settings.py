@@ -13,8 +13,9 @@ EDITABLE: dict[str, str] = {
     "error_bound": "δ: bound on the estimated error of local answers (0–1)",
     "auto_train": "start a training run by itself when a batch of examples is queued",
     "tier_order": "local tiers tried in order (neural, learned, template)",
-    "batch_size": "examples per training step; a queue this long starts a run",
-    "steps_per_run": "generator steps per training run",
+    "batch_size": "a queue this long starts a training run",
+    "step_batch_size": "examples in each training step",
+    "steps_per_run": "generator steps per training run (0: as many as its new examples need)",
     "tool_iterations": "teacher turns before a teaching session stops",
 }
 

@@ -24,6 +24,7 @@ from shammah_tui.ui.engine_api import EngineLike
 @dataclass
 class FakeSettings:
     batch_size: int = 32
+    step_batch_size: int = 32
     n_embd: int = 128
     n_layer: int = 2
     error_bound: float = 0.05

@@ -215,7 +215,8 @@ class MainScreen(Screen[None]):
         self.header.teacher = engine.teacher.label
         self.header.teacher_kind = getattr(engine.teacher, "kind", "")
         self.header.models_state = "ready" if engine.models_ready else ("loading" if loading_models else "off")
-        self.metrics.progress.batch_size = int(getattr(engine.settings, "batch_size", 32) or 32)
+        self.metrics.progress.batch_size = int(getattr(engine.settings, "step_batch_size", 64) or 64)
+        self.metrics.run_at = int(getattr(engine.settings, "batch_size", 32) or 32)
         self._unsubscribe = engine.subscribe(self._on_engine_event)
         self.restore_session()
         if then is not None:
@@ -826,8 +827,10 @@ class MainScreen(Screen[None]):
         if message.key != "theme":  # the new colours say it already
             self.conversation.add_notice("information", text)
         self._toast(text, title="Settings")
-        if message.key == "batch_size" and message.applied:
+        if message.key == "step_batch_size" and message.applied:
             self.metrics.progress.batch_size = int(message.value)
+        if message.key == "batch_size" and message.applied:
+            self.metrics.run_at = int(message.value)
         self._stats_dirty = True
 
     # ----------------------------------------------------------------- actions

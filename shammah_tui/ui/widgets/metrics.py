@@ -44,6 +44,8 @@ class MetricsPane(VerticalScroll, can_focus=True):
         super().__init__(id=id)
         self._clock = clock
         self._batch_size = batch_size
+        self.run_at = 32
+        """The queue length at which a run starts by itself (the `batch_size` setting)."""
         self.session_counts: Counter[str] = Counter()
         """Answers per source in this session."""
         self.all_time_counts: Counter[str] = Counter()
@@ -150,7 +152,7 @@ class MetricsPane(VerticalScroll, can_focus=True):
 
     def show_stats(self, stats: Mapping[str, Any], auto_train: bool | None = None) -> None:
         """Numbers from `engine.stats()` (`auto_train`: whether a full batch starts a run)."""
-        self.query_one(EngineStats).show(stats, self.progress.batch_size, auto_train)
+        self.query_one(EngineStats).show(stats, self.run_at, auto_train)
 
     # ---------------------------------------------------------------- drawing
     def redraw(self) -> None:
