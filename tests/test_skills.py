@@ -146,3 +146,21 @@ def test_the_neural_threshold_applies_to_the_score_it_was_calibrated_on():
     assert on_confidence.accepts(0.1, 0.9) and not on_confidence.accepts(0.9, 0.1)
     assert not Thresholds(validator=1.01).accepts(1.0, 1.0)  # closed: nothing is served
     assert Thresholds.from_json(on_confidence.to_json()) == on_confidence
+
+
+def test_before_teaching_the_neural_tier_serves_nothing(tmp_path):
+    """A fresh data dir, the template tier off: every skill question goes to the teacher."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "settings.toml").write_text('tier_order = ["learned", "neural"]\n')
+    items = [i for name in SKILLS for i in SKILLS[name].training(4, seed="fresh")]
+    lines = "".join(json.dumps({"query": i.query}) + "\n" for i in items)
+    done = subprocess.run([sys.executable, "-m", "shammah_tui", "batch", "-", "--json", "--data-dir", str(tmp_path),
+                           "--teacher", "offline", "--train-every", "1000000"],
+                          input=lines, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(items) and {r["source"] for r in results} == {"forward"}
+    assert [r["answer"] for r in results] == [i.answer for i in items]
