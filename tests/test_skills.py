@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -164,3 +165,34 @@ def test_before_teaching_the_neural_tier_serves_nothing(tmp_path):
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(results) == len(items) and {r["source"] for r in results} == {"forward"}
     assert [r["answer"] for r in results] == [i.answer for i in items]
+
+
+def test_a_batch_in_length_chunks_has_the_gradient_of_the_whole_batch():
+    from shammah_tui.training.trainer import _pad_pairs, accumulate_gradient, length_chunks
+
+    torch.manual_seed(0)
+    model = Generator(GeneratorConfig(vocab_size=50, n_embd=32, n_layer=2, n_head=4, block_size=64))
+    rng = random.Random(0)
+
+    def pair(length: int, answer: int) -> tuple[list[int], list[int]]:
+        x = [rng.randrange(5, 50) for _ in range(length)]
+        return x, [-100] * (length - answer) + x[length - answer + 1:] + [2]
+
+    short = [pair(12, 3) for _ in range(14)]
+    pairs = short[:7] + [pair(40, 20)] + short[7:] + [pair(37, 9)]
+    chunks = length_chunks(pairs)
+    assert [len(c) for c in chunks] == [14, 2]  # the short ones together, the two long ones apart
+    assert length_chunks(short) == [short]  # one length: one pass
+
+    def gradient() -> torch.Tensor:
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    model.zero_grad()
+    x, y = _pad_pairs(pairs, 0, "cpu")
+    whole = model.answer_loss(x, y)
+    whole.backward()
+    expected = gradient()
+    model.zero_grad()
+    chunked = accumulate_gradient(model, chunks, 0, "cpu")
+    assert torch.allclose(chunked, whole.detach(), atol=1e-6)
+    assert torch.allclose(gradient(), expected, atol=1e-6)
