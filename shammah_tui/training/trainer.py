@@ -41,7 +41,7 @@ class TrainConfig:
     replay_fraction: float
     seed: int
     #: How many times a run's generator sees each new example, on average (the recipe's 16).
-    train_passes: float = 16.0
+    train_passes: float = 26.0
     #: Bounds on a run's generator steps: a handful of examples still gets a real run, and a
     #: teaching session's thousands do not hold the training lock for an hour.
     min_steps_per_run: int = 20
