@@ -138,7 +138,7 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     trainer = BatchTrainer(ours, replace(Settings().train_config(), batch_size=32, steps_per_run=steps,
                                          replay_fraction=0.0, generator_eval_size=32))
     trainer.optimizer("generator")
-    pairs = [encode_example(tok, e.query, e.context, e.answer) for e in examples]
+    pairs = [encode_example(tok, e.query, e.context, e.answer, block_size=cfg.block_size) for e in examples]
     length = max(len(x) for x, _ in pairs)
     opt = torch.optim.AdamW(bare.parameters(), lr=1e-3, weight_decay=0.01, betas=(0.9, 0.98))
     batches = [_pad_pairs(rng.sample(pairs, 32), tok.pad_id, "cpu") for _ in range(steps)]
