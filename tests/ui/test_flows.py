@@ -106,6 +106,30 @@ async def test_escape_cancels_the_answer_in_flight(engine, clock):
         await settle(pilot)
 
 
+async def test_a_quick_answer_shows_with_its_question_and_a_slow_one_shows_thinking_first(engine, clock):
+    from shammah_tui.ui.screens.main import SHOW_PENDING_AFTER_S
+
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        conversation = app.main.conversation
+        await ask(pilot, "what is 12 * 7?")
+        await settle(pilot)
+        kinds = [type(w).__name__ for w in conversation.items]
+        assert kinds == ["UserMessage", "AnswerView"] and answers(app)[0].state == "template"
+
+        engine.ask_gate = asyncio.Event()
+        await ask(pilot, "capital of France?")
+        await pilot.pause(SHOW_PENDING_AFTER_S * 4)
+        pending = answers(app)[-1]
+        assert pending.state == "pending" and "thinking" in str(pending.query_one(".meta").render())
+        assert isinstance(conversation.items[-2], UserMessage)
+        engine.ask_gate.set()
+        await settle(pilot)
+        assert answers(app)[-1] is pending and pending.state == "learned"
+        assert len(conversation.items) == 4
+
+
 async def test_training_start_progress_and_cancel(engine, clock):
     seen: list[Message] = []
     app = make_app(engine, clock)

@@ -66,6 +66,7 @@ class Conversation(VerticalScroll, can_focus=True):
         super().__init__(id=id)
         self.selected: Widget | None = None
         """The highlighted message, when one is."""
+        self._welcome: Static | None = None
 
     def on_mount(self) -> None:
         self.show_welcome()
@@ -155,11 +156,15 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def show_welcome(self) -> None:
         """The hint shown while the conversation is empty."""
-        self.mount(Static(WELCOME, id="welcome", classes="welcome"))
+        self._welcome = Static(WELCOME, id="welcome", classes="welcome")
+        self.mount(self._welcome)
 
     def _drop_welcome(self) -> None:
-        for welcome in self.query("#welcome"):
-            welcome.remove()
+        # A reference, not a DOM query: every question passes here, and a query walks the whole
+        # conversation.
+        if self._welcome is not None:
+            self._welcome.remove()
+            self._welcome = None
 
     def _add(self, *widgets: Widget) -> None:
         self._drop_welcome()
@@ -176,6 +181,10 @@ class Conversation(VerticalScroll, can_focus=True):
         message = UserMessage(text)
         self._add(message)
         return message
+
+    def add_exchange(self, question: UserMessage, answer: AnswerView) -> None:
+        """Show a question and its answer block in one mount (one layout for both)."""
+        self._add(question, answer)
 
     def add_answer(self, *, badge: str = "…", state: str = "pending", meta: str = "thinking…",
                    text: str = "") -> AnswerView:
