@@ -44,8 +44,8 @@ from shammah_tui.ui.widgets.metrics import MetricsPane
 from shammah_tui.ui.widgets.prompt import PromptInput
 from shammah_tui.ui.widgets.search_bar import SearchBar
 from shammah_tui.ui.widgets.tool_log import ToolLog
-from shammah_tui.ui.widgets.user_message import UserMessage
 from shammah_tui.ui.widgets.training_progress import summarize_report
+from shammah_tui.ui.widgets.user_message import UserMessage
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
