@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from shammah_tui.models.generator import (
     ORD_ANSWER, ORD_NONE, RUN_MAX, Generator, GeneratorConfig, generate, internal_answer, run_positions,
 )
 from shammah_tui.models.tokenizer import DIGIT, LETTER, OTHER, TextTokenizer
-from shammah_tui.training.trainer import TrainConfig, get_lr
+from shammah_tui.training.trainer import TrainConfig, _pad_pairs, accumulate_gradient, get_lr, length_chunks
 
 CORPUS = ["What is 347+589?", "Reverse the word 'apple'.", "John's cat doesn't like 12 apples.",
           "Is 1900 a leap year?", "elppa", "No"] * 20
@@ -151,16 +153,12 @@ def test_the_neural_threshold_applies_to_the_score_it_was_calibrated_on():
 
 def test_before_teaching_the_neural_tier_serves_nothing(tmp_path):
     """A fresh data dir, the template tier off: every skill question goes to the teacher."""
-    import os
-    import subprocess
-    import sys
-
     (tmp_path / "settings.toml").write_text('tier_order = ["learned", "neural"]\n')
     items = [i for name in SKILLS for i in SKILLS[name].training(4, seed="fresh")]
     lines = "".join(json.dumps({"query": i.query}) + "\n" for i in items)
     done = subprocess.run([sys.executable, "-m", "shammah_tui", "batch", "-", "--json", "--data-dir", str(tmp_path),
                            "--teacher", "offline", "--train-every", "1000000"],
-                          input=lines, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+                          input=lines, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(results) == len(items) and {r["source"] for r in results} == {"forward"}
@@ -168,8 +166,6 @@ def test_before_teaching_the_neural_tier_serves_nothing(tmp_path):
 
 
 def test_a_batch_in_length_chunks_has_the_gradient_of_the_whole_batch():
-    from shammah_tui.training.trainer import _pad_pairs, accumulate_gradient, length_chunks
-
     torch.manual_seed(0)
     model = Generator(GeneratorConfig(vocab_size=50, n_embd=32, n_layer=2, n_head=4, block_size=64))
     rng = random.Random(0)

@@ -120,7 +120,10 @@ async def test_a_quick_answer_shows_with_its_question_and_a_slow_one_shows_think
 
         engine.ask_gate = asyncio.Event()
         await ask(pilot, "capital of France?")
-        await pilot.pause(SHOW_PENDING_AFTER_S * 4)
+        for _ in range(200):  # the pending answer shows once SHOW_PENDING_AFTER_S has passed
+            await pilot.pause(SHOW_PENDING_AFTER_S / 2)
+            if len(answers(app)) == 2:
+                break
         pending = answers(app)[-1]
         assert pending.state == "pending" and "thinking" in str(pending.query_one(".meta").render())
         assert isinstance(conversation.items[-2], UserMessage)
