@@ -10,6 +10,8 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from shammah_tui.events import EngineEvent
 from shammah_tui.ui.app import ShammahApp
+from shammah_tui.ui.widgets.answer import AnswerView
+from shammah_tui.ui.widgets.answer_text import AnswerText
 from shammah_tui.ui.widgets.prompt import PromptInput
 from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 from tests.ui.fakes import FakeEngine
@@ -76,3 +78,10 @@ async def ask(pilot: Pilot, text: str) -> None:
     prompt.value = text
     await pilot.press("enter")
     await pilot.pause()
+
+
+def badge_line(view: AnswerView) -> str:
+    """The first line an answer draws: its badge and meta, as text."""
+    heads = view.query_children(AnswerText)
+    drawn = heads.first().render() if heads else view.render()
+    return str(drawn).split("\n")[0]

@@ -6,18 +6,21 @@ import asyncio
 import threading
 
 from textual.message import Message
+from textual.widgets import Markdown
 
 from shammah_tui.events import TrainingFinished, TrainingStarted, TrainingStep
+from shammah_tui.store.rows import Message as StoredMessage
 from shammah_tui.training.events import StepEvent
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.screens.help import HelpScreen
 from shammah_tui.ui.screens.tool_detail import ToolDetailScreen
 from shammah_tui.ui.widgets.answer import AnswerView
+from shammah_tui.ui.widgets.conversation import MAX_ITEMS, message_text
 from shammah_tui.ui.widgets.loss_chart import LossChart
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.user_message import UserMessage
 from tests.ui.fakes import FakeEngine
-from tests.ui.helpers import ask, make_app, settle
+from tests.ui.helpers import ask, badge_line, make_app, settle
 
 
 def notices(app, level: str | None = None) -> list[str]:
@@ -37,14 +40,14 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         view = answers(app)[-1]
         assert view.state == "forward" and view.has_class("-forward")
         assert view.text == engine.answers["explain KV caching"].answer  # streamed in fragments
-        assert "840 ms" in str(view.query_one(".meta").render())
+        assert "840 ms" in badge_line(view)
 
         for question in ("capital of France?", "what is 12 * 7?", "reverse the word stone"):
             await ask(pilot, question)
             await settle(pilot)
         assert [v.state for v in answers(app)] == ["forward", "learned", "template", "neural"]
-        assert "✓ verified" in str(answers(app)[1].query_one(".meta").render())
-        assert "✗ teacher disagreed" in str(answers(app)[3].query_one(".meta").render())
+        assert "✓ verified" in badge_line(answers(app)[1])
+        assert "✗ teacher disagreed" in badge_line(answers(app)[3])
         assert dict(app.main.metrics.session_counts) == {"forward": 1, "learned": 1, "template": 1, "neural": 1}
         # The engine got the conversation so far as context, in this conversation.
         _, conversation_id, history = engine.asked[1]
@@ -59,15 +62,15 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         assert neural.query_id == 4
         engine.emit(QueryVerified(4, True, "enots"))
         await settle(pilot)
-        assert "✓ verified" in str(neural.query_one(".meta").render())
-        assert "disagreed" not in str(neural.query_one(".meta").render())
+        assert "✓ verified" in badge_line(neural)
+        assert "disagreed" not in badge_line(neural)
 
         # A teacher failure: one clear line in the answer, the engine's Notice not shown twice.
         await ask(pilot, "hello?")
         await settle(pilot)
         view = answers(app)[-1]
         assert view.state == "error"
-        assert "rejected the API key" in str(view.query_one(".answer-error").render())
+        assert "rejected the API key" in view.error
         assert notices(app, "error") == []
         assert len(app.main.history) == 8  # failed answers are not context
 
@@ -85,7 +88,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         engine.ask = broken_ask  # type: ignore[method-assign]
         await ask(pilot, "anything")
         await settle(pilot)
-        error = str(answers(app)[-1].query_one(".answer-error").render())
+        error = answers(app)[-1].error
         assert "RuntimeError: database is locked" in error and "Traceback" not in error
 
 
@@ -99,6 +102,7 @@ async def test_escape_cancels_the_answer_in_flight(engine, clock):
         await ask(pilot, "second question")  # refused while the first is in flight
         assert len(engine.asked) == 1
         assert any("Still answering" in text for text in notices(app, "warning"))
+        assert app.main.prompt.value == "second question"  # kept, to send again
         await pilot.press("escape")
         await settle(pilot)
         assert answers(app)[-1].state == "cancelled"
@@ -113,24 +117,69 @@ async def test_a_quick_answer_shows_with_its_question_and_a_slow_one_shows_think
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         conversation = app.main.conversation
-        await ask(pilot, "what is 12 * 7?")
+        # Every frame written to the terminal: is the question on screen, is its answer on screen
+        # and settled, is the prompt empty.
+        frames: list[tuple[bool, bool, bool]] = []
+        display = app._display
+
+        def watch(screen, update) -> None:
+            display(screen, update)
+            visible = screen._compositor.visible_widgets
+            shown = [w for w in conversation.items if w in visible]
+            frames.append((any(isinstance(w, UserMessage) for w in shown),
+                           any(isinstance(w, AnswerView) and w.state != "pending" for w in shown),
+                           app.main.prompt.value == ""))
+
+        app._display = watch  # type: ignore[method-assign]
+        await ask(pilot, "capital of France?")
         await settle(pilot)
         kinds = [type(w).__name__ for w in conversation.items]
-        assert kinds == ["UserMessage", "AnswerView"] and answers(app)[0].state == "template"
+        assert kinds == ["UserMessage", "AnswerView"] and answers(app)[0].state == "learned"
+        # The first frame with the question has its settled answer too, and the typed text gone.
+        first = next(frame for frame in frames if frame[0])
+        assert first == (True, True, True)
+        assert not any(prompt_empty for _, _, prompt_empty in frames[:frames.index(first)])
+        assert not answers(app)[0].children  # a plain answer is one widget
 
         engine.ask_gate = asyncio.Event()
-        await ask(pilot, "capital of France?")
+        await ask(pilot, "what is 12 * 7?")
         for _ in range(200):  # the pending answer shows once SHOW_PENDING_AFTER_S has passed
             await pilot.pause(SHOW_PENDING_AFTER_S / 2)
             if len(answers(app)) == 2:
                 break
         pending = answers(app)[-1]
-        assert pending.state == "pending" and "thinking" in str(pending.query_one(".meta").render())
+        assert pending.state == "pending" and "thinking" in badge_line(pending)
         assert isinstance(conversation.items[-2], UserMessage)
         engine.ask_gate.set()
         await settle(pilot)
-        assert answers(app)[-1] is pending and pending.state == "learned"
+        assert answers(app)[-1] is pending and pending.state == "template"
         assert len(conversation.items) == 4
+        assert pending.text == "12 × 7 = **84**" and pending.query_children(Markdown)  # drawn as Markdown
+
+
+async def test_a_long_conversation_keeps_its_last_messages_on_screen(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        conversation = app.main.conversation
+        stored = [StoredMessage(id=i, conversation_id=1, role=("user", "assistant")[i % 2],
+                                text=f"message {i}", source=(None, "learned")[i % 2], query_id=None,
+                                created_at=float(i))
+                  for i in range(MAX_ITEMS + 30)]
+        conversation.restore(stored)
+        await settle(pilot)
+        assert [message_text(w) for w in conversation.items] == [m.text for m in stored[30:]]
+        assert conversation.hidden_count == 30
+        assert "30 earlier messages not shown" in str(conversation.query_one(".earlier").render())
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        assert len(conversation.items) == MAX_ITEMS and conversation.hidden_count == 32
+        assert message_text(conversation.items[-2]) == "capital of France?"
+        assert "32 earlier messages" in str(conversation.query_one(".earlier").render())
+        assert len(conversation.query(".earlier")) == 1
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert conversation.hidden_count == 0 and not conversation.query(".earlier")
 
 
 async def test_training_start_progress_and_cancel(engine, clock):
@@ -201,7 +250,7 @@ async def test_teaching_starts_streams_stops_and_finishes(engine, clock):
         assert engine.teach_calls == ["fractions", None]
         view = answers(app)[-1]
         assert view.state == "teacher"
-        assert "2 turns · 1 tool call · finished" in str(view.query_one(".meta").render())
+        assert "2 turns · 1 tool call · finished" in badge_line(view)
 
 
 async def test_tool_commands_and_the_tool_log(engine, clock):
@@ -247,7 +296,7 @@ async def test_tool_commands_and_the_tool_log(engine, clock):
         await settle(pilot)
         view = answers(app)[-1]
         assert view.state == "error"
-        assert "not available yet" in str(view.query_one(".answer-error").render())
+        assert "not available yet" in view.error
 
 
 async def test_stats_clear_and_command_palette(engine, clock):

@@ -13,7 +13,7 @@ from shammah_tui.training.events import StepEvent
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from tests.ui.fakes import FakeTeacher, scripted_report
-from tests.ui.helpers import ask, emit, make_app, settle
+from tests.ui.helpers import ask, badge_line, emit, make_app, settle
 
 
 def notices(app, level: str | None = None) -> list[str]:
@@ -160,7 +160,7 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         await settle(pilot)
         assert str(app.main.query_one("#stat-queue").render()) == "121 queued · a run starts at 32"
         view = list(app.main.query(AnswerView))[-1]
-        assert "engine.stats()" not in str(view.query_one(".meta").render())
+        assert "engine.stats()" not in badge_line(view)
 
         engine.settings.auto_train = False
         app.main.fetch_stats()
@@ -175,5 +175,6 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         engine.teach = one_turn  # type: ignore[method-assign]
         await pilot.press("ctrl+g")
         await settle(pilot)
-        meta = str(list(app.main.query(AnswerView))[-1].query_one(".meta").render())
-        assert meta == "1 turn · 1 tool call · stopped at the turn limit"
+        view = list(app.main.query(AnswerView))[-1]
+        assert badge_line(view) == f" teacher  {view.meta}"
+        assert view.meta == "1 turn · 1 tool call · stopped at the turn limit"

@@ -115,8 +115,9 @@ class MainScreen(Screen[None]):
         self._teach_worker: Worker[None] | None = None
         self._teach_stopping = False
         self._ask_in_flight = False
-        self._unshown: tuple[UserMessage, AnswerView] | None = None
-        """A question being answered, not shown yet (see SHOW_PENDING_AFTER_S)."""
+        self._unshown: tuple[UserMessage, AnswerView, str | None] | None = None
+        """A question being answered, not shown yet (see SHOW_PENDING_AFTER_S), and the prompt
+        text to clear when it is."""
         self._stats_dirty = False
         self._stats_busy = False
         self._stats_at: float | None = None
@@ -411,18 +412,20 @@ class MainScreen(Screen[None]):
         event.stop()
         line = event.value
         prompt = self.prompt
-        prompt.value = ""
         if not line.strip():
+            prompt.value = ""
             return
         prompt.remember(line)
         try:
             command = parse_slash(line)
         except SlashError as exc:
+            prompt.value = ""
             self.conversation.add_notice("warning", str(exc))
             return
         if command is None:
-            self.ask(line)
+            self.ask(line, typed=True)  # the prompt clears when the question is shown
         else:
+            prompt.value = ""
             await self.run_slash(command)
 
     async def run_slash(self, command: SlashCommand) -> None:
@@ -492,8 +495,12 @@ class MainScreen(Screen[None]):
     def _teaching(self) -> bool:
         return self._teach_worker is not None and not self._teach_worker.is_finished
 
-    def ask(self, text: str) -> None:
-        """Show the question and answer it in a worker."""
+    def ask(self, text: str, *, typed: bool = False) -> None:
+        """Show the question and answer it in a worker.
+
+        A question `typed` in the prompt stays there until it is shown in the conversation (one
+        frame for both), and stays for good when it cannot be asked now.
+        """
         if not self._need_engine():
             return
         if self._asking:
@@ -507,7 +514,7 @@ class MainScreen(Screen[None]):
         # The question and its answer are shown together when the answer comes within
         # SHOW_PENDING_AFTER_S (most local answers): one layout instead of two. Messages the worker
         # posts to the view meanwhile wait in its queue until it is mounted.
-        self._unshown = (question, view)
+        self._unshown = (question, view, text if typed else None)
         self._ask_in_flight = True
         self._ask_worker = self.run_worker(self._ask(text, view), group="ask", exit_on_error=False)
         self.set_timer(SHOW_PENDING_AFTER_S, self._show_asked)
@@ -515,8 +522,10 @@ class MainScreen(Screen[None]):
     def _show_asked(self) -> None:
         """Show the question being answered and its (pending or settled) answer, once."""
         if self._unshown is not None:
-            question, view = self._unshown
+            question, view, typed = self._unshown
             self._unshown = None
+            if typed is not None and self.prompt.value == typed:
+                self.prompt.value = ""
             self.conversation.add_exchange(question, view)
 
     async def _ask(self, text: str, view: AnswerView) -> None:
@@ -541,6 +550,8 @@ class MainScreen(Screen[None]):
         self.post_message(msg.AskFinished(text, result, view))
 
     def on_ask_finished(self, message: msg.AskFinished) -> None:
+        if self._unshown is not None and message.result is not None and isinstance(message.view, AnswerView):
+            message.view.preset(AnswerView.Settled.from_result(message.result))  # drawn settled at once
         self._show_asked()
         self._ask_in_flight = False
         result = message.result

@@ -1,4 +1,9 @@
-"""One answer in the conversation: a source badge, latency, verification, Markdown body.
+"""One answer in the conversation: a source badge, latency, verification, and the answer's text.
+
+A plain answer (most local answers) is one widget that draws its badge line, text and error
+itself, with nothing to compose: mounted with its question, it is laid out and drawn in the same
+frame. An answer that needs Markdown, or streams, holds children instead: its badge line
+(`AnswerText`), a `Markdown` body and, under a partial body, the error.
 
 The body streams: `Fragment` messages are appended through a `MarkdownStream`
 (which merges fragments that come faster than it can render). `Settled` gives
@@ -9,17 +14,19 @@ the engine, so the worker never touches a widget.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
-from textual.widgets import Label, Markdown, Static
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from shammah_tui.events import AskResult
 from shammah_tui.formatting import format_ms, join_nonempty
 from shammah_tui.kinds import SOURCES
+from shammah_tui.ui.widgets.answer_text import ANSWER_COMPONENTS, AnswerText, answer_content
 
 #: Text that needs the Markdown renderer: emphasis, code, headings, lists, links, tables, rules.
 _MARKDOWN = re.compile(r"[*_`#\[\]|<>~]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:-{3,}|={3,})\s*$", re.M)
@@ -28,8 +35,10 @@ _MARKDOWN = re.compile(r"[*_`#\[\]|<>~]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:-{3,}|={3,
 STATE_CLASSES = tuple(f"-{s}" for s in (*SOURCES, "pending", "teacher", "tool", "error", "cancelled"))
 
 
-class AnswerView(Vertical):
-    """A streamed or restored answer with its badge line."""
+class AnswerView(Widget):
+    """A streamed, settled or restored answer with its badge line."""
+
+    COMPONENT_CLASSES = ANSWER_COMPONENTS
 
     @dataclass
     class Fragment(Message, bubble=False):
@@ -76,26 +85,55 @@ class AnswerView(Vertical):
     def __init__(self, *, badge: str = "…", state: str = "pending", meta: str = "thinking…",
                  text: str = "", id: str | None = None) -> None:
         super().__init__(id=id, classes=f"-{state}")
-        self._badge = badge
-        self._meta = meta
-        self._initial = text
+        self._badge, self._meta, self._error = badge, meta, ""
+        # Plain prose is drawn by the view itself; Markdown needs children (composed on mount).
+        self._plain: str | None = text if text and not _MARKDOWN.search(text) else None
+        self._initial = text if self._plain is None else ""
+        self._head: AnswerText | None = AnswerText(badge, meta) if self._initial else None
         self._stream: MarkdownStream | None = None
         self._streamed: list[str] = []
-        self._plain: str | None = None
+        self._error_below = ""
         self._settled = False
+        self._preset = False
         self.query_id: int | None = None
         """The query log id of the answer, once known (spot-check verdicts are matched on it)."""
         self.state = state
         """The current state (a source, `pending`, `error` …)."""
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="answer-head"):
-            yield Label(self._badge, classes="badge", markup=False)
-            yield Label(self._meta, classes="meta", markup=False)
-        if self._initial:
+        if self._head is not None:
+            yield self._head
             yield Markdown(self._initial, classes="answer-body")
-        yield Static("", classes="answer-plain", markup=False)
-        yield Static("", classes="answer-error", markup=False)
+
+    def render(self) -> Content:
+        if self._head is not None:
+            return Content("")  # the children draw it
+        return answer_content(self, self._badge, self._meta, self._plain or "", self._error)
+
+    def _show(self, *, badge: str | None = None, meta: str | None = None, error: str | None = None) -> None:
+        """Change the badge line or the error, wherever it is drawn."""
+        self._badge = self._badge if badge is None else badge
+        self._meta = self._meta if meta is None else meta
+        self._error = self._error if error is None else error
+        if self._head is not None:
+            self._head.badge, self._head.meta, self._head.error = self._badge, self._meta, self._error
+        else:
+            self.refresh(layout=True)
+
+    @property
+    def badge(self) -> str:
+        """The badge text shown."""
+        return self._badge
+
+    @property
+    def meta(self) -> str:
+        """What follows the badge: latency, verification, progress."""
+        return self._meta
+
+    @property
+    def error(self) -> str:
+        """The error shown with the answer ("" when none)."""
+        return self._error or self._error_below
 
     @property
     def text(self) -> str:
@@ -111,12 +149,13 @@ class AnswerView(Vertical):
         return found.first() if found else None
 
     async def _ensure_body(self) -> Markdown:
-        """The Markdown body, mounted on first use: a plain answer (most local answers) never
-        builds one, which keeps a long conversation's layout cheap."""
+        """The Markdown body, mounted on first use under a badge line of its own."""
         body = self._body()
         if body is None:
+            self._plain = None
+            self._head = AnswerText(self._badge, self._meta, self._error)
             body = Markdown("", classes="answer-body")
-            await self.mount(body, before=self.query_one(".answer-plain"))
+            await self.mount(self._head, body)
         return body
 
     async def on_answer_view_fragment(self, message: Fragment) -> None:
@@ -126,7 +165,7 @@ class AnswerView(Vertical):
         if self._stream is None:
             self._stream = Markdown.get_stream(await self._ensure_body())
             if self.state == "pending":
-                self.query_one(".meta", Label).update("streaming…")
+                self._show(meta="streaming…")
         self._streamed.append(message.text)
         await self._stream.write(message.text)
 
@@ -137,7 +176,19 @@ class AnswerView(Vertical):
 
     async def on_answer_view_settled(self, message: Settled) -> None:
         message.stop()
-        await self.settle(message)
+        if not self._preset:
+            await self.settle(message)
+
+    def preset(self, final: Settled) -> None:
+        """Take the final state of a plain answer before being mounted, so that it is drawn
+        settled in its first frame; the `Settled` message that follows is then ignored. Does
+        nothing once mounted, or for an answer that needs Markdown (it settles as it streams)."""
+        if self.is_mounted or final.text is None or not (final.plain or not _MARKDOWN.search(final.text)):
+            return
+        self._preset = self._settled = True
+        self._plain = final.text
+        self._error = final.error or ""
+        self.set_state(final.state, final.badge, final.meta)
 
     async def settle(self, final: Settled) -> None:
         """Stop streaming and show the final badge, meta, text and error."""
@@ -148,39 +199,35 @@ class AnswerView(Vertical):
         body = self._body()
         prose = (not final.plain and final.text is not None and not self._streamed
                  and not _MARKDOWN.search(final.text))
-        if prose:  # plain prose needs no Markdown parse (most local answers): drawn as one paragraph
-            final = replace(final, plain=True)
-        if final.plain and final.text is not None:
+        if (final.plain or prose) and final.text is not None:
+            # Plain text needs no Markdown parse: the view draws it itself, with no children.
             self._plain = final.text
-            plain = self.query_one(".answer-plain", Static)
-            plain.set_class(prose, "-prose")
-            plain.update(final.text)
-            plain.display = True
             if body is not None:
-                body.display = False
+                self._head = None
+                await self.remove_children()
+                body = None
         elif final.text is not None and final.text != "".join(self._streamed):
             body = await self._ensure_body()
             await body.update(final.text)
         self.set_state(final.state, final.badge, final.meta)
-        error = self.query_one(".answer-error", Static)
-        if final.error:
-            error.update(f"✗ {final.error}")
-        error.display = bool(final.error)
-        if self._plain is None and body is not None:
-            body.display = bool(body.source.strip()) or not final.error
+        shown_body = body is not None and bool(body.source.strip())
+        if body is not None:
+            body.display = shown_body or not final.error
+        if final.error and shown_body:  # under the partial text
+            self._error_below = final.error
+            await self.mount(Static(f"✗ {final.error}", classes="answer-error", markup=False))
+        else:
+            self._show(error=final.error or "")
 
     def on_answer_view_verified(self, message: Verified) -> None:
         message.stop()
         verdict = "✓ verified" if message.verified else "✗ teacher disagreed"
-        self._meta = join_nonempty([self._meta.replace("✓ verified", "").replace("✗ teacher disagreed", "")
-                                    .strip(" ·"), verdict])
-        self.query_one(".meta", Label).update(self._meta)
+        self._show(meta=join_nonempty([self._meta.replace("✓ verified", "").replace("✗ teacher disagreed", "")
+                                       .strip(" ·"), verdict]))
 
     def set_state(self, state: str, badge: str, meta: str) -> None:
         """Switch the state class and the badge line."""
         self.remove_class(*STATE_CLASSES)
         self.add_class(f"-{state}")
         self.state = state
-        self._meta = meta
-        self.query_one(".badge", Label).update(badge)
-        self.query_one(".meta", Label).update(meta)
+        self._show(badge=badge, meta=meta)

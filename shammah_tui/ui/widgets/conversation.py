@@ -24,8 +24,10 @@ from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.user_message import UserMessage
 
-#: Most conversation items kept on screen; older ones are removed.
-MAX_ITEMS = 400
+#: Most messages kept on screen (about 50 exchanges); older ones are removed from the screen (the
+#: store keeps them, and export writes them). Every new answer lays the whole conversation out
+#: again, so this bounds the time from enter to the answer drawn.
+MAX_ITEMS = 100
 
 WELCOME = (
     "Ask a question below. Each answer is labelled with its source: "
@@ -67,6 +69,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self.selected: Widget | None = None
         """The highlighted message, when one is."""
         self._welcome: Static | None = None
+        self._earlier: Static | None = None
+        self.hidden_count = 0
+        """Messages of this conversation removed from the screen to keep it at MAX_ITEMS."""
 
     def on_mount(self) -> None:
         self.show_welcome()
@@ -168,13 +173,30 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def _add(self, *widgets: Widget) -> None:
         self._drop_welcome()
-        self.mount(*widgets)
-        excess = len(self.children) - MAX_ITEMS
+        shown = self.items
+        excess = len(shown) + len(widgets) - MAX_ITEMS
         if excess > 0:
-            for old in list(self.children)[:excess]:
-                old.remove()
+            skipped = max(0, excess - len(shown))  # a restore longer than MAX_ITEMS starts later
+            widgets = widgets[skipped:]
+            old = shown[:excess - skipped]
+            if self.selected in old:
+                self.selected = None
+            self.remove_children(old)
+            self._note_hidden(excess)
+        self.mount(*widgets)
         if self.is_anchored and not self.has_focus:
             self.anchor()  # back to following the bottom, even if the user had scrolled up
+
+    def _note_hidden(self, count: int) -> None:
+        """Say at the top how many earlier messages left the screen, and where they are."""
+        self.hidden_count += count
+        text = (f"⋯ {self.hidden_count:,} earlier message{'s' if self.hidden_count != 1 else ''} not shown "
+                "(search and copy reach the ones below; /export writes the whole conversation)")
+        if self._earlier is None:
+            self._earlier = Static(text, classes="earlier", markup=False)
+            self.mount(self._earlier, before=0)
+        else:
+            self._earlier.update(text)
 
     def add_user(self, text: str) -> UserMessage:
         """Show a question."""
@@ -216,6 +238,7 @@ class Conversation(VerticalScroll, can_focus=True):
     async def clear(self) -> None:
         """Remove everything and show the welcome hint again."""
         self.selected = None
+        self._earlier, self.hidden_count = None, 0
         self.anchor(False)
         await self.remove_children()
         self.scroll_home(animate=False)
