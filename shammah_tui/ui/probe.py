@@ -7,8 +7,9 @@ one JSON object. The benchmark starts it as a process of its own, so nothing in 
 The lag probe runs the real app (headless) over a real engine while a real
 training run goes on, with a 10 ms timer that records how late each tick is.
 The answer-latency probe types questions into the real app (Pilot) over a real engine and times
-each from enter to its answer drawn on screen: first idle, then while a real run trains
-(`--cpu-hog`: with a second, CPU-bound process running all along).
+each from enter to the first frame written with its answer in it (and, as a second figure, to the
+screen idle again: newly mounted widgets take one more layout after their first frame): first idle,
+then while a real run trains (`--cpu-hog`: with a second, CPU-bound process running all along).
 """
 
 from __future__ import annotations
@@ -100,31 +101,73 @@ TEMPLATE_QUESTIONS = ["what is 12 * 7?", "what is 345 + 678?", "what is 6 * 7", 
                       "hello", "what is 1000 - 1?", "what is 17 + 25?", "what is 9 * 9?"]
 
 
-async def _answer_on_screen(app: Any, pilot: Any, question: str) -> tuple[float, str]:
-    """Type `question`, press enter, wait for its answer to be settled and drawn; (ms, its source)."""
+#: Seconds between the typed question drawn and enter (a fast typist's gap between two keys is ~0.1 s).
+TYPING_GAP_S = 0.03
+
+
+class FirstFrame:
+    """Times the first frame written with a new, settled answer on screen.
+
+    It wraps the app's display call (where each frame goes to the terminal): the frame counts when
+    the newest answer, not the one before enter, is settled and among the widgets it shows.
+    """
+
+    def __init__(self, app: Any) -> None:
+        from shammah_tui.ui.widgets.answer import AnswerView
+        from shammah_tui.ui.widgets.conversation import Conversation
+
+        self.conversation = app.main.query_one(Conversation)
+        self._answer_type = AnswerView
+        self.previous: Any = None
+        self.drawn_at: float | None = None
+        display = app._display
+
+        def display_and_watch(screen: Any, update: Any) -> None:
+            display(screen, update)
+            written = time.perf_counter()  # what follows is the probe's own work
+            if self.drawn_at is None:
+                view = self.last_answer()
+                if (view is not None and view is not self.previous and view.state != "pending"
+                        and view in screen._compositor.visible_widgets):
+                    self.drawn_at = written
+
+        app._display = display_and_watch
+
+    def last_answer(self) -> Any:
+        """The newest answer view (children read directly: a DOM query would cost more than the answer)."""
+        return next((w for w in reversed(self.conversation.children) if isinstance(w, self._answer_type)), None)
+
+    def expect_new(self) -> None:
+        """The next answer to time is the one after the newest now."""
+        self.previous, self.drawn_at = self.last_answer(), None
+
+
+async def _refreshed(app: Any) -> float:
+    """Wait until the screen has no update left to draw; the time it was reached."""
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+    return await done
+
+
+async def _answer_on_screen(app: Any, frames: FirstFrame, question: str) -> tuple[float, float, str]:
+    """Type `question`, press enter; (ms to the first frame with its answer, ms until the screen is
+    idle again, the answer's source)."""
     from textual import events
 
-    from shammah_tui.ui.widgets.answer import AnswerView
-    from shammah_tui.ui.widgets.conversation import Conversation
-
     main = app.main
-    conversation = main.query_one(Conversation)
-    before = len(conversation.children)  # watched cheaply: a DOM query each poll would cost more than the answer
     main.prompt.focus()
     main.prompt.value = question
-    loop = asyncio.get_running_loop()
+    await _refreshed(app)
+    await asyncio.sleep(TYPING_GAP_S)  # enter comes after the last key drawn, as it does from a person
+    frames.expect_new()
     started = time.perf_counter()
     # The key as the terminal driver delivers it (Pilot.press would add its own idle waits).
     app.post_message(events.Key("enter", None))
-    while True:
-        views = [w for w in conversation.children[before:] if isinstance(w, AnswerView)]
-        if views and views[-1].state != "pending":
-            break
+    while frames.drawn_at is None:
         await asyncio.sleep(0.0005)
-    drawn: asyncio.Future[float] = loop.create_future()
-    app.call_after_refresh(lambda: drawn.done() or drawn.set_result(time.perf_counter()))
-    finished = await drawn
-    return (finished - started) * 1000, views[-1].state
+    drawn = frames.drawn_at
+    idle = await _refreshed(app)
+    return (drawn - started) * 1000, (idle - started) * 1000, frames.last_answer().state
 
 
 async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict[str, Any]:
@@ -158,12 +201,15 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
         app = ShammahApp(engine, load_models=False)
         idle: list[float] = []
         busy: list[float] = []
+        settled: dict[str, list[float]] = {"idle": [], "training": []}
         sources: dict[str, dict[str, int]] = {"idle": {}, "training": {}}
         async with app.run_test(headless=True, size=(160, 48)) as pilot:
             await pilot.pause(0.5)
+            frames = FirstFrame(app)
             for question in questions[:per_phase]:
-                ms, source = await _answer_on_screen(app, pilot, question)
+                ms, quiet_ms, source = await _answer_on_screen(app, frames, question)
                 idle.append(ms)
+                settled["idle"].append(quiet_ms)
                 sources["idle"][source] = sources["idle"].get(source, 0) + 1
             core_idle, core_ms[:] = list(core_ms), []
             task = engine.start_training("bench")
@@ -172,8 +218,9 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
             for question in questions[per_phase:]:
                 if task is None or task.done() or len(busy) >= per_phase:
                     break
-                ms, source = await _answer_on_screen(app, pilot, question)
+                ms, quiet_ms, source = await _answer_on_screen(app, frames, question)
                 busy.append(ms)
+                settled["training"].append(quiet_ms)
                 sources["training"][source] = sources["training"].get(source, 0) + 1
                 await asyncio.sleep(0.05)
             report = await task if task is not None else None
@@ -188,6 +235,8 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
         "answer_p50_ms_idle": percentile(idle, 0.5), "answer_p95_ms_idle": percentile(idle, 0.95),
         "answer_p50_ms_while_training": percentile(busy, 0.5),
         "answer_p95_ms_while_training": percentile(busy, 0.95),
+        "answer_settled_p50_ms_idle": percentile(settled["idle"], 0.5),
+        "answer_settled_p50_ms_while_training": percentile(settled["training"], 0.5),
         "core_ask_p50_ms_idle": percentile(core_idle, 0.5),
         "core_ask_p50_ms_while_training": percentile(core_ms, 0.5),
         "core_ask_p95_ms_while_training": percentile(core_ms, 0.95),
