@@ -216,3 +216,36 @@ async def test_a_run_first_takes_in_what_another_process_saved(tmp_path):
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+async def test_a_run_trains_at_a_lower_cpu_priority_than_the_rest(tmp_path, monkeypatch):
+    """On a busy machine the UI thread must get the CPU before training does."""
+    import threading
+
+    from shammah_tui.engine import training
+    from shammah_tui.settings import Settings
+    from shammah_tui.training import job as jobs
+
+    niceness: list[int] = []
+    run_job = jobs.run_training_job
+
+    def observed(job):
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return run_job(job)
+
+    monkeypatch.setattr(jobs, "run_training_job", observed)
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False, steps_per_run=3),
+                               OfflineTeacher())
+    try:
+        await engine.load_models()
+        await engine.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
+        for _ in range(2):  # the same training thread each run, made nicer once
+            assert (await engine.train()).status == "done"
+        main_thread = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        expected = min(19, main_thread + training.TRAINING_NICENESS)
+        assert niceness == [expected, expected]
+        # Answers still come from the shared worker threads, at the process's own priority.
+        assert (await engine.local_only("What is the capital of Peru?")).answer == "Lima"
+    finally:
+        await engine.close()

@@ -1,7 +1,8 @@
 """The training coordinator: when runs start, one at a time per data dir, and what they leave behind.
 
 A run takes the data dir's training lock (another process training means this run is skipped),
-takes in what another process saved, trains in a worker thread (`training.job`), saves the
+takes in what another process saved, trains in a thread of its own at a lower CPU priority
+(`training.job`; on a busy machine answers and the UI come first), saves the
 checkpoints, stores the labels and losses, and moves the thresholds. Auto-training starts a run
 when the queue reaches the batch size; after a failed or skipped run it waits for a batch of new
 examples instead of retrying after every query.
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import sys
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +58,25 @@ TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run wa
                       "(the queued examples stay queued for the next run).")
 
 
+#: How much nicer than the rest of the process the training thread runs. It changes nothing on
+#: an idle machine; when the cores are all busy (another CPU-bound process), the UI thread, not
+#: training, gets the CPU when an answer has to be drawn.
+TRAINING_NICENESS = 10
+
+
+def lower_thread_priority(niceness: int = TRAINING_NICENESS) -> None:
+    """Make the calling thread nicer by `niceness` (Linux, where nice is per thread; elsewhere
+    nothing). A thread can never be made less nice again without privileges, hence a thread kept
+    for training alone."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    except OSError:
+        pass
+
+
 class TrainingCoordinator:
     """Starts, runs, cancels and records training runs; owns the validator's calibration points."""
 
@@ -77,6 +100,8 @@ class TrainingCoordinator:
         self._unseen = 0
         self._task: asyncio.Task[RunReport | None] | None = None
         self._cancel = threading.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shammah-training",
+                                          initializer=lower_thread_priority)
         #: Queue size auto-training waits for after a failed or skipped run (0: batch_size).
         self._auto_train_after = 0
 
@@ -116,6 +141,7 @@ class TrainingCoordinator:
                 await self._task
             except Exception:
                 pass
+        self._thread.shutdown(wait=False)
 
     async def maybe_auto_train(self, wait: bool) -> None:
         """Start a run when the queue holds a batch (and wait for it, with `wait`)."""
@@ -275,7 +301,7 @@ class TrainingCoordinator:
                           max_new_tokens=self.settings.max_new_tokens,
                           seed=self.settings.seed + run_id, on_step=on_step, cancel=self._cancel)
         try:
-            result = await asyncio.to_thread(run_training_job, job)
+            result = await asyncio.get_running_loop().run_in_executor(self._thread, run_training_job, job)
         except Exception as exc:  # a failed run is reported, the app goes on
             report = RunReport(status="failed", error=f"{type(exc).__name__}: {exc}")
             await self.store.finish_run(run_id, status="failed", examples=0, steps=0, examples_per_s=None,
