@@ -17,8 +17,8 @@ import random
 import sys
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shammah_tui.engine.model_host import ModelHost

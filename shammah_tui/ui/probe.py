@@ -101,6 +101,8 @@ TEMPLATE_QUESTIONS = ["what is 12 * 7?", "what is 345 + 678?", "what is 6 * 7", 
                       "hello", "what is 1000 - 1?", "what is 17 + 25?", "what is 9 * 9?"]
 
 
+#: Seconds the probe waits for an answer on screen before it gives up (instead of hanging the bench).
+ANSWER_TIMEOUT_S = 30.0
 #: Seconds between the typed question drawn and enter (a fast typist's gap between two keys is ~0.1 s).
 TYPING_GAP_S = 0.03
 
@@ -164,6 +166,8 @@ async def _answer_on_screen(app: Any, frames: FirstFrame, question: str) -> tupl
     # The key as the terminal driver delivers it (Pilot.press would add its own idle waits).
     app.post_message(events.Key("enter", None))
     while frames.drawn_at is None:
+        if time.perf_counter() - started > ANSWER_TIMEOUT_S:
+            raise TimeoutError(f"no frame showed the answer to {question!r} within {ANSWER_TIMEOUT_S:.0f} s")
         await asyncio.sleep(0.0005)
     drawn = frames.drawn_at
     idle = await _refreshed(app)

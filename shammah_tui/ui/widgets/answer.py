@@ -31,6 +31,11 @@ from shammah_tui.ui.widgets.answer_text import ANSWER_COMPONENTS, AnswerText, an
 #: Text that needs the Markdown renderer: emphasis, code, headings, lists, links, tables, rules.
 _MARKDOWN = re.compile(r"[*_`#\[\]|<>~]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:-{3,}|={3,})\s*$", re.M)
 
+def needs_markdown(text: str) -> bool:
+    """Whether `text` has Markdown to render (else it is drawn as it is, by the view itself)."""
+    return bool(_MARKDOWN.search(text))
+
+
 #: Every state class an answer can carry; exactly one is set at a time.
 STATE_CLASSES = tuple(f"-{s}" for s in (*SOURCES, "pending", "teacher", "tool", "error", "cancelled"))
 
@@ -87,7 +92,7 @@ class AnswerView(Widget):
         super().__init__(id=id, classes=f"-{state}")
         self._badge, self._meta, self._error = badge, meta, ""
         # Plain prose is drawn by the view itself; Markdown needs children (composed on mount).
-        self._plain: str | None = text if text and not _MARKDOWN.search(text) else None
+        self._plain: str | None = text if text and not needs_markdown(text) else None
         self._initial = text if self._plain is None else ""
         self._head: AnswerText | None = AnswerText(badge, meta) if self._initial else None
         self._stream: MarkdownStream | None = None
@@ -183,7 +188,7 @@ class AnswerView(Widget):
         """Take the final state of a plain answer before being mounted, so that it is drawn
         settled in its first frame; the `Settled` message that follows is then ignored. Does
         nothing once mounted, or for an answer that needs Markdown (it settles as it streams)."""
-        if self.is_mounted or final.text is None or not (final.plain or not _MARKDOWN.search(final.text)):
+        if self.is_mounted or final.text is None or (needs_markdown(final.text) and not final.plain):
             return
         self._preset = self._settled = True
         self._plain = final.text
@@ -198,7 +203,7 @@ class AnswerView(Widget):
             self._stream = None
         body = self._body()
         prose = (not final.plain and final.text is not None and not self._streamed
-                 and not _MARKDOWN.search(final.text))
+                 and not needs_markdown(final.text))
         if (final.plain or prose) and final.text is not None:
             # Plain text needs no Markdown parse: the view draws it itself, with no children.
             self._plain = final.text
