@@ -187,3 +187,33 @@ def test_free_text_said_in_other_words_agrees_with_an_encoder_and_a_changed_fact
         assert not agreement(a, b, embed).agrees, (a, b)
     # Without an encoder, shared words decide, and a changed name still disagrees.
     assert not agreement("Paris is the capital of France.", "Lyon is the capital of France, of course.").agrees
+
+
+def test_answers_that_open_and_close_differently_say_the_same():
+    """The teacher opens and closes every answer its own way; courtesy sentences made only of
+    discourse markers and politeness formulas are set aside, what remains decides."""
+    body = "A list comprehension builds the whole list in memory. A generator expression yields one item at a time."
+    openings = ["", "Certainly!", "Great question.", "Here's a quick overview:", "Of course."]
+    closings = ["", "I hope this helps!", "Let me know if you have any other questions.", "Happy to help."]
+    wordings = [f"{o} {body} {c}".strip() for o in openings for c in closings]
+    for a in wordings:
+        for b in wordings:
+            assert agreement(a, b).agrees, (a, b)
+    # A short answer or a final value behind a courtesy sentence is still read as one.
+    assert agreement("Paris", "Sure! It is Paris. Hope that helps.").agrees
+    assert agreement("Sure. The answer is 21.", "21").agrees and not agreement("Sure. The answer is 21.", "24").agrees
+
+
+def test_a_courtesy_sentence_never_hides_what_an_answer_says():
+    """Only sentences made wholly of courtesy words go, and only at the edges: a yes/no, a
+    negation, a number or any other word keeps its sentence, and an answer that is nothing but
+    courtesy is compared as it is."""
+    from shammah_tui.pipeline.agreement import without_courtesy
+
+    assert without_courtesy("Sure. Use a tuple. Hope that helps.") == "Use a tuple."
+    for kept in ("No. That is not it.", "Yes, of course.", "Here are 3 of them.", "Good question."):
+        assert without_courtesy(kept) == kept
+    assert without_courtesy("Here are 3 of them. Good question.") == "Here are 3 of them."
+    assert without_courtesy("It is fast. Sure. It is safe.") == "It is fast. Sure. It is safe."
+    assert not agreement("No. The function is thread-safe.", "Yes. The function is thread-safe.").agrees
+    assert not agreement("Sure! Paris is the capital.", "Sure! Lyon is the capital.").agrees

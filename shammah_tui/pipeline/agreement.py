@@ -59,6 +59,22 @@ _LEAD_ENDS = frozenset({
     "about", "approximately", "roughly", "around", "answer", "result", "total", "of", "to",
 })
 _ARTICLES = frozenset({"the", "a", "an"})
+#: Words a plain lead-in to a short answer is made of, besides `_LEAD_ENDS` ("it is", "the answer
+#: is", "that would be").
+_LEAD_WORDS = frozenset({"it", "its", "s", "that", "this", "he", "she", "they", "there", "the", "a", "an",
+                         "final", "would", "will", "should", "i", "think", "so", "well"})
+#: The words of courtesy sentences ("Sure.", "Good question.", "Hope that helps.", "Let me know if
+#: you want more detail."): a closed class of discourse markers and politeness formulas. A sentence
+#: made only of them says nothing about the question; no negation, yes/no or number is among them.
+_COURTESY_WORDS = frozenset("""
+    a absolutely alright an and answer answers any anything are ask asking be briefly can certainly
+    could course definitely detail details do else excellent fair feel for free further gist glad go
+    good great happy has have help helped helpful helps here hope how i if in info information is it
+    know let like me more need nice of ok okay other overview question questions quick s short so
+    summary sure thank thanks that the there these this to want well what will wish would you your
+""".split())
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
+_COURTESY_TOKEN = re.compile(r"[^\W\d_]+|\d")
 _YES_NO = frozenset({"yes", "no"})
 
 
@@ -67,6 +83,26 @@ def normalize_answer(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = re.sub(r"\s+", " ", text)
     return text.strip(_EDGE_PUNCT)
+
+
+def without_courtesy(text: str) -> str:
+    """The text without its leading and trailing courtesy sentences (`_COURTESY_WORDS` only: "Sure.",
+    "In short:", "Hope that helps."), when something else remains; otherwise the text as given.
+    Two answers that differ only in how politely they open and close say the same thing."""
+    pieces = _SENTENCE_END.split(text.strip())
+
+    def courtesy(piece: str) -> bool:
+        words = _COURTESY_TOKEN.findall(unicodedata.normalize("NFKC", piece).casefold())
+        return bool(words) and all(word in _COURTESY_WORDS for word in words)
+
+    start, end = 0, len(pieces)
+    while start < end and courtesy(pieces[start]):
+        start += 1
+    while end > start and courtesy(pieces[end - 1]):
+        end -= 1
+    if start == end or (start, end) == (0, len(pieces)):
+        return text
+    return " ".join(pieces[start:end])
 
 
 def _tokens(normalized: str) -> list[tuple[str, str]]:
@@ -131,19 +167,32 @@ def _stated_final(normalized: str) -> tuple[Fraction, str | None] | None:
     return None
 
 
-def _short_forms(tokens: list[tuple[str, str]]) -> set[tuple[str, ...]]:
-    """The answer's words, also without a leading article or lead-in ("it is Paris")."""
+def _short_forms(tokens: list[tuple[str, str]], leads: str = "any") -> set[tuple[str, ...]]:
+    """The answer's words, also without a leading article or a lead-in ("it is Paris"): any lead-in
+    of at most MAX_LEAD_WORDS words ending in a `_LEAD_ENDS` word (leads="any"), only those made
+    of `_LEAD_WORDS` ("plain"), or none."""
     words = tuple(t for _, t in tokens if t != "=")
     forms = {words}
     if words and words[0] in _ARTICLES:
         forms.add(words[1:])
-    for i, word in enumerate(words[:MAX_LEAD_WORDS]):
+    for i, word in enumerate(words[:MAX_LEAD_WORDS] if leads != "none" else ()):
+        if leads == "plain" and not (word in _LEAD_ENDS or word in _LEAD_WORDS):
+            break
         if word in _LEAD_ENDS and i + 1 < len(words):
             rest = words[i + 1:]
             forms.add(rest)
             if rest[0] in _ARTICLES:
                 forms.add(rest[1:])
     return {f for f in forms if f}
+
+
+def _same_short_answer(local: list[tuple[str, str]], teacher: list[tuple[str, str]]) -> bool:
+    """One answer is the other's with a lead-in ("Paris" = "The capital is Paris"), or both have
+    plain lead-ins ("It is Paris" = "The answer is Paris"). Two different lead-ins to one tail say
+    different things: "Paris is the capital" ≠ "Lyon is the capital"."""
+    return bool(_short_forms(local, "none") & _short_forms(teacher)
+                or _short_forms(local) & _short_forms(teacher, "none")
+                or _short_forms(local, "plain") & _short_forms(teacher, "plain"))
 
 
 def _numbers_equal(a: Fraction, b: Fraction) -> bool:
@@ -163,9 +212,11 @@ def _overlap_f1(local: list[tuple[str, str]], teacher: list[tuple[str, str]]) ->
 def agreement(local: str, teacher: str, embed: Embed | None = None) -> Agreement:
     """Does the local answer say what the teacher's answer says?
 
-    Both texts are normalized first: Unicode NFKC, casefold, whitespace collapsed,
-    punctuation and spaces stripped from both ends (`normalize_answer`). Then the
-    first rule that applies decides:
+    Leading and trailing courtesy sentences ("Sure.", "Good question.", "Hope that helps.") are
+    set aside first when something else remains (`without_courtesy`): they carry no answer, and
+    the teacher opens and closes differently every time. Both texts are then normalized:
+    Unicode NFKC, casefold, whitespace collapsed, punctuation and spaces stripped from both
+    ends (`normalize_answer`). Then the first rule that applies decides:
 
     1. ``empty`` — the local answer is empty after normalization: score 0, never
        agrees (nor does anything agree with an empty teacher answer).
@@ -187,7 +238,8 @@ def agreement(local: str, teacher: str, embed: Embed | None = None) -> Agreement
        - a **short answer**, when the teacher's answer has at most four words:
          the local answer agrees when its words equal the teacher's, ignoring a
          leading article and a lead-in ("Paris" = "It is Paris" = "The answer is
-         Paris"). A teacher's yes/no ("Yes", "No, it is not") agrees with any
+         Paris"); two different lead-ins to one tail do not ("Paris is the capital" ≠
+         "Lyon is the capital"). A teacher's yes/no ("Yes", "No, it is not") agrees with any
          local answer that starts with the same yes/no word.
 
        So "The answer is 82." vs "82" agree; "82" vs "83" do not.
@@ -205,6 +257,7 @@ def agreement(local: str, teacher: str, embed: Embed | None = None) -> Agreement
     (so "apple" agrees with "APPLE"), and a yes/no verdict reads only the first
     word.
     """
+    local, teacher = without_courtesy(local), without_courtesy(teacher)
     local_norm, teacher_norm = normalize_answer(local), normalize_answer(teacher)
     if not local_norm or not teacher_norm:
         return Agreement(0.0, False, "empty")
@@ -228,7 +281,7 @@ def agreement(local: str, teacher: str, embed: Embed | None = None) -> Agreement
             local_words = [t for k, t in local_tokens if k != "eq"]
             agrees = bool(local_words) and local_words[0] == teacher_words[0]
         else:
-            agrees = bool(_short_forms(local_tokens) & _short_forms(teacher_tokens))
+            agrees = _same_short_answer(local_tokens, teacher_tokens)
         return Agreement(1.0 if agrees else 0.0, agrees, "exact_value")
 
     from shammah_tui.pipeline.pair_features import stated_differently
