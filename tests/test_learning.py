@@ -136,3 +136,30 @@ async def test_a_pair_the_acceptance_model_was_fitted_on_never_calibrates(tmp_pa
         assert engine.coordinator.pair_labels == []
     finally:
         await engine.close()
+
+
+async def test_labels_kept_under_an_older_feature_version_are_recomputed_once_at_open(tmp_path):
+    """Weights name the feature version they were fitted on; a label stored under another one is
+    recomputed from its texts (its cosine and margin kept), so every calibration point is scored
+    on the features the weights know."""
+    from shammah_tui.engine.training import FEATURE_VERSION_KEY
+    from shammah_tui.pipeline.pair_features import FEATURE_VERSION, pair_features
+    from shammah_tui.store.rows import PairLabel
+
+    query, stored = "How many iPods does Emmy have?", "What is the number of iPods Emmy has?"
+    now = [float(x) for x in pair_features(query, stored, 0.93, other_cosine=0.5)]
+    stale = [0.93, 0.43] + [9.0] * (len(now) - 2)
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    try:
+        await engine.store.add_pair_labels([PairLabel(query, stored, 1, stale, "forward")])
+        await engine.store.set_value(FEATURE_VERSION_KEY, str(FEATURE_VERSION - 1))
+    finally:
+        await engine.close()
+    engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    try:
+        assert engine.coordinator.pair_labels[0].features == pytest.approx(now)
+        kept = await engine.store.pair_labels(("forward",), limit=10)
+        assert kept[0].features == pytest.approx(now)
+        assert await engine.store.get_value(FEATURE_VERSION_KEY) == str(FEATURE_VERSION)
+    finally:
+        await engine.close()

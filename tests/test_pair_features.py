@@ -72,6 +72,11 @@ def test_entities_question_words_and_order():
     assert cased["entity_mismatch"] == 0.0
     assert feat("How will Game of Thrones end?", "When will Game of Thrones end?")["wh_mismatch"] == 1.0
     assert feat("How do I cook rice?", "How can I cook rice?")["wh_mismatch"] == 0.0
+    # "What is the number of" asks what "how many" asks; a name is a whole word ("iPods", not "Pods").
+    reworded = feat("Emmy has 14 iPods; she gives Rosa 6. What is the number of iPods Emmy has left?",
+                    "Emmy has 14 iPods; she gives Rosa 6. How many iPods does Emmy have left?")
+    assert reworded["wh_mismatch"] == 0.0 and reworded["entity_mismatch"] == 0.0
+    assert feat("How many iPods does Emmy have?", "How many iPods does Rosa have?")["entity_mismatch"] == 2.0
     swapped = feat("Can data science graduates apply for psychology?",
                    "Can psychology graduates apply for data science?")
     assert swapped["order_discordance"] > 0.3

@@ -27,6 +27,7 @@ from shammah_tui.lock import DataDirLock
 from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
+from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
 from shammah_tui.settings import Settings
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
@@ -53,6 +54,8 @@ LEARNED_WINDOW = 4000
 RECALIBRATE_EVERY = 25
 #: Where the store keeps that window: -1 for an exact hit, else the best candidate's p.
 WINDOW_KEY = "learned_window"
+#: The pair-feature version the stored labels' features were computed under.
+FEATURE_VERSION_KEY = "pair_feature_version"
 #: Said when a run is skipped because another process holds the data dir's training lock.
 TRAINING_ELSEWHERE = ("Another process is training on this data dir; this run was skipped "
                       "(the queued examples stay queued for the next run).")
@@ -188,6 +191,16 @@ class TrainingCoordinator:
         """Read what the acceptance threshold is calibrated on (at open)."""
         self.pair_labels = await self.store.pair_labels(CALIBRATING_ORIGINS, limit=ACCEPTANCE_LABELS,
                                                         fitted=False)
+        if await self.store.get_value(FEATURE_VERSION_KEY) != str(FEATURE_VERSION):
+            # Labels kept under an older feature version would be scored by weights fitted on
+            # other features: recompute them from their texts, once.
+            fresh = await asyncio.to_thread(
+                lambda: [refreshed_features(lb.query, lb.stored_query, lb.features) for lb in self.pair_labels])
+            for label, features in zip(self.pair_labels, fresh):
+                label.features = [float(x) for x in features]
+            await self.store.set_pair_label_features(
+                [(lb.id, lb.features) for lb in self.pair_labels if lb.id is not None])
+            await self.store.set_value(FEATURE_VERSION_KEY, str(FEATURE_VERSION))
         try:
             window = json.loads(await self.store.get_value(WINDOW_KEY) or "[]")
             self.learned_window.extend(float(p) for p in window)

@@ -65,7 +65,7 @@ import numpy as np
 from shammah_tui.pipeline.text import expand_contractions, query_similarity
 
 #: Bumped whenever a feature changes meaning: weights name the version they were fitted on.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 FEATURE_NAMES: tuple[str, ...] = (
     "cos",
@@ -125,8 +125,12 @@ _WH = ("what", "how", "why", "when", "where", "who", "whom", "whose", "which")
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
-_CAPITAL = re.compile(r"[A-Z][\w'-]*")
-_SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)([A-Z][\w'-]*)")
+# A word with a capital anywhere ("Paris", "NASA", "iPods"), matched whole.
+_CAPITAL = re.compile(r"(?<![\w'-])[^\W\d_]*[A-Z][\w'-]*")
+_SENTENCE_START = re.compile(r"(?:^|[.?!;]\s+)([A-Z][\w'-]*)")
+# Question phrases that ask what a question word asks: "what is the number of" is "how many".
+_WH_PHRASES = ((re.compile(r"\bwhat (?:is|are|was|were|will be) the (?:total )?number of\b"), "how many"),
+               (re.compile(r"\bwhat (?:is|are|was|were|will be) the (?:total )?amount of\b"), "how much"))
 
 
 def _stem(word: str) -> str:
@@ -151,6 +155,8 @@ class _Parsed:
 def _parse(text: str) -> _Parsed:
     text = unicodedata.normalize("NFKC", text)
     lowered = expand_contractions(text.casefold())
+    for phrase, same in _WH_PHRASES:
+        lowered = phrase.sub(same, lowered)
     tokens = tuple(_stem(t) for t in _WORD.findall(lowered))
     content = tuple(t for t in tokens if t not in STOP_WORDS and not t.isdigit())
     numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
@@ -184,6 +190,13 @@ def _code_tokens(text: str) -> set[str]:
         if token.startswith("-") or inner_dot or any(ch in _CODE_MARKS for ch in token):
             found.add(token)
     return found
+
+
+def refreshed_features(query: str, stored: str, features: Sequence[float]) -> np.ndarray:
+    """A stored label's features recomputed from its texts under this `FEATURE_VERSION`; its
+    cosine and margin (which need the encoder and the store of the time) are kept as they were."""
+    cosine, margin = float(features[0]), float(features[1])
+    return pair_features(query, stored, cosine, other_cosine=cosine - margin)
 
 
 def stated_differently(a: str, b: str) -> bool:

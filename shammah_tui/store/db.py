@@ -577,6 +577,14 @@ class Store:
         return [PairLabel(r["query"], r["stored_query"], int(r["label"]), json.loads(r["features"]),
                           r["origin"], r["context_key"], bool(r["fitted"]), int(r["id"])) for r in rows]
 
+    async def set_pair_label_features(self, rows: Sequence[tuple[int, Sequence[float]]]) -> None:
+        """Replace the features of labels by id (recomputed under a new feature version)."""
+        if not rows:
+            return
+        async with self.transaction() as db:
+            await db.executemany("UPDATE pair_labels SET features = ? WHERE id = ?",
+                                 [(json.dumps([float(x) for x in features]), i) for i, features in rows])
+
     async def mark_pair_labels_fitted(self, ids: Sequence[int]) -> None:
         if not ids:
             return
