@@ -77,6 +77,9 @@ def test_entities_question_words_and_order():
                     "Emmy has 14 iPods; she gives Rosa 6. How many iPods does Emmy have left?")
     assert reworded["wh_mismatch"] == 0.0 and reworded["entity_mismatch"] == 0.0
     assert feat("How many iPods does Emmy have?", "How many iPods does Rosa have?")["entity_mismatch"] == 2.0
+    # A request has no question word to differ in; a yes/no question still differs from a "why".
+    assert feat("Name the capital of Peru.", "What is the capital of Peru?")["wh_mismatch"] == 0.0
+    assert feat("Is marriage important in life?", "Why is marriage important in life?")["wh_mismatch"] == 1.0
     swapped = feat("Can data science graduates apply for psychology?",
                    "Can psychology graduates apply for data science?")
     assert swapped["order_discordance"] > 0.3

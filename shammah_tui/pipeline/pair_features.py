@@ -31,7 +31,8 @@ The features (`FEATURE_NAMES`, in order; version `FEATURE_VERSION`):
 ``entity_mismatch``           capitalised words / acronyms (not sentence-initial, not "I") of
                               one query that the other does not contain, counted
 ``wh_mismatch``               1 when the question words differ (what / how / why / when /
-                              where / who / which / yes-no)
+                              where / who / which / yes-no); a request with none ("Name the
+                              capital of Peru.") differs from no question word
 ``order_discordance``         share of discordant pairs in the order of the shared content
                               words ("Texas to California" vs "California to Texas")
 ``length_ratio``              shorter ÷ longer, in words
@@ -122,6 +123,11 @@ POLARITY_WORDS = frozenset("""
 """.split())
 
 _WH = ("what", "how", "why", "when", "where", "who", "whom", "whose", "which")
+# A question with no question word is a yes/no question when it opens with one of these; else it
+# is a request ("Name the capital of Peru.") and asks what any question word would.
+_AUXILIARIES = frozenset("""
+    is are was were am be do does did can could will would shall should may might must has have had
+""".split())
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
@@ -171,7 +177,7 @@ def _parse(text: str) -> _Parsed:
         stem = _stem(word.casefold().replace("'s", "").strip("'-"))
         if stem and stem not in STOP_WORDS:
             entities.add(stem)
-    wh = next((t for t in tokens if t in _WH), "yes-no")
+    wh = next((t for t in tokens if t in _WH), "yes-no" if tokens and tokens[0] in _AUXILIARIES else "request")
     norm = " ".join(tokens)
     return _Parsed(tokens, content, numbers, frozenset(entities), wh, norm)
 
@@ -271,7 +277,7 @@ def pair_features(query: str, stored: str, cosine: float, *, other_cosine: float
         float(negations_a != negations_b),
         float((tokens_a & POLARITY_WORDS) != (tokens_b & POLARITY_WORDS)),
         float(entity_miss),
-        float(a.wh != b.wh),
+        float(a.wh != b.wh and "request" not in (a.wh, b.wh)),
         _order_discordance(a.content, b.content),
         min(len_a, len_b) / max(len_a, len_b),
         math.log1p(max(len_a, len_b)),
