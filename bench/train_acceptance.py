@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     F, y, pair = training_data(args.qqp, fit_half, vectors)
     l2, cv = choose_l2(F, y, pair)
     provenance = {
-        "name": "acceptance-qqp-v1",
+        "name": f"acceptance-qqp-features-v{FEATURE_VERSION}",
         "data": "qqp_dev.csv (the balanced QQP validation sample published with MeanCache, 3,000 pairs)",
         "split": "pair indices shuffled by numpy.random.default_rng(0).permutation(3000); fitted on "
                  + ("the last 1,500 (--swap)" if args.swap else "the first 1,500")

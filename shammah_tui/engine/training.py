@@ -192,8 +192,8 @@ class TrainingCoordinator:
         self.pair_labels = await self.store.pair_labels(CALIBRATING_ORIGINS, limit=ACCEPTANCE_LABELS,
                                                         fitted=False)
         if await self.store.get_value(FEATURE_VERSION_KEY) != str(FEATURE_VERSION):
-            # Labels kept under an older feature version would be scored by weights fitted on
-            # other features: recompute them from their texts, once.
+            # The labels that calibrate, kept under an older feature version, would be scored by
+            # weights fitted on other features: recompute them from their texts, once.
             fresh = await asyncio.to_thread(
                 lambda: [refreshed_features(lb.query, lb.stored_query, lb.features) for lb in self.pair_labels])
             for label, features in zip(self.pair_labels, fresh):
