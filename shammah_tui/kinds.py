@@ -5,6 +5,7 @@ See docs/ARCHITECTURE.md for where each is produced and read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 Source = Literal["neural", "learned", "template", "forward"]
@@ -14,6 +15,32 @@ SOURCES: tuple[Source, ...] = get_args(Source)
 Tier = Literal["neural", "learned", "template"]
 """A local tier; the pipeline tries them in the order the settings give."""
 TIERS: tuple[Tier, ...] = get_args(Tier)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One answer source as every part shows it: the store checks names against these rows, the UI
+    takes badges, colours and help from them."""
+
+    name: Source
+    colour: str
+    """`#rrggbb`, on dark and light themes alike (badges and charts)."""
+    meaning: str
+    """What an answer from it is, in a few words (help, legends)."""
+
+    @property
+    def local(self) -> bool:
+        return self.name in TIERS
+
+
+#: The registry, in the order sources are shown.
+SOURCE_INFO: dict[Source, SourceInfo] = {info.name: info for info in (
+    SourceInfo("neural", "#c678dd", "the local generator, accepted by the validator"),
+    SourceInfo("learned", "#61afef", "a stored teacher answer, same question and context"),
+    SourceInfo("template", "#e5c07b", "an exact rule: arithmetic, units, greetings …"),
+    SourceInfo("forward", "#e06c75", "the teacher; its answers train the local models"),
+)}
+assert tuple(SOURCE_INFO) == SOURCES, "one registry row per source, in the Literal's order"
 
 ModelName = Literal["generator", "router", "validator"]
 """The local models that training runs improve."""

@@ -141,7 +141,7 @@ def test_held_out_questions_are_fixed_and_never_produced_for_training():
 
 
 def test_the_neural_threshold_applies_to_the_score_it_was_calibrated_on():
-    from shammah_tui.pipeline.local import Thresholds
+    from shammah_tui.pipeline.thresholds import Thresholds
 
     on_validator = Thresholds(validator=0.8)
     assert on_validator.accepts(0.9, 0.1) and not on_validator.accepts(0.1, 0.9)

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from shammah_tui.kinds import SOURCES
 from shammah_tui.store import Label, LossPoint, ModelLoss, QueryRecord, Store, StoreError
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 
@@ -158,4 +159,18 @@ async def test_quotes_and_sql_in_text_are_data(tmp_path):
     nasty = "'); DROP TABLE query_log; --"
     await store.log_query(QueryRecord(nasty, "forward", nasty, 1.0))
     assert (await store.queries())[0].query == nasty
+    await store.close()
+
+
+async def test_sources_are_checked_in_code_not_by_the_schema(tmp_path):
+    """Every known source is logged; an unknown one is refused before it reaches the table (adding
+    a source is a registry row, not a table rebuild)."""
+    store = await open_store(tmp_path)
+    for source in SOURCES:
+        await store.log_query(QueryRecord("q", source, "a", 1.0))
+    with pytest.raises(ValueError, match="unknown answer source 'oracle'"):
+        await store.log_query(QueryRecord("q", "oracle", "a", 1.0))  # type: ignore[arg-type]
+    assert len(await store.queries()) == len(SOURCES)
+    schema = (await store._fetchone("SELECT sql FROM sqlite_master WHERE name = 'query_log'"))[0]
+    assert "CHECK" not in schema
     await store.close()

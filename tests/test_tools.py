@@ -147,10 +147,9 @@ async def test_exact_answers_are_served_even_when_the_trained_router_would_forwa
     """
     reg = engine.tool_registry()
     await reg.call("generate_training_data", {"examples": [{"query": "Who wrote Hamlet?", "answer": "Shakespeare"}]})
-    th = engine.local.thresholds
-    th.router_trained = th.generator_trained = th.validator_trained = True
-    th.validator = 0.0  # the generator's answers would be accepted, if the router let it try
-    th.router = 1.01  # no router probability reaches it: the generator is never tried
+    engine.local.update_thresholds(router_trained=True, generator_trained=True, validator_trained=True,
+                                   validator=0.0,  # the generator's answers would be accepted, if the router let it try
+                                   router=1.01)  # no router probability reaches it: the generator is never tried
     stored = await reg.call("query_local_model", {"query": "Who wrote Hamlet?"})
     assert (stored.data["source"], stored.data["answer"]) == ("learned", "Shakespeare")
     exact = await reg.call("query_local_model", {"query": "What is 17*3?"})

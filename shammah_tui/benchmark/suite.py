@@ -74,7 +74,7 @@ def bench_generation(repeats: int) -> dict[str, Any]:
 async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
     """Router decision, and the whole local path (router → neural generation → validator)."""
     from shammah_tui.engine import Engine
-    from shammah_tui.pipeline.local import Thresholds
+    from shammah_tui.pipeline.thresholds import Thresholds
     from shammah_tui.pipeline.text import normalize_query
     from shammah_tui.settings import Settings
     from shammah_tui.curriculum import sample_items
@@ -92,9 +92,9 @@ async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
         for q in queries[: max(10, repeats)]:
             router += timed(partial(models.router_p, [q], features), 3, warmup=1)
         # Open every gate so each query takes the longest local path: router, generation, validator.
-        engine.local.thresholds = Thresholds(router=0.0, validator=0.0, router_trained=True,
-                                             validator_trained=True, generator_trained=True)
-        engine.local.tier_order = ("neural",)
+        engine.local.publish(tier_order=("neural",),
+                             thresholds=Thresholds(router=0.0, validator=0.0, router_trained=True,
+                                                   validator_trained=True, generator_trained=True))
         pipeline, tokens = [], []
         for q in queries[: max(10, repeats)]:
             decision = engine.local.decide(q, normalize_query(q), "", "")

@@ -28,7 +28,8 @@ from shammah_tui.events import AskResult, EngineEvent, ToolCalled
 from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
+from shammah_tui.pipeline.local import DecisionState, LocalAnswerer, LocalDecision
+from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.pair_features import AcceptanceModel
 from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
@@ -55,8 +56,8 @@ class Engine:
         self.teacher = teacher
         self.clock = clock
         self._listeners: list[Listener] = []
-        self.local = LocalAnswerer(None, LearnedIndex(), Thresholds(), settings.tier_order,
-                                   settings.max_new_tokens, SemanticStore(AcceptanceModel.load()))
+        self.local = LocalAnswerer(DecisionState(None, LearnedIndex(), Thresholds(), settings.tier_order,
+                                                 settings.max_new_tokens, SemanticStore(AcceptanceModel.load())))
         self.host = ModelHost(data_dir, settings, store, self.local, self.emit)
         self.coordinator = TrainingCoordinator(data_dir=data_dir, settings=settings, store=store,
                                                host=self.host, local=self.local, rng=rng, emit=self.emit)
@@ -87,8 +88,8 @@ class Engine:
             engine = cls(data_dir, settings, store, teacher, clock,
                          random.Random(settings.seed if seed is None else seed))
             engine.host.enabled = use_models
-            engine.local.index = LearnedIndex(await store.learned_answers())
-            engine.local.thresholds = Thresholds.from_json(await store.get_value(Thresholds.STORE_KEY))
+            engine.local.publish(index=LearnedIndex(await store.learned_answers()),
+                                 thresholds=Thresholds.from_json(await store.get_value(Thresholds.STORE_KEY)))
             await engine.coordinator.load_pair_labels()
         except BaseException:
             await store.close()  # an open connection's thread would hold up interpreter exit
@@ -110,8 +111,7 @@ class Engine:
         self.settings = settings
         for part in (self.flow, self.coordinator, self.host):
             part.settings = settings
-        self.local.tier_order = settings.tier_order
-        self.local.max_new_tokens = settings.max_new_tokens
+        self.local.publish(tier_order=settings.tier_order, max_new_tokens=settings.max_new_tokens)
         if self.host.trainer is not None:
             self.host.trainer.config = settings.train_config()
 

@@ -109,7 +109,7 @@ class ModelHost:
         for name in ("generator", "router", "validator"):
             trainer.optimizer(name)
         self.models, self.trainer = models, trainer
-        self.local.models = models
+        self.local.publish(models=models)
         self.warnings = warnings
         self._stamp = self._checkpoint_stamp()
         self._emit(ModelsLoaded(models.info(), warnings))

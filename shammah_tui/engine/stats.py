@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shammah_tui.pipeline.local import Thresholds
+from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.settings import Settings
 from shammah_tui.store import SkillResult, Store
 

@@ -26,7 +26,8 @@ from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingSt
 from shammah_tui.lock import DataDirLock
 from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision, Thresholds
+from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
+from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
 from shammah_tui.settings import Settings
 from shammah_tui.pipeline.text import normalize_query
@@ -179,11 +180,10 @@ class TrainingCoordinator:
         # The generator's own confidence (the points' first feature) is the other candidate score:
         # the one that serves more within the bound wins.
         by_confidence = calibrate([p.features[0] for p in points], agreed, self.settings.error_bound)
-        thresholds = self.local.thresholds
-        thresholds.neural_score = "confidence" if by_confidence.accepted > result.accepted else "validator"
-        result = by_confidence if thresholds.neural_score == "confidence" else result
-        thresholds.validator = result.threshold
-        thresholds.estimated_error = result.estimated_error if result.accepted else None
+        neural_score = "confidence" if by_confidence.accepted > result.accepted else "validator"
+        result = by_confidence if neural_score == "confidence" else result
+        self.local.update_thresholds(neural_score=neural_score, validator=result.threshold,
+                                     estimated_error=result.estimated_error if result.accepted else None)
         self.validator_points = len(points)
         await self.save_thresholds()
 
@@ -241,9 +241,8 @@ class TrainingCoordinator:
         reached = [p for p in window if p >= 0]
         result = served_error_threshold(scores, [bool(label.label) for label in self.pair_labels], reached,
                                         self.settings.error_bound, exact_served=len(window) - len(reached))
-        thresholds = self.local.thresholds
-        thresholds.acceptance = result.threshold
-        thresholds.acceptance_error = result.estimated_error if result.accepted else None
+        self.local.update_thresholds(acceptance=result.threshold,
+                                     acceptance_error=result.estimated_error if result.accepted else None)
         await self.save_thresholds()
         await self.store.set_value(WINDOW_KEY, json.dumps([round(p, 5) for p in window]))
 
@@ -277,9 +276,9 @@ class TrainingCoordinator:
         """Before training, take in what another process on this data dir saved since we loaded:
         newer checkpoints (else this run would overwrite them), thresholds and learned answers."""
         await self.host.reload_if_saved_elsewhere()
-        self.local.thresholds = Thresholds.from_json(await self.store.get_value(Thresholds.STORE_KEY))
         rows = await self.store.learned_answers()
-        self.local.index = LearnedIndex(rows)
+        self.local.publish(thresholds=Thresholds.from_json(await self.store.get_value(Thresholds.STORE_KEY)),
+                           index=LearnedIndex(rows))
         await self.host.sync_semantic(rows)
 
     async def _run_locked(self, trigger: str) -> RunReport | None:
@@ -311,6 +310,7 @@ class TrainingCoordinator:
 
         job = TrainingJob(models=models, trainer=trainer, index=self.local.index, new=queued, replay=replay,
                           old_labels=old_labels, thresholds=self.local.thresholds,
+                          tier_order=self.local.tier_order,
                           max_new_tokens=self.settings.max_new_tokens,
                           seed=self.settings.seed + run_id, on_step=on_step, cancel=self._cancel)
         try:
@@ -329,7 +329,11 @@ class TrainingCoordinator:
         if report.status == "done":
             await self.store.add_labels(result.labels)
             if result.thresholds is not None:
-                self.local.thresholds = result.thresholds
+                # Only what the run learned: a calibration that moved during the run stays.
+                learned = result.thresholds
+                self.local.update_thresholds(router_trained=learned.router_trained,
+                                             validator_trained=learned.validator_trained,
+                                             generator_trained=learned.generator_trained)
             await self.store.add_calibration_points("validator", result.new_points)
             await self.calibrate_validator()
             report.skills = skill_results(result.held_out, self.local.thresholds, result.held_out_losses)

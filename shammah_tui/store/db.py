@@ -224,6 +224,8 @@ class Store:
             return await self._insert_query(db, record)
 
     async def _insert_query(self, db: aiosqlite.Connection, r: QueryRecord) -> int:
+        if r.source is not None and r.source not in SOURCES:
+            raise ValueError(f"unknown answer source {r.source!r} (known: {', '.join(SOURCES)})")
         cursor = await db.execute(
             "INSERT INTO query_log (conversation_id, query, context_key, answer, source, latency_ms,"
             " router_p, validator_p, confidence, verified, teacher_answer, error,"

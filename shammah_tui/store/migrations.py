@@ -178,6 +178,39 @@ CREATE TABLE skill_results (
 CREATE INDEX skill_results_by_skill ON skill_results(skill, id);
 ALTER TABLE run_losses ADD COLUMN measured_on TEXT NOT NULL DEFAULT 'training batch';
 """),
+    # Sources are checked in code (`Store.log_query`, from the one source registry): adding a tier
+    # is no table rebuild. This is the last one.
+    Migration(4, "sources_checked_in_code", """
+CREATE TABLE query_log_new (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER,
+    query TEXT NOT NULL,
+    context_key TEXT NOT NULL DEFAULT '',
+    answer TEXT,
+    source TEXT,
+    latency_ms REAL,
+    router_p REAL,
+    validator_p REAL,
+    confidence REAL,
+    verified INTEGER,
+    teacher_answer TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    teacher_input_tokens INTEGER NOT NULL DEFAULT 0,
+    teacher_output_tokens INTEGER NOT NULL DEFAULT 0,
+    spot_checked INTEGER NOT NULL DEFAULT 0,
+    credited INTEGER NOT NULL DEFAULT 1
+);
+INSERT INTO query_log_new (id, conversation_id, query, context_key, answer, source, latency_ms, router_p,
+    validator_p, confidence, verified, teacher_answer, error, created_at, teacher_input_tokens,
+    teacher_output_tokens, spot_checked, credited)
+SELECT id, conversation_id, query, context_key, answer, source, latency_ms, router_p, validator_p, confidence,
+    verified, teacher_answer, error, created_at, teacher_input_tokens, teacher_output_tokens, spot_checked,
+    credited FROM query_log;
+DROP TABLE query_log;
+ALTER TABLE query_log_new RENAME TO query_log;
+CREATE INDEX query_log_by_source ON query_log(source);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field, replace
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import (
-    ROUTER_FEATURE_NAMES, VALIDATOR_FEATURE_NAMES, Thresholds, router_features,
-)
+from shammah_tui.kinds import TIERS, Tier
+from shammah_tui.pipeline.local import ROUTER_FEATURE_NAMES, VALIDATOR_FEATURE_NAMES, router_features
+from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.store.rows import CalibrationPoint, Label, TrainingExample
@@ -62,15 +62,17 @@ class JobResult:
 
 
 def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[TrainingExample],
-             origin: str, max_new_tokens: int, cancel: threading.Event | None) -> list[Label]:
-    """Ask each example's question as if new; label router and validator inputs by agreement."""
+             origin: str, max_new_tokens: int, cancel: threading.Event | None,
+             tier_order: Sequence[Tier] = TIERS) -> list[Label]:
+    """Ask each example's question as if new; label router and validator inputs by agreement.
+    Tiers outside `tier_order` take no part, in the router's features as in its decisions."""
     labels: list[Label] = []
     for ex in examples:
         if cancel is not None and cancel.is_set():
             raise Cancelled
         norm = normalize_query(ex.query)
-        hit = index.lookup(norm, ex.context_key, exclude_self=True)
-        template = template_answer(ex.query)
+        hit = index.lookup(norm, ex.context_key, exclude_self=True) if "learned" in tier_order else None
+        template = template_answer(ex.query) if "template" in tier_order else None
         features = router_features(models, ex.query, hit, template)
         neural = models.answer(ex.query, ex.context, max_new_tokens=max_new_tokens)
         neural_ok = bool(neural.text.strip()) and agreement(neural.text, ex.answer).agrees
@@ -134,6 +136,7 @@ class TrainingJob:
     replay: Sequence[TrainingExample]
     old_labels: Sequence[Label]
     thresholds: Thresholds
+    tier_order: tuple[Tier, ...]
     max_new_tokens: int
     seed: int
     on_step: Callable[[StepEvent], None] | None = None
@@ -152,7 +155,7 @@ def run_training_job(job: TrainingJob) -> JobResult:
     train_new = [e for e in new if e.id not in held_ids]
     try:
         pre = evaluate(job.models, job.index, rng.sample(train_new, min(PRE_EVAL, len(train_new))),
-                       "pre_eval", job.max_new_tokens, job.cancel)
+                       "pre_eval", job.max_new_tokens, job.cancel, job.tier_order)
         # The generator's before -> after is measured on questions it does not train on here: the
         # held-back new ones and the skills' held-out sets.
         unseen = held_new + as_examples(held_out_items())
@@ -162,8 +165,9 @@ def run_training_job(job: TrainingJob) -> JobResult:
             return JobResult(report)
         pool = train_new + list(job.replay)
         post = evaluate(job.models, job.index, rng.sample(pool, min(POST_EVAL, len(pool))),
-                        "self_eval", job.max_new_tokens, job.cancel)
-        held = evaluate(job.models, job.index, held_new, "held_out", job.max_new_tokens, job.cancel)
+                        "self_eval", job.max_new_tokens, job.cancel, job.tier_order)
+        held = evaluate(job.models, job.index, held_new, "held_out", job.max_new_tokens, job.cancel,
+                        job.tier_order)
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
         # The held-back questions (and the skills' held-out sets, below) are never fitted on: they
         # are what the validator threshold is calibrated on.

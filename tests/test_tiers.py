@@ -1,0 +1,125 @@
+"""The tiers as plug-ins over one frozen decision state: one loop, no hidden veto, no torn read."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from shammah_tui.pipeline.learned import LearnedIndex
+from shammah_tui.pipeline.local import DecisionState, LocalAnswerer
+from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.pipeline.thresholds import Thresholds
+from shammah_tui.pipeline.tiers import TIER_PLUGINS
+from shammah_tui.store.rows import LearnedAnswer
+
+OPEN = Thresholds(router=0.0, validator=0.5, router_trained=True, validator_trained=True,
+                  generator_trained=True, estimated_error=0.01)
+
+
+@dataclass
+class _Generated:
+    text: str
+    confidence: float
+
+
+class _Tokenizer:
+    def encode(self, text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+
+class FakeModels:
+    """A generator that always says `text`; `answering` lets a test hold it mid-decision."""
+
+    def __init__(self, text: str, *, p: float = 0.9, confidence: float = 0.9) -> None:
+        self.text, self.p, self.confidence = text, p, confidence
+        self.tokenizer = _Tokenizer()
+        self.started = threading.Event()
+        self.resume = threading.Event()
+        self.resume.set()
+
+    def router_p(self, queries: list[str], features: list[list[float]]) -> list[float]:
+        return [0.9 for _ in queries]
+
+    def answer(self, query: str, context: str = "", max_new_tokens: int = 64) -> _Generated:
+        self.started.set()
+        assert self.resume.wait(10)
+        return _Generated(self.text, self.confidence)
+
+    def validator_p(self, queries: list[str], answers: list[str], features: list[list[float]]) -> list[float]:
+        return [self.p for _ in queries]
+
+
+def answerer(models: FakeModels | None, order: tuple, thresholds: Thresholds = OPEN,
+             rows: list[LearnedAnswer] | None = None) -> LocalAnswerer:
+    return LocalAnswerer(DecisionState(models, LearnedIndex(rows), thresholds, order))  # type: ignore[arg-type]
+
+
+def decide(local: LocalAnswerer, query: str):
+    return local.decide(query, normalize_query(query), "", "")
+
+
+def test_every_tier_name_has_one_plug_in_ranked_by_cost() -> None:
+    assert [TIER_PLUGINS[t].cost for t in ("template", "learned", "neural")] == [0, 1, 2]
+    assert all(name == plugin.name for name, plugin in TIER_PLUGINS.items())
+
+
+def test_a_tier_outside_the_order_takes_no_part_in_the_decision() -> None:
+    """With the template tier off, its calculator neither answers nor vetoes the generator."""
+    wrong = FakeModels("85")
+    off = decide(answerer(wrong, ("learned", "neural")), "What is 12*7?")
+    assert (off.source, off.answer) == ("neural", "85")
+    assert off.router_features[2] == 0.0  # the router is not told a template matches either
+    on = decide(answerer(wrong, ("learned", "neural", "template")), "What is 12*7?")
+    assert on.answer is None or on.source == "template"  # in the order, the rule may contradict
+    assert on.note == "neural answer contradicts an exact answer"
+
+
+def test_the_quick_and_threaded_passes_run_the_same_loop() -> None:
+    row = LearnedAnswer(7, normalize_query("Who wrote Hamlet?"), "", "Who wrote Hamlet?", "Shakespeare", "forward")
+    local = answerer(None, ("template", "learned", "neural"), rows=[row])
+    for query, source in (("What is 12*7?", "template"), ("Who wrote Hamlet?", "learned")):
+        quick = local.decide_without_models(query, normalize_query(query), "")
+        full = decide(local, query)
+        assert quick is not None and (quick.source, quick.answer, quick.credited) == (
+            full.source, full.answer, full.credited) and quick.source == source
+    assert local.decide_without_models("Who painted it?", normalize_query("Who painted it?"), "") is None
+
+
+def test_credit_goes_only_to_what_no_cheaper_tier_would_have_given() -> None:
+    local = answerer(FakeModels("84"), ("neural", "template"))
+    decision = decide(local, "What is 12*7?")
+    assert (decision.source, decision.credited) == ("neural", False)
+    assert decide(local, "Who painted the Mona Lisa?").credited
+
+
+def test_a_decision_sees_the_whole_old_state_or_the_whole_new_one() -> None:
+    """Calibration publishes while a decision is mid-way (the generator is decoding): the decision
+    keeps the state it started with; one started after sees the new state whole."""
+    models = FakeModels("Leonardo", p=0.9, confidence=0.3)
+    local = answerer(models, ("neural",), OPEN)
+    alone_old = decide(local, "Who painted the Mona Lisa?")
+    assert alone_old.source == "neural"  # old: validator p 0.9 >= 0.5
+
+    models.resume.clear()
+    models.started.clear()
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(decide, local, "Who painted the Mona Lisa?")
+        assert models.started.wait(10)
+        # New calibration, field by field in meaning: the other score, a higher threshold.
+        local.update_thresholds(neural_score="confidence", validator=0.6, estimated_error=0.02)
+        models.resume.set()
+        mid = running.result(10)
+    assert (mid.source, mid.answer, mid.thresholds) == (alone_old.source, alone_old.answer, OPEN)
+    after = decide(local, "Who painted the Mona Lisa?")
+    assert after.answer is None  # new: confidence 0.3 < 0.6
+    assert after.thresholds == Thresholds(**{**OPEN.__dict__, "neural_score": "confidence", "validator": 0.6,
+                                            "estimated_error": 0.02})
+
+
+def test_concurrent_publishers_lose_no_change() -> None:
+    local = answerer(None, ("template",))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: local.update_thresholds(router=0.1) if i % 2 else
+                      local.update_thresholds(acceptance=0.7), range(200)))
+    assert (local.thresholds.router, local.thresholds.acceptance) == (0.1, 0.7)
