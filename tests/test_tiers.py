@@ -123,3 +123,18 @@ def test_concurrent_publishers_lose_no_change() -> None:
         list(pool.map(lambda i: local.update_thresholds(router=0.1) if i % 2 else
                       local.update_thresholds(acceptance=0.7), range(200)))
     assert (local.thresholds.router, local.thresholds.acceptance) == (0.1, 0.7)
+
+
+def test_the_validator_is_never_fitted_on_a_label_that_calibrates_it() -> None:
+    """Spot-checked and held-back answers are calibration evidence: kept out of the fit, so the
+    points the threshold is calibrated on were never fitted on (validator fit ∩ calibration = ∅)."""
+    from shammah_tui.store.rows import Label
+    from shammah_tui.training.job import CALIBRATING_ORIGINS, fit_labels
+
+    labels = [Label(f"q{i}", "a", source, 1, origin, "", 0.9, [0.9, 1.0, 0.0])
+              for i, (source, origin) in enumerate(
+                  (s, o) for s in ("neural", "router") for o in ("pre_eval", "self_eval", "held_out", "spot_check"))]
+    fitted = fit_labels(labels[:4], labels[4:])
+    calibrating = {l.query for l in labels if l.source == "neural" and l.origin in CALIBRATING_ORIGINS}
+    assert calibrating and not calibrating & {l.query for l in fitted}
+    assert {l.origin for l in fitted if l.source == "router"} >= CALIBRATING_ORIGINS  # the router may learn from them

@@ -502,8 +502,50 @@ async def test_a_trained_question_never_calibrates_the_validator(engine: Engine)
     trained = set(await engine.store.trained_queries())
     assert trained & {p.query for p in right + wrong}
     await coordinator.calibrate_validator()
-    # Every point whose question was trained on is left out, ours and the run's own alike.
+    # Every point whose question was trained on is left out, and so is every answer of the
+    # generator before this run: only the run's own out-of-sample answers calibrate it.
     stored = await engine.store.calibration_points("validator", 10_000)
     assert len(stored) > 70  # the run added its held-out answers
-    assert coordinator.validator_points == len([p for p in stored if p.query not in trained])
-    assert coordinator.validator_points == len(stored) - len(trained & {p.query for p in right + wrong})
+    run = await engine.store.generator_run()
+    assert run is not None and {p.generator_run for p in stored} == {None, run}
+    assert coordinator.validator_points == len([p for p in stored if p.generator_run == run
+                                                and p.query not in trained]) > 0
+
+
+async def test_a_run_never_calibrates_on_the_questions_it_just_trained_on(engine: Engine) -> None:
+    """The threshold a run leaves in force is calibrated without this run's own training questions
+    (they were marked trained only after calibration)."""
+    from shammah_tui.store.rows import CalibrationPoint
+
+    # Answers of the generator the run is about to leave in use (a fresh data dir's first run is #1).
+    points = [CalibrationPoint(f"What is {i} plus 1000?", str(i + 1000), [0.99, 1.0, 0.0], True, "spot_check",
+                               generator_run=1) for i in range(40)]
+    await engine.store.add_calibration_points("validator", points)
+    reg = engine.tool_registry()
+    taught = [{"query": p.query, "answer": p.answer} for p in points[:10]]
+    assert not (await reg.call("generate_training_data", {"examples": taught})).is_error
+    assert (await reg.call("train", {"wait": True})).data["status"] == "done"
+    trained = set(await engine.store.trained_queries())
+    assert trained & {p.query for p in points}
+    assert await engine.store.generator_run() == 1
+    stored = await engine.store.calibration_points("validator", 10_000)
+    assert engine.coordinator.validator_points == len([p for p in stored if p.query not in trained]) > 30
+
+
+async def test_no_wording_of_a_held_out_question_is_trained_from_any_source(engine: Engine) -> None:
+    """The teacher's tool refuses a held-out question in another wording (commuted operands); a
+    user who asks one gets the teacher's answer, stored, but it never joins the training queue."""
+    from shammah_tui.curriculum.skills import SKILLS
+
+    item = next(i for i in SKILLS["arithmetic"].held_out() if i.group in "+*")
+    a, b = item.key.split(":")[1].split(item.group)
+    twin = f"What is {b} {item.group} {a}?"
+    reg = engine.tool_registry()
+    refused = await reg.call("generate_training_data", {"examples": [{"query": twin, "answer": item.answer}]})
+    assert refused.is_error and "held-out" in refused.data["rejected"][0]["reason"]
+    engine.apply_settings(dataclasses.replace(engine.settings, tier_order=("learned", "neural")))  # no calculator
+    before = (await engine.store.example_counts())["queued"]
+    asked = await engine.ask(f"Compute {a} {item.group} {b}.", auto_train="off", spot_check="off")
+    assert asked.source == "forward" and asked.answer
+    assert (await engine.store.example_counts())["queued"] == before
+    assert (await engine.ask(f"Compute {a} {item.group} {b}.", auto_train="off")).source == "learned"

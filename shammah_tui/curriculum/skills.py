@@ -25,6 +25,7 @@ from functools import cache
 
 from shammah_tui.curriculum.dates import is_leap_year
 from shammah_tui.curriculum.words import WORDS
+from shammah_tui.pipeline.canonical import canonical_key
 
 #: Held-out instances per skill (fixed: the same questions on every machine and every run).
 HELD_OUT = 100
@@ -92,14 +93,14 @@ class Skill:
         rng = random.Random(f"skills:{self.name}:{seed}")
         chosen = list(groups) if groups is not None else list(self.groups)
         w = list(weights) if weights is not None else [1.0] * len(chosen)
-        never = _held_out_keys(self.name)
+        never = held_out_canonical_keys()
         out: dict[str, SkillInstance] = {}
         attempts = 0
         while len(out) < n and attempts < n * 50:
             attempts += 1
             group = rng.choices(chosen, w)[0]
             item = self.instance(self.sample_key(rng, held_out=False, group=group), rng)
-            if item.key not in never:
+            if canonical_key(item.query) not in never:  # a commuted twin is the same question
                 out.setdefault(item.key, item)
         return list(out.values())
 
@@ -204,6 +205,17 @@ def _held_out_keys(name: str) -> frozenset[str]:
 def held_out_queries() -> frozenset[str]:
     """Every held-out question's text as phrased (a teacher's examples are checked against it)."""
     return frozenset(item.query for skill in SKILLS.values() for item in skill.held_out())
+
+
+@cache
+def held_out_canonical_keys() -> frozenset[str]:
+    """Every held-out question's canonical key: no wording of one is ever trained on."""
+    return frozenset(canonical_key(item.query) for skill in SKILLS.values() for item in skill.held_out())
+
+
+def is_held_out_question(query: str) -> bool:
+    """True for any wording of a held-out question (commuted operands, quotes, other phrasings)."""
+    return canonical_key(query) in held_out_canonical_keys()
 
 
 def is_held_out(key: str) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shammah_tui.curriculum.skills import is_held_out_question
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
@@ -224,7 +225,8 @@ class QueryFlow:
         ])
         if neural:  # a point for the validator threshold (dropped there if the question was trained on)
             await self.coordinator.add_validator_point(
-                CalibrationPoint(query.text, decision.answer, features, verdict.agrees, "spot_check"))
+                CalibrationPoint(query.text, decision.answer, features, verdict.agrees, "spot_check",
+                                 generator_run=await self.store.generator_run()))
         semantic = decision.semantic
         if decision.source == "learned" and semantic is not None and decision.learned_id == semantic.entry.id:
             await self._label_nearest(query, decision, reply.text, "spot_check")
@@ -265,16 +267,19 @@ class QueryFlow:
         store (`embedding`, when the decision computed it)."""
         learned_id, _, log_id = await self.store.learn(
             query=query.text, norm_query=query.norm, context=query.context, context_key=query.context_key,
-            answer=answer, origin=origin, log=record, exchange=exchange)
+            answer=answer, origin=origin, log=record, exchange=exchange,
+            train=not is_held_out_question(query.text))
         entry = LearnedAnswer(learned_id, query.norm, query.context_key, query.text, answer, origin)
         self.local.index.add(entry)
         await self.host.embed_and_keep([entry], None if embedding is None else embedding[None, :])
         return log_id
 
     async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
-        """Queue teacher-written (query, answer) pairs as examples and learned answers."""
+        """Queue teacher-written (query, answer) pairs as examples and learned answers; returns how
+        many were queued."""
         queries = [Query.of(text) for text, _ in pairs]
-        rows = [{"query": q.text, "norm_query": q.norm, "context": "", "context_key": "", "answer": answer}
+        rows = [{"query": q.text, "norm_query": q.norm, "context": "", "context_key": "", "answer": answer,
+                 "train": "no" if is_held_out_question(q.text) else "yes"}
                 for q, (_, answer) in zip(queries, pairs)]
         learned_ids = await self.store.learn_many(rows, origin)
         entries = [LearnedAnswer(learned_id, row["norm_query"], "", row["query"], row["answer"], origin)
@@ -282,4 +287,4 @@ class QueryFlow:
         for entry in entries:
             self.local.index.add(entry)
         await self.host.embed_and_keep(entries)
-        return len(rows)
+        return sum(row["train"] == "yes" for row in rows)  # a held-out question is stored, never queued

@@ -17,6 +17,7 @@ import random
 import sys
 import threading
 from collections import deque
+from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +31,7 @@ from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
 from shammah_tui.settings import Settings
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.pipeline.canonical import canonical_key
 from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
 from shammah_tui.training.events import RunReport, StepEvent
 
@@ -170,9 +171,12 @@ class TrainingCoordinator:
         models = self.host.models
         if models is None:
             return
-        trained = {normalize_query(q) for q in await self.store.trained_queries()}
+        # Out of sample only: answers of the generator in use, to questions it never trained on in
+        # any wording (canonical keys: commuted operands, quoting and phrasing are one question).
+        generator = await self.store.generator_run()
+        trained = {canonical_key(q) for q in await self.store.trained_queries()}
         points = [p for p in await self.store.calibration_points("validator", VALIDATOR_POINTS)
-                  if normalize_query(p.query) not in trained]
+                  if p.generator_run == generator and canonical_key(p.query) not in trained]
         scores = await asyncio.to_thread(models.validator_p, [p.query for p in points], [p.answer for p in points],
                                          [p.features for p in points]) if points else []
         agreed = [p.agreed for p in points]
@@ -334,14 +338,18 @@ class TrainingCoordinator:
                 self.local.update_thresholds(router_trained=learned.router_trained,
                                              validator_trained=learned.validator_trained,
                                              generator_trained=learned.generator_trained)
-            await self.store.add_calibration_points("validator", result.new_points)
-            await self.calibrate_validator()
-            report.skills = skill_results(result.held_out, self.local.thresholds, result.held_out_losses)
-            await self.store.add_skill_results(run_id, report.skills)
         await self.store.finish_run(
             run_id, status=report.status, examples=report.examples, steps=report.steps,
             examples_per_s=report.examples_per_s, losses=report.losses,
             trained_ids=report.trained_ids if report.status == "done" else [], error=report.error)
+        if report.status == "done":
+            # Calibrated once the run's examples are marked trained and its generator is the one in
+            # use: no question it just trained on calibrates it, no older generator's answer does.
+            await self.store.add_calibration_points(
+                "validator", [replace(p, generator_run=run_id) for p in result.new_points])
+            await self.calibrate_validator()
+            report.skills = skill_results(result.held_out, self.local.thresholds, result.held_out_losses)
+            await self.store.add_skill_results(run_id, report.skills)
         self._emit(TrainingFinished(run_id, report))
         return report
 

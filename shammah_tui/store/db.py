@@ -312,12 +312,12 @@ class Store:
 
     async def learn(self, *, query: str, norm_query: str, context: str, context_key: str,
                     answer: str, origin: str, log: QueryRecord | None = None,
-                    exchange: Exchange | None = None) -> tuple[int, int, int | None]:
-        """Store a teacher answer and queue it as a training example, in one transaction (with the
-        query's log row and its messages, when given).
+                    exchange: Exchange | None = None, train: bool = True) -> tuple[int, int | None, int | None]:
+        """Store a teacher answer and queue it as a training example (unless `train` is False), in one
+        transaction (with the query's log row and its messages, when given).
 
-        Returns (learned answer id, training example id, query log id or None). The learned answer is
-        replaced when the same question in the same context is answered again.
+        Returns (learned answer id, training example id or None, query log id or None). The learned
+        answer is replaced when the same question in the same context is answered again.
         """
         async with self.transaction() as db:
             await db.execute(
@@ -327,12 +327,14 @@ class Store:
                 " query = excluded.query, origin = excluded.origin",
                 (norm_query, context_key, query, answer, origin, self._clock()),
             )
-            cursor = await db.execute(
-                "INSERT INTO training_examples (query, context, context_key, answer, origin, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (query, context, context_key, answer, origin, self._clock()),
-            )
-            example_id = _rowid(cursor)
+            example_id = None
+            if train:
+                cursor = await db.execute(
+                    "INSERT INTO training_examples (query, context, context_key, answer, origin, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (query, context, context_key, answer, origin, self._clock()),
+                )
+                example_id = _rowid(cursor)
             log_id = await self._insert_query(db, log) if log is not None else None
             await self._insert_exchange(db, exchange, log_id)
             learned_id = await self._learned_id(db, norm_query, context_key)
@@ -350,7 +352,8 @@ class Store:
     async def learn_many(self, items: Iterable[dict[str, str]], origin: str) -> list[int]:
         """`learn` for a batch (tool input); returns the learned answer ids, in order.
 
-        Each dict has query, norm_query, context, context_key and answer.
+        Each dict has query, norm_query, context, context_key and answer; one whose "train" is "no"
+        is stored as a learned answer only.
         """
         now = self._clock()
         rows = list(items)
@@ -365,7 +368,8 @@ class Store:
             await db.executemany(
                 "INSERT INTO training_examples (query, context, context_key, answer, origin, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(r["query"], r["context"], r["context_key"], r["answer"], origin, now) for r in rows],
+                [(r["query"], r["context"], r["context_key"], r["answer"], origin, now) for r in rows
+                 if r.get("train") != "no"],
             )
             return [await self._learned_id(db, r["norm_query"], r["context_key"]) for r in rows]
 
@@ -479,6 +483,11 @@ class Store:
         for r in await self._fetchall("SELECT * FROM run_losses WHERE run_id = ?", (run.id,)):
             run.losses[r["model"]] = _loss(r)
         return run
+
+    async def generator_run(self) -> int | None:
+        """The newest run that finished: the one whose generator is in use (None: untrained)."""
+        row = await self._fetchone("SELECT MAX(id) FROM training_runs WHERE status = 'done'")
+        return None if row is None or row[0] is None else int(row[0])
 
     async def run_count(self) -> int:
         return int((await self._fetchrow(
@@ -600,17 +609,17 @@ class Store:
         now = self._clock()
         async with self.transaction() as db:
             await db.executemany(
-                "INSERT INTO calibration_points (model, query, answer, features, agreed, origin, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO calibration_points (model, query, answer, features, agreed, origin, created_at,"
+                " generator_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(model, _text(p.query), _text(p.answer), json.dumps([float(x) for x in p.features]),
-                  int(p.agreed), p.origin, now) for p in points])
+                  int(p.agreed), p.origin, now, p.generator_run) for p in points])
 
     async def calibration_points(self, model: str, limit: int) -> list[CalibrationPoint]:
         """The newest `limit` points of `model`, newest first."""
         rows = await self._fetchall(
             "SELECT * FROM calibration_points WHERE model = ? ORDER BY id DESC LIMIT ?", (model, limit))
         return [CalibrationPoint(r["query"], r["answer"], json.loads(r["features"]), bool(r["agreed"]),
-                                 r["origin"], int(r["id"])) for r in rows]
+                                 r["origin"], int(r["id"]), r["generator_run"]) for r in rows]
 
     # -------------------------------------------------------------- skill results
     async def add_skill_results(self, run_id: int | None, results: Sequence[SkillResult]) -> None:

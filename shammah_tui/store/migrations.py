@@ -211,6 +211,9 @@ DROP TABLE query_log;
 ALTER TABLE query_log_new RENAME TO query_log;
 CREATE INDEX query_log_by_source ON query_log(source);
 """),
+    Migration(5, "calibration_points_name_their_generator", """
+ALTER TABLE calibration_points ADD COLUMN generator_run INTEGER;
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

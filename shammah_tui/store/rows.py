@@ -183,6 +183,9 @@ class CalibrationPoint:
     agreed: bool
     origin: str
     id: int | None = None
+    generator_run: int | None = None
+    """The run whose generator gave `answer` (None: the untrained generator); only points of the
+    generator in use calibrate it."""
 
 
 @dataclass

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.curriculum.skills import held_out_queries
+from shammah_tui.curriculum.skills import is_held_out_question
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.tools.base import ToolResult, ToolSpec
@@ -60,7 +59,6 @@ def make(host: TeachingHost) -> ToolSpec:
         groups: list[list[str]] = []
         rejects: list[dict[str, Any]] = []
         seen: set[str] = set()
-        held_out = _held_out_norms()
         for i, item in enumerate(data["examples"]):
             try:
                 query = clean_query(item["query"])
@@ -75,7 +73,7 @@ def make(host: TeachingHost) -> ToolSpec:
             if norm in seen:
                 rejects.append({"index": i, "reason": "duplicate of an earlier question in this call"})
                 continue
-            if norm in held_out:
+            if is_held_out_question(query):
                 rejects.append({"index": i, "reason": "a held-out question: kept for measuring the skills"})
                 continue
             seen.add(norm)
@@ -85,7 +83,7 @@ def make(host: TeachingHost) -> ToolSpec:
                     phrased = clean_query(other)
                 except QueryRejected:
                     continue  # a bad phrasing drops itself, not its question
-                if normalize_query(phrased) not in seen | held_out:
+                if normalize_query(phrased) not in seen and not is_held_out_question(phrased):
                     seen.add(normalize_query(phrased))
                     group.append(phrased)
             accepted += [(q, answer) for q in group]
@@ -112,8 +110,3 @@ def make(host: TeachingHost) -> ToolSpec:
         summarize=lambda r: f"queued {r.data.get('queued', 0)}, rejected {len(r.data.get('rejected', []))}",
     )
 
-
-@cache
-def _held_out_norms() -> frozenset[str]:
-    """The skills' held-out questions, normalized: never taught, so they can measure."""
-    return frozenset(normalize_query(q) for q in held_out_queries())

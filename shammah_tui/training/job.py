@@ -42,6 +42,10 @@ POST_EVAL = 48
 #: Share of new examples held out of a run (with at least this many new examples).
 HOLD_OUT = 0.25
 MIN_FOR_HOLD_OUT = 8
+#: Origins of neural labels that are calibration evidence (answers to questions not trained on,
+#: judged by the teacher): the validator is never fitted on them, so it is never calibrated on
+#: what it was fitted on.
+CALIBRATING_ORIGINS = frozenset({"held_out", "spot_check"})
 #: Longest answer generated for a held-out skill question (the longest, a reversed word, is ~10).
 SKILL_ANSWER_TOKENS = 24
 
@@ -88,6 +92,11 @@ def evaluate(models: LocalModels, index: LearnedIndex, examples: Sequence[Traini
         repeat = [1.0, 1.0, features[2], features[3]]
         labels.append(Label(ex.query, "", "router", 1, origin + "_repeat", ex.context_key, None, repeat))
     return labels
+
+
+def fit_labels(old: Sequence[Label], new: Sequence[Label]) -> list[Label]:
+    """The labels the router and validator are fitted on: never a neural label that calibrates."""
+    return [l for l in [*old, *new] if not (l.source == "neural" and l.origin in CALIBRATING_ORIGINS)]
 
 
 def validator_examples(labels: Sequence[Label], rng: random.Random) -> list[ClassifierExample]:
@@ -171,7 +180,7 @@ def run_training_job(job: TrainingJob) -> JobResult:
         truths = [Label(e.query, e.answer, "truth", 1, "truth", e.context_key) for e in pool]
         # The held-back questions (and the skills' held-out sets, below) are never fitted on: they
         # are what the validator threshold is calibrated on.
-        history = list(job.old_labels) + pre + post
+        history = fit_labels(job.old_labels, pre + post)
         router_data = [ClassifierExample(l.query, "", tuple(l.features), l.label)
                        for l in history if l.source == "router" and len(l.features) == len(ROUTER_FEATURE_NAMES)]
         validator_data = validator_examples(history + truths, rng)
