@@ -67,6 +67,9 @@ def test_stats_json_on_fresh_data_dir(tmp_path):
         assert key in stats
     assert stats["by_source"] == {"neural": 0, "learned": 0, "template": 0, "forward": 0}
     assert stats["queries"] == 0 and stats["last_run"] is None
+    # Per tier, the bound in force beside the error spot checks measured (none yet).
+    assert stats["bounds"]["neural"]["bound"] == 0.02 and stats["bounds"]["neural"]["open_regions"] == 0
+    assert all(stats["bounds"][tier]["served_error"] is None for tier in ("neural", "learned", "template"))
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert (data / "settings.toml").exists() and (data / "shammah.db").exists()
 

@@ -150,6 +150,7 @@ async def test_source_counts_and_spot_checks(tmp_path):
         await store.log_query(QueryRecord("q", source, "a", 1.0, verified=verified, spot_checked=checked))
     assert await store.source_counts() == {"neural": 1, "learned": 1, "template": 1, "forward": 1}
     assert await store.spot_check_counts() == (2, 1)
+    assert await store.spot_check_counts_by_source() == {"neural": (1, 1), "learned": (1, 0)}
     assert await store.recent_sources(2) == ["template", "forward"]
     await store.close()
 

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import DecisionState, LocalAnswerer
+from shammah_tui.pipeline.regions import MIN_REGION_LABELS, neural_regions, pattern_of
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.tiers import TIER_PLUGINS
 from shammah_tui.store.rows import LearnedAnswer
 
 OPEN = Thresholds(router=0.0, validator=0.5, router_trained=True, validator_trained=True,
-                  generator_trained=True, estimated_error=0.01)
+                  generator_trained=True, estimated_error=0.01,
+                  open_regions=frozenset({pattern_of("Who painted the Mona Lisa?"), pattern_of("What is 12*7?")}))
 
 
 @dataclass
@@ -138,3 +140,28 @@ def test_the_validator_is_never_fitted_on_a_label_that_calibrates_it() -> None:
     calibrating = {l.query for l in labels if l.source == "neural" and l.origin in CALIBRATING_ORIGINS}
     assert calibrating and not calibrating & {l.query for l in fitted}
     assert {l.origin for l in fitted if l.source == "router"} >= CALIBRATING_ORIGINS  # the router may learn from them
+
+
+def test_the_generator_serves_only_in_a_region_whose_own_evidence_opened_it() -> None:
+    """Past the pooled threshold is not enough: "What is 20% of 580?" is a pattern with no evidence,
+    so its draft is kept (for the forward to compare) and not served."""
+    local = answerer(FakeModels("500", p=0.99, confidence=0.99), ("neural",))
+    new = decide(local, "What is 20% of 580?")
+    assert new.answer is None and new.neural_answer == "500" and "region closed" in new.note
+    assert decide(local, "Who painted the Mona Lisa?").source == "neural"
+
+
+def test_a_region_opens_on_enough_right_answers_and_not_on_pooled_evidence() -> None:
+    taught = [f"What is {i}*{i + 1}?" for i in range(40)]
+    new = [f"What is {i}% of {i * 10}?" for i in range(12)]
+    queries = taught + new
+    served = [True] * len(queries)
+    agreed = [True] * len(taught) + [i % 3 != 0 for i in range(len(new))]  # a third of the new one wrong
+    regions, open_regions = neural_regions(queries, served, agreed, 0.02)
+    assert open_regions == {pattern_of(taught[0])}
+    assert regions[pattern_of(new[0])][:2] == [12.0, 4.0]
+    few, opened = neural_regions(taught[: MIN_REGION_LABELS - 1], [True] * (MIN_REGION_LABELS - 1),
+                                 [True] * (MIN_REGION_LABELS - 1), 0.02)
+    assert not opened  # all right, but too few to bound the error
+    unserved, opened = neural_regions(taught, [False] * len(taught), [True] * len(taught), 0.02)
+    assert not opened and not unserved  # answers below the threshold are no evidence for what it serves

@@ -23,6 +23,7 @@ from shammah_tui import curriculum
 from shammah_tui.teachers.offline import OfflineTeacher
 from shammah_tui.tools.analyze_model import HELD_OUT_SEED
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
+from tests.test_tiers import FakeModels
 
 #: Short runs: a handful of optimizer steps, short generations in the run's evaluations.
 SETTINGS = dataclasses.replace(Settings(teacher="offline"), steps_per_run=6, max_new_tokens=16,
@@ -549,3 +550,17 @@ async def test_no_wording_of_a_held_out_question_is_trained_from_any_source(engi
     assert asked.source == "forward" and asked.answer
     assert (await engine.store.example_counts())["queued"] == before
     assert (await engine.ask(f"Compute {a} {item.group} {b}.", auto_train="off")).source == "learned"
+
+
+async def test_a_forward_compares_the_draft_it_did_not_serve_as_evidence_for_its_region(engine: Engine) -> None:
+    """A new pattern is opened by exploration: the generator's draft of a question whose region is
+    closed is not served, and the forward's answer judges it (a calibration point of the generator
+    in use)."""
+    engine.apply_settings(dataclasses.replace(engine.settings, tier_order=("learned", "neural")))
+    engine.local.update_thresholds(generator_trained=True, validator_trained=True, validator=0.0)
+    for country, draft, right in (("France", "Lyon", False), ("Italy", "Rome", True)):
+        engine.local.publish(models=FakeModels(draft, p=0.99, confidence=0.99))  # sure of itself
+        asked = await engine.ask(f"What is the capital of {country}?", auto_train="off", spot_check="off")
+        assert asked.source == "forward" and asked.answer
+        point = (await engine.store.calibration_points("validator", 1))[0]
+        assert (point.query, point.answer, point.agreed, point.origin) == (asked.query, draft, right, "forward")

@@ -230,7 +230,7 @@ class Engine:
             row = report.setdefault(answer.item.skill, {"right": 0, "served": 0, "samples": 0, "groups": {}})
             row["samples"] += 1
             row["right"] += answer.right
-            row["served"] += thresholds.accepts(answer.validator_p, answer.confidence)
+            row["served"] += thresholds.serves(answer.item.query, answer.validator_p, answer.confidence)
             group = row["groups"].setdefault(answer.item.group, [0, 0])
             group[0] += answer.right
             group[1] += 1

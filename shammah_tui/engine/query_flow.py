@@ -22,6 +22,7 @@ from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, Qu
 from shammah_tui.pipeline.agreement import Agreement, agreement
 from shammah_tui.pipeline.context import query_context
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
+from shammah_tui.pipeline.regions import MIN_REGION_LABELS, pattern_of
 from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
 from shammah_tui.pipeline.text import normalize_query
 from shammah_tui.settings import Settings
@@ -32,6 +33,10 @@ Emit = Callable[[EngineEvent], None]
 Forwarder = Callable[["Query", "TextCallback | None"], Awaitable[TeacherReply]]
 """Who answers a query the local side does not: the teacher by default; `serve` passes the client's
 request on to Claude as it is. Raises TeacherError when it cannot answer."""
+#: A neural answer from a region opened on fewer labels than this is spot-checked UNCERTAIN_BOOST
+#: times as often as ε: the checks go where the bound is least certain.
+UNCERTAIN_REGION_LABELS = 3 * MIN_REGION_LABELS
+UNCERTAIN_BOOST = 4.0
 #: Seconds close() lets running spot checks finish before cancelling them.
 SPOT_CHECK_GRACE_S = 2.0
 
@@ -108,7 +113,7 @@ class QueryFlow:
         later: Awaitable[None] | None = None
         if decision.answer is not None:
             result = await self._answer_locally(query, decision)
-            if spot_check != "off" and self.rng.random() < self.settings.spot_check_rate:
+            if spot_check != "off" and self.rng.random() < self._spot_check_rate(query, decision):
                 verdict = self._spot_check(query, result, decision, check or self._ask_teacher)
                 if spot_check == "inline":
                     await verdict
@@ -118,6 +123,17 @@ class QueryFlow:
             result = await self._forward(query, decision, on_text, forward or self._ask_teacher)
         self._emit(QueryAnswered(result))
         return result, later
+
+    def _spot_check_rate(self, query: Query, decision: LocalDecision) -> float:
+        """ε, raised where the bound is least certain: a neural answer from a region that opened on
+        few labels is checked UNCERTAIN_BOOST times as often."""
+        rate = self.settings.spot_check_rate
+        thresholds = decision.thresholds
+        if decision.source == "neural" and thresholds is not None:
+            labels = thresholds.neural_regions.get(pattern_of(query.text), [0.0])[0]
+            if labels < UNCERTAIN_REGION_LABELS:
+                rate = min(1.0, rate * UNCERTAIN_BOOST)
+        return rate
 
     @staticmethod
     def _exchange(query: Query, result: AskResult) -> Exchange | None:
@@ -184,11 +200,23 @@ class QueryFlow:
         exchange = self._exchange(query, result)
         if reply.text.strip():
             await self._label_nearest(query, decision, reply.text, "forward")
+            await self._compare_draft(query, decision, reply.text)
             result.query_id = await self.learn(query, reply.text, "forward", record, decision.embedding,
                                                exchange)
         else:
             result.query_id = await self.store.log_answer(record, exchange=exchange)
         return result
+
+    async def _compare_draft(self, query: Query, decision: LocalDecision, teacher_answer: str) -> None:
+        """The generator's draft of a question it did not serve, against the teacher's answer: out-of-
+        sample evidence about this kind of question (how a closed region comes to open)."""
+        if not decision.neural_answer or not decision.neural_answer.strip():
+            return
+        agreed = (await self._agreement(decision.neural_answer, teacher_answer)).agrees
+        features = [decision.neural_confidence or 0.0, 1.0, 0.0]
+        await self.coordinator.add_validator_point(
+            CalibrationPoint(query.text, decision.neural_answer, features, agreed, "forward",
+                             generator_run=await self.store.generator_run()), at_once=False)
 
     async def _label_nearest(self, query: Query, decision: LocalDecision, teacher_answer: str, origin: str) -> None:
         """Whether the nearest stored question's answer was right for this query: a label the

@@ -17,7 +17,8 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         latest[result.skill] = result
     credited = await store.credited_counts()
     examples = await store.example_counts()
-    checked, agreed = await store.spot_check_counts()
+    checks = await store.spot_check_counts_by_source()
+    checked, agreed = sum(n for n, _ in checks.values()), sum(a for _, a in checks.values())
     last = await store.last_finished_run()
     tokens_in, tokens_out, forwards = await store.teacher_token_totals()
     answered = sum(by_source.values())
@@ -48,10 +49,33 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "skills": {name: {"held_out_accuracy": round(r.accuracy, 4), "served_share": round(r.served, 4),
                           "held_out_size": r.held_out, "held_out_loss": _rounded(r.loss)}
                    for name, r in latest.items()},
+        "bounds": tier_bounds(settings, thresholds, checks),
         "acceptance_threshold": round(thresholds.acceptance, 4),
         "learned_estimated_error": _rounded(thresholds.acceptance_error),
         "teacher_tokens_used": tokens_in + tokens_out,
         "teacher_tokens_saved_estimate": round(per_forward * local),
+    }
+
+
+def tier_bounds(settings: Settings, thresholds: Thresholds,
+                checks: dict[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
+    """Per local tier, the promise and how it is kept, side by side: the bound δ, the error the
+    calibration estimates at the threshold in force, and the error spot checks measured on what it
+    served (with how many checks that is)."""
+    def served_error(source: str) -> float | None:
+        n, agreed = checks.get(source, (0, 0))
+        return round((n - agreed) / n, 4) if n else None
+
+    return {
+        "neural": {"bound": settings.error_bound, "estimated_error": _rounded(thresholds.estimated_error),
+                   "threshold": round(thresholds.validator, 4), "open_regions": len(thresholds.open_regions),
+                   "regions": len(thresholds.neural_regions), "spot_checks": checks.get("neural", (0, 0))[0],
+                   "served_error": served_error("neural")},
+        "learned": {"bound": settings.error_bound, "estimated_error": _rounded(thresholds.acceptance_error),
+                    "threshold": round(thresholds.acceptance, 4), "spot_checks": checks.get("learned", (0, 0))[0],
+                    "served_error": served_error("learned")},
+        # Exact rules have no threshold to calibrate: only what spot checks measured.
+        "template": {"spot_checks": checks.get("template", (0, 0))[0], "served_error": served_error("template")},
     }
 
 

@@ -30,6 +30,7 @@ from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
+from shammah_tui.pipeline.regions import neural_regions
 from shammah_tui.settings import Settings
 from shammah_tui.pipeline.canonical import canonical_key
 from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
@@ -103,6 +104,7 @@ class TrainingCoordinator:
         """The queries that reached the learned tier: -1 for an exact hit (right by construction),
         else the acceptance p of the best stored candidate, served or not."""
         self._unseen = 0
+        self._unseen_points = 0
         self._task: asyncio.Task[RunReport | None] | None = None
         self._cancel = threading.Event()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shammah-training",
@@ -159,10 +161,14 @@ class TrainingCoordinator:
                 await task
 
     # ------------------------------------------------------------ calibration
-    async def add_validator_point(self, point: CalibrationPoint) -> None:
-        """A spot-checked neural answer moves the validator threshold at once, not at the next run."""
+    async def add_validator_point(self, point: CalibrationPoint, *, at_once: bool = True) -> None:
+        """A spot-checked neural answer moves the validator threshold at once, not at the next run; a
+        forward's draft (`at_once` False) is evidence gathered in the background: the threshold and
+        regions are recalibrated every RECALIBRATE_EVERY such points."""
         await self.store.add_calibration_points("validator", [point])
-        await self.calibrate_validator()
+        self._unseen_points += 1
+        if at_once or self._unseen_points >= RECALIBRATE_EVERY:
+            await self.calibrate_validator()
 
     async def calibrate_validator(self) -> None:
         """The lowest validator threshold whose accepted answers keep the estimated error under δ, on
@@ -186,9 +192,14 @@ class TrainingCoordinator:
         by_confidence = calibrate([p.features[0] for p in points], agreed, self.settings.error_bound)
         neural_score = "confidence" if by_confidence.accepted > result.accepted else "validator"
         result = by_confidence if neural_score == "confidence" else result
+        chosen = [p.features[0] for p in points] if neural_score == "confidence" else scores
+        regions, open_regions = neural_regions([p.query for p in points], [s >= result.threshold for s in chosen],
+                                               agreed, self.settings.error_bound)
         self.local.update_thresholds(neural_score=neural_score, validator=result.threshold,
-                                     estimated_error=result.estimated_error if result.accepted else None)
+                                     estimated_error=result.estimated_error if result.accepted else None,
+                                     neural_regions=regions, open_regions=open_regions)
         self.validator_points = len(points)
+        self._unseen_points = 0
         await self.save_thresholds()
 
     async def load_pair_labels(self) -> None:

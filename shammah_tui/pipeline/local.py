@@ -79,6 +79,10 @@ class LocalDecision:
     router_features: list[float] = field(default_factory=list)
     tried: list[Tier] = field(default_factory=list)
     neural_answer: str | None = None
+    """The generator's draft, served or not (a forward compares it with the teacher's answer)."""
+    neural_confidence: float | None = None
+    neural_p: float | None = None
+    """The validator's p for the draft."""
     learned_id: int | None = None
     """The stored answer served by the learned tier (its hit is counted)."""
     latency_ms: float = 0.0

@@ -268,11 +268,16 @@ class Store:
 
     async def spot_check_counts(self) -> tuple[int, int]:
         """(spot-checked local answers, how many of them agreed with the teacher)."""
-        row = await self._fetchrow(
-            "SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM query_log"
-            " WHERE spot_checked = 1 AND verified IS NOT NULL AND source != 'forward'"
+        by_source = await self.spot_check_counts_by_source()
+        return sum(n for n, _ in by_source.values()), sum(a for _, a in by_source.values())
+
+    async def spot_check_counts_by_source(self) -> dict[str, tuple[int, int]]:
+        """Per local source: (spot-checked answers, how many agreed with the teacher)."""
+        rows = await self._fetchall(
+            "SELECT source, COUNT(*), COALESCE(SUM(verified), 0) FROM query_log"
+            " WHERE spot_checked = 1 AND verified IS NOT NULL AND source != 'forward' GROUP BY source"
         )
-        return int(row[0]), int(row[1])
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     async def teacher_token_totals(self) -> tuple[int, int, int]:
         """(input tokens, output tokens, forwarded queries) spent on the teacher."""

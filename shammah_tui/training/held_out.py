@@ -68,7 +68,7 @@ def skill_results(answers: Sequence[HeldOutAnswer], thresholds: Thresholds,
         mine = [a for a in answers if a.item.skill == name]
         if not mine:
             continue
-        served = sum(thresholds.accepts(a.validator_p, a.confidence) for a in mine)
+        served = sum(thresholds.serves(a.item.query, a.validator_p, a.confidence) for a in mine)
         out.append(SkillResult(name, sum(a.right for a in mine) / len(mine), served / len(mine), len(mine),
                                (losses or {}).get(name)))
     return out

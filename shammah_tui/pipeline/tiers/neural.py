@@ -28,7 +28,7 @@ class NeuralTier:
 
     def answer(self, ask: Ask, state: DecisionState, decision: LocalDecision, *, quick: bool) -> Outcome:
         models, th = state.models, state.thresholds
-        if not th.neural_open:
+        if not th.neural_calibrated:
             return False  # nothing learned yet, or calibration found no safe threshold
         if quick or models is None:
             return NEEDS_MODELS if quick else False
@@ -38,7 +38,7 @@ class NeuralTier:
                 decision.note = "router: forward"
                 return False
         neural = models.answer(ask.query, ask.context, max_new_tokens=state.max_new_tokens)
-        decision.neural_answer = neural.text
+        decision.neural_answer, decision.neural_confidence = neural.text, neural.confidence
         if not neural.text.strip():
             return False
         reference = exact_reference(ask)
@@ -46,7 +46,13 @@ class NeuralTier:
             decision.note = "neural answer contradicts an exact answer"
             return False
         p = models.validator_p([ask.query], [neural.text], [[neural.confidence, 1.0, 0.0]])[0]
+        decision.neural_p = p
         if not th.accepts(p, neural.confidence):
+            return False
+        if not th.region_open(ask.query):
+            # The draft is still compared with the teacher's answer at the forward: evidence that
+            # may open this region (exploration), never an answer served on pooled evidence.
+            decision.note = "region closed: not enough evidence for this kind of question"
             return False
         decision.answer, decision.source = neural.text, "neural"
         decision.validator_p, decision.confidence = p, neural.confidence
