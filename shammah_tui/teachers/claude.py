@@ -20,8 +20,8 @@ import httpx2
 from anthropic import AsyncAnthropic
 from anthropic.types import ContentBlockParam, MessageParam, RawContentBlockDelta, ToolParam, ToolResultBlockParam
 
+from shammah_tui.teachers.anthropic_errors import error_kind
 from shammah_tui.teachers.base import (
-    ErrorKind,
     Role,
     Teacher,
     TeacherError,
@@ -57,20 +57,6 @@ SYSTEM_PROMPT_TEACH = (
     "compare_responses. Do not repeat a call whose result will not change. When the rounds are "
     "done, stop calling tools and summarize in a few lines what you taught and what changed."
 )
-
-# Error bodies' `type` → our kind; used when the HTTP status does not decide (mid-stream errors
-# arrive with status 200).
-_TYPE_KINDS: dict[str, ErrorKind] = {
-    "authentication_error": "auth",
-    "permission_error": "permission",
-    "rate_limit_error": "rate_limit",
-    "overloaded_error": "overloaded",
-    "api_error": "server",
-    "timeout_error": "timeout",
-    "invalid_request_error": "bad_request",
-    "request_too_large": "bad_request",
-    "not_found_error": "bad_request",
-}
 
 #: How many identical tool calls in a row are run before the loop refuses them.
 REPEAT_LIMIT = 3
@@ -464,22 +450,8 @@ def map_error(exc: BaseException, *, base_url: str, timeout_s: float, model: str
 def _status_error(exc: anthropic.APIStatusError, model: str) -> TeacherError:
     status = exc.status_code
     detail = _one_line(exc.api_message) or f"HTTP {status}"
-    kind: ErrorKind
-    if isinstance(exc, anthropic.AuthenticationError) or status == 401:
-        kind = "auth"
-    elif isinstance(exc, anthropic.PermissionDeniedError) or status == 403:
-        kind = "permission"
-    elif isinstance(exc, anthropic.RateLimitError) or status == 429:
-        kind = "rate_limit"
-    elif isinstance(exc, anthropic.OverloadedError) or status == 529:
-        kind = "overloaded"
-    elif status in (400, 404, 413, 422):
-        kind = "bad_request"
-    elif status >= 500:
-        kind = "server"
-    else:
-        # e.g. `event: error` mid-stream (status 200): the body's type decides
-        kind = _TYPE_KINDS.get(exc.type or "", "unknown")
+    # a status under 400 is an `event: error` mid-stream: the body's type decides
+    kind = error_kind(status if status >= 400 else None, exc.type)
     code = f" ({status})" if status >= 400 else " (mid-stream)"
     messages: dict[str, str] = {
         "auth": f"Claude rejected the API key{code}. Check ANTHROPIC_API_KEY.",
