@@ -33,8 +33,9 @@ from shammah_tui.pipeline.pair_features import AcceptanceModel
 from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
 from shammah_tui.store import Label, PairLabel, Store
-from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
+from shammah_tui.teachers.base import Teacher, TeacherError, TeachRequest, TeachSummary, TextCallback
 from shammah_tui.tools.base import ToolCallEvent, ToolRegistry
+from shammah_tui.tools.host import TeacherUnavailable
 from shammah_tui.training.events import RunReport
 
 if TYPE_CHECKING:
@@ -187,8 +188,11 @@ class Engine:
         return await self.flow.learn_pairs(pairs, origin)
 
     async def ask_teacher(self, query: str) -> str:
-        """The teacher's answer to a standalone query (raises TeacherError)."""
-        return (await self.teacher.answer(query)).text
+        """The teacher's answer to a standalone query (raises TeacherUnavailable)."""
+        try:
+            return (await self.teacher.answer(query)).text
+        except TeacherError as exc:
+            raise TeacherUnavailable(exc.message) from exc
 
     async def add_labels(self, labels: Sequence[Label]) -> None:
         await self.store.add_labels(labels)

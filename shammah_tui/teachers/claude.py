@@ -31,6 +31,7 @@ from shammah_tui.teachers.base import (
     TextCallback,
     Turn,
 )
+from shammah_tui.tools.registry import tool_descriptions
 
 if TYPE_CHECKING:
     from shammah_tui.tools.base import ToolRegistry
@@ -42,21 +43,25 @@ SYSTEM_PROMPT_ANSWER = (
     "question needs it, and avoid filler, greetings and caveats."
 )
 
-SYSTEM_PROMPT_TEACH = (
-    "You are teaching a small local assistant: a tiny causal transformer (the generator), a store "
-    "of learned answers, and rule-based templates, with a router and a validator that decide when "
-    "a local answer is good enough. You act only through five tools:\n"
-    "- analyze_model: evaluate the local models per category; shows the weakest areas.\n"
-    "- generate_training_data: add question/answer pairs you write; they become training "
-    "examples and learned answers. Keep answers short and exactly right.\n"
-    "- train: train on the queued examples; use wait=true to get the old and new losses.\n"
-    "- query_local_model: ask the local pipeline a question and see its answer and source.\n"
-    "- compare_responses: compare the local answer with yours for a query.\n"
-    "Strategy for each round: analyze, write focused training data for the weak areas (many "
-    "short, varied, correct pairs), train with wait=true, then check with query_local_model or "
-    "compare_responses. Do not repeat a call whose result will not change. When the rounds are "
-    "done, stop calling tools and summarize in a few lines what you taught and what changed."
-)
+
+def teach_system_prompt(tools: Sequence[tuple[str, str]]) -> str:
+    """The system prompt of a teaching session: what is taught, each tool by its own description
+    (`tools`: name, description), and the strategy."""
+    listed = "\n".join(f"- {name}: {description}" for name, description in tools)
+    return (
+        "You are teaching a small local assistant: a tiny causal transformer (the generator), a store "
+        "of learned answers, and rule-based templates, with a router and a validator that decide when "
+        f"a local answer is good enough. You act only through these {len(tools)} tools:\n"
+        f"{listed}\n"
+        "Strategy for each round: analyze, write focused training data for the weak areas (many "
+        "short, varied, correct pairs), train with wait=true, then check with query_local_model or "
+        "compare_responses. Do not repeat a call whose result will not change. When the rounds are "
+        "done, stop calling tools and summarize in a few lines what you taught and what changed."
+    )
+
+
+SYSTEM_PROMPT_TEACH = teach_system_prompt(tool_descriptions())
+
 
 #: How many identical tool calls in a row are run before the loop refuses them.
 REPEAT_LIMIT = 3
