@@ -70,7 +70,7 @@ async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome
             out.first_examples_loss_after = engine.trainer.generator_loss(first_examples)
         novel = novel_queries()
         for query in novel:
-            decision = await engine.local_only(query)
+            decision = await engine.teaching.local_only(query)
             out.novel_local += decision.answer is not None
         out.novel_total = len(novel)
         out.stats = await engine.stats()

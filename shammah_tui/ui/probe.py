@@ -65,7 +65,7 @@ async def _lag_while_training(data_dir: Path, interval_s: float) -> dict[str, An
     engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
     await engine.load_models()
     items = sample_items(96, seed=11)
-    await engine.learn_pairs([(i.query, i.answer) for i in items], "bench")
+    await engine.teaching.learn_pairs([(i.query, i.answer) for i in items], "bench")
     app = ShammahApp(engine)
     lateness: list[float] = []
     async with app.run_test(headless=True, size=(160, 48)) as pilot:
@@ -186,7 +186,7 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
         engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
         await engine.load_models()
         items = sample_items(128, seed=11)
-        await engine.learn_pairs([(i.query, i.answer) for i in items], "bench")
+        await engine.teaching.learn_pairs([(i.query, i.answer) for i in items], "bench")
         # Non-neural questions: exact templates, and questions the teacher answered before (learned).
         questions = [q for pair in zip(TEMPLATE_QUESTIONS * 8, [i.query for i in items]) for q in pair]
         core_ms: list[float] = []  # engine.ask alone, as the UI's worker awaits it
