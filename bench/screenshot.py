@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shammah_tui.engine import Engine
+from shammah_tui.engine.open import open_engine
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher
 from shammah_tui.ui.app import ShammahApp
@@ -21,7 +21,7 @@ QUESTIONS = ["What is the capital of Japan?", "what is 17 * 23", "How do I rever
 
 async def main(out: Path) -> None:
     data = Path(tempfile.mkdtemp(prefix="shammah-shot-"))
-    engine = await Engine.open(data, Settings(teacher="offline", spot_check_rate=0.0), OfflineTeacher())
+    engine = await open_engine(data, Settings(teacher="offline", spot_check_rate=0.0), OfflineTeacher())
     app = ShammahApp(engine)
     async with app.run_test(headless=True, size=(160, 48)) as pilot:
         app.animation_level = "none"

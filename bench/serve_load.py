@@ -79,12 +79,11 @@ class Client:
 
 
 async def in_process(data: Path, upstream: str, learned: list[str], repeats: int) -> dict[str, list[float]]:
-    from shammah_tui.engine import Engine
-    from shammah_tui.settings import load_settings
+    from shammah_tui.engine.open import open_engine
     from shammah_tui.teachers.claude import ClaudeTeacher
 
-    settings = load_settings(data, {"teacher": "claude"})
-    engine = await Engine.open(data, settings, ClaudeTeacher(MODEL, api_key=UPSTREAM_KEY, base_url=upstream))
+    engine = await open_engine(data, teacher=ClaudeTeacher(MODEL, api_key=UPSTREAM_KEY, base_url=upstream),
+                               overrides={"teacher": "claude"})
     scope = scope_of(MODEL, "")  # the server's scope for these requests: the same stored answers
     try:
         await engine.load_models()

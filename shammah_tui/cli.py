@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from shammah_tui import __version__
+from shammah_tui.engine.open import EXIT_FAILURE, EXIT_USAGE, EngineOpenError, engine_settings, open_engine
 from shammah_tui.paths import resolve_data_dir
 from shammah_tui.kinds import TEACHERS
 from shammah_tui.serve import DEFAULT_HOST, DEFAULT_PORT
-from shammah_tui.settings import Settings, SettingsError, load_settings
+from shammah_tui.settings import Settings
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 
 class UsageError(Exception):
@@ -103,12 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     data_dir = resolve_data_dir(args.data_dir)
     try:
-        if data_dir.exists() and not data_dir.is_dir():
-            raise SettingsError(f"data dir {data_dir} is not a directory")
-        settings = load_settings(data_dir, {"teacher": args.teacher})
-    except SettingsError as exc:
-        print(f"shammah-tui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        settings = engine_settings(data_dir, {"teacher": args.teacher})
+    except EngineOpenError as exc:
+        print(f"shammah-tui: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     command = args.command or "tui"
     problem = _usage_problem(command, args, settings)
     if problem is not None:
@@ -139,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except _Failure as exc:
         print(f"shammah-tui: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except EngineOpenError as exc:
+        print(f"shammah-tui: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
@@ -172,21 +174,8 @@ class _Failure(Exception):
     """A runtime failure reported as one line, exit code 1."""
 
 
-async def _open_engine(data_dir: Path, settings: Settings):
-    from shammah_tui.engine import Engine
-    from shammah_tui.store import StoreError
-    from shammah_tui.teachers.factory import make_teacher
-
-    try:
-        return await Engine.open(data_dir, settings, make_teacher(settings))
-    except StoreError as exc:
-        raise _Failure(str(exc)) from None
-    except OSError as exc:
-        raise _Failure(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
-
-
 async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
-    engine = await _open_engine(data_dir, settings)
+    engine = await open_engine(data_dir, settings)
     engine.subscribe(_report_model_warnings)
     try:
         if command == "ask":

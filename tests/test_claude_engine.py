@@ -294,7 +294,7 @@ async def test_teacher_failures_give_a_clear_error_and_the_engine_keeps_working(
         if kind == "cut-stream":
             assert "".join(streamed).startswith("William")  # the partial text was shown, not kept
         # Nothing learned, nothing queued; the failure is in the query log.
-        assert await engine.store.learned_answers() == [] and len(engine.index) == 0
+        assert await engine.store.learned_answers() == [] and len(engine.local.index) == 0
         assert await engine.store.example_counts() == {"queued": 0, "trained": 0}
         (logged,) = await engine.store.queries()
         assert (logged.query, logged.source, logged.answer, logged.error) == (HAMLET, None, None, result.error)

@@ -15,6 +15,7 @@ from shammah_tui.teachers.claude import (
     SYSTEM_PROMPT_TEACH,
     ClaudeTeacher,
     build_messages,
+    teach_system_prompt,
 )
 from shammah_tui.tools.base import ToolCallEvent, ToolRegistry, ToolResult, ToolSpec
 from tests.fakeapi import FakeMessagesAPI, fake_api  # noqa: F401  (fixture)
@@ -224,6 +225,26 @@ async def test_key_echoed_by_the_server_is_redacted(fake_api: FakeMessagesAPI) -
         await teacher.answer("q")
     await teacher.close()
     assert CANARY not in info.value.message and "[redacted]" in info.value.message
+
+
+# --- teach: the system prompt ----------------------------------------------------------
+
+
+def test_teach_prompt_names_and_describes_every_tool_in_its_own_words() -> None:
+    from typing import Any, cast
+
+    from shammah_tui.tools.registry import build_registry, tool_descriptions
+
+    specs = build_registry(cast(Any, None)).schemas()
+    assert [(s["name"], s["description"]) for s in specs] == tool_descriptions()
+    for spec in specs:
+        assert f"- {spec['name']}: {spec['description']}" in SYSTEM_PROMPT_TEACH
+    assert f"these {len(specs)} tools" in SYSTEM_PROMPT_TEACH
+
+
+def test_a_new_tool_is_described_with_no_prompt_edit() -> None:
+    prompt = teach_system_prompt([("query_local_model", "Ask."), ("explain_error", "Say why an answer was wrong.")])
+    assert "- explain_error: Say why an answer was wrong." in prompt and "these 2 tools" in prompt
 
 
 # --- teach: the tool loop --------------------------------------------------------------

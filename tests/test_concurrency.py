@@ -103,7 +103,7 @@ def _queue_examples(data: Path, n: int) -> None:
         engine = await open_engine(data)
         try:
             items = sample_items(n, seed=77)
-            await engine.learn_pairs([(it.query, it.answer) for it in items], "tool")
+            await engine.teaching.learn_pairs([(it.query, it.answer) for it in items], "tool")
         finally:
             await engine.close()
 
@@ -203,15 +203,15 @@ async def test_a_run_first_takes_in_what_another_process_saved(tmp_path):
     b = await Engine.open(tmp_path, settings, OfflineTeacher())
     try:
         await a.load_models()
-        await b.learn_pairs([("What is the capital of Chile?", "Santiago")], "tool")
+        await b.teaching.learn_pairs([("What is the capital of Chile?", "Santiago")], "tool")
         assert (await b.train()).status == "done"
         notices: list[str] = []
         a.subscribe(lambda e: notices.append(e.text) if isinstance(e, Notice) else None)
-        assert (await a.local_only("What is the capital of Chile?")).answer is None  # not seen yet
-        await a.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
+        assert (await a.teaching.local_only("What is the capital of Chile?")).answer is None  # not seen yet
+        await a.teaching.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
         assert (await a.train()).status == "done"
         assert any("newer models" in n for n in notices)
-        assert (await a.local_only("What is the capital of Chile?")).answer == "Santiago"
+        assert (await a.teaching.local_only("What is the capital of Chile?")).answer == "Santiago"
         assert await a.store.run_count() == 2
     finally:
         await a.close()
@@ -239,13 +239,13 @@ async def test_a_run_trains_at_a_lower_cpu_priority_than_the_rest(tmp_path, monk
                                OfflineTeacher())
     try:
         await engine.load_models()
-        await engine.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
+        await engine.teaching.learn_pairs([("What is the capital of Peru?", "Lima")], "tool")
         for _ in range(2):  # the same training thread each run, made nicer once
             assert (await engine.train()).status == "done"
         main_thread = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         expected = min(19, main_thread + training.TRAINING_NICENESS)
         assert niceness == [expected, expected]
         # Answers still come from the shared worker threads, at the process's own priority.
-        assert (await engine.local_only("What is the capital of Peru?")).answer == "Lima"
+        assert (await engine.teaching.local_only("What is the capital of Peru?")).answer == "Lima"
     finally:
         await engine.close()

@@ -131,9 +131,9 @@ def test_fuzzed_queries_through_local_only(rig, raw):
         cleaned = clean_query(raw)
     except QueryRejected:
         with pytest.raises(QueryRejected):
-            rig.run(rig.engine.local_only(raw))
+            rig.run(rig.engine.teaching.local_only(raw))
         return
-    decision = rig.run(rig.engine.local_only(raw))
+    decision = rig.run(rig.engine.teaching.local_only(raw))
     assert_safe(decision.answer, "local answer")
     assert cleaned
 

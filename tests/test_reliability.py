@@ -353,7 +353,7 @@ def test_checkpoint_save_failure_fails_the_run_not_the_app(tmp_path, template_di
         engine.subscribe(lambda e: notices.append(e))
         try:
             items = sample_items(40, seed=5)
-            await engine.learn_pairs([(it.query, it.answer) for it in items[:8]], "tool")
+            await engine.teaching.learn_pairs([(it.query, it.answer) for it in items[:8]], "tool")
             report = await engine.train("test")
             runs = [await engine.ask(it.query, auto_train="wait") for it in items[8:12]]
             counts = await engine.store.example_counts()

@@ -88,7 +88,7 @@ async def state(engine: Engine) -> dict[str, Any]:
         "labels": len(await store.labels()),
         "queries": len(await store.queries()),
         "thresholds": await store.get_value("thresholds"),
-        "index": len(engine.index),
+        "index": len(engine.local.index),
         "training": engine.training,
     }
 
@@ -440,7 +440,7 @@ async def test_stopping_the_loop_that_waits_for_a_run_leaves_the_run_going_then_
     goes on (it is not abandoned mid-thread), and cancelling the run ends it with its own report."""
     from shammah_tui.events import TrainingFinished, TrainingStep
 
-    await engine.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
+    await engine.teaching.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
     events: list = []
     engine.subscribe(events.append)
     registry = engine.tool_registry()
@@ -468,7 +468,7 @@ async def test_a_spot_checked_answer_from_the_quick_path_labels_the_router_usabl
     """A template or exact stored answer comes without the models; its spot check still gives the
     router a full feature row, so the next run trains on it (it failed on an empty row)."""
     engine.apply_settings(dataclasses.replace(engine.settings, spot_check_rate=1.0))
-    await engine.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
+    await engine.teaching.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
     asked = await engine.ask("What is 12 * 12?", auto_train="off")
     assert asked.source == "template" and asked.verified is True
     router = [label for label in await engine.store.labels() if label.source == "router"]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from shammah_tui import curriculum
-from shammah_tui.engine import Engine
+from shammah_tui.engine.open import open_engine
 from shammah_tui.events import TrainingFinished
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.settings import Settings
@@ -49,7 +49,7 @@ def novel_queries() -> list[str]:
 async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="shammah-stream-"))
     settings = replace(Settings(teacher="offline"), **overrides)
-    engine = await Engine.open(data_dir, settings, OfflineTeacher(seed=settings.seed))
+    engine = await open_engine(data_dir, settings, OfflineTeacher(seed=settings.seed))
     out = StreamOutcome()
     engine.subscribe(lambda e: out.runs.append(e.report) if isinstance(e, TrainingFinished) else None)
     started = time.perf_counter()
@@ -70,7 +70,7 @@ async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome
             out.first_examples_loss_after = engine.trainer.generator_loss(first_examples)
         novel = novel_queries()
         for query in novel:
-            decision = await engine.local_only(query)
+            decision = await engine.teaching.local_only(query)
             out.novel_local += decision.answer is not None
         out.novel_total = len(novel)
         out.stats = await engine.stats()

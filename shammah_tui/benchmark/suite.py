@@ -73,14 +73,14 @@ def bench_generation(repeats: int) -> dict[str, Any]:
 # ------------------------------------------------------------- router, pipeline
 async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
     """Router decision, and the whole local path (router → neural generation → validator)."""
-    from shammah_tui.engine import Engine
+    from shammah_tui.engine.open import open_engine
     from shammah_tui.pipeline.thresholds import Thresholds
     from shammah_tui.pipeline.text import normalize_query
     from shammah_tui.settings import Settings
     from shammah_tui.curriculum import sample_items
     from shammah_tui.teachers.offline import OfflineTeacher
 
-    engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    engine = await open_engine(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
     try:
         await engine.load_models()
         models = engine.models
@@ -175,11 +175,11 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
 _RSS_SCRIPT = """
 import asyncio, json, resource, sys
 from pathlib import Path
-from shammah_tui.engine import Engine
+from shammah_tui.engine.open import open_engine
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher
 async def main():
-    engine = await Engine.open(Path(sys.argv[1]), Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    engine = await open_engine(Path(sys.argv[1]), Settings(teacher="offline", auto_train=False), OfflineTeacher())
     await engine.load_models()
     for q in ["What is the capital of France?", "what is 12 * 7", "How do I reverse a list in Python?"]:
         await engine.ask(q)

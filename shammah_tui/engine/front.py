@@ -1,11 +1,12 @@
-"""The engine: the one object the CLI, the UI and the teaching tools drive.
+"""The engine: the one object the CLI, the UI and `serve` drive.
 
 A thin front over its parts (docs/ARCHITECTURE.md draws them):
 
 - `ModelHost` loads the local models in a worker thread, once;
 - `QueryFlow` answers each query: local decision, forward, spot check, learning;
 - `TrainingCoordinator` runs training, one run per data dir at a time, and owns calibration;
-- the store (all SQL) and the teacher.
+- the store (all SQL) and the teacher;
+- `EngineTeachingHost` is what the teaching tools call, over the same parts.
 
 Watchers subscribe to `EngineEvent`s. Listeners may be called from a training thread.
 """
@@ -23,19 +24,20 @@ from shammah_tui.atomic import write_text_atomically
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.query_flow import Forwarder, QueryFlow
 from shammah_tui.engine.stats import collect_stats
+from shammah_tui.engine.teaching_host import EngineTeachingHost
 from shammah_tui.engine.training import TrainingCoordinator
-from shammah_tui.events import AskResult, EngineEvent, ToolCalled
+from shammah_tui.events import AskResult, EngineEvent
 from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.pipeline.local import DecisionState, LocalAnswerer, LocalDecision
+from shammah_tui.pipeline.local import DecisionState, LocalAnswerer
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.pair_features import AcceptanceModel
 from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
-from shammah_tui.store import Label, PairLabel, Store
+from shammah_tui.store import Store
 from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
-from shammah_tui.tools.base import ToolCallEvent, ToolRegistry
+from shammah_tui.tools.base import ToolRegistry
 from shammah_tui.training.events import RunReport
 
 if TYPE_CHECKING:
@@ -63,6 +65,9 @@ class Engine:
                                                host=self.host, local=self.local, rng=rng, emit=self.emit)
         self.flow = QueryFlow(store=store, teacher=teacher, settings=settings, host=self.host,
                               local=self.local, coordinator=self.coordinator, rng=rng, emit=self.emit)
+        self.teaching = EngineTeachingHost(store=store, teacher=teacher, host=self.host, local=self.local,
+                                           flow=self.flow, coordinator=self.coordinator, emit=self.emit)
+        """What the teaching tools call (`tools.host.TeachingHost`); `tool_registry` binds them to it."""
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -136,21 +141,9 @@ class Engine:
     def models_ready(self) -> bool:
         return self.host.ready
 
-    @property
-    def model_warnings(self) -> list[str]:
-        return self.host.warnings
-
     async def load_models(self) -> list[str]:
         """Load or create the models in a worker thread; safe to call more than once."""
         return await self.host.load()
-
-    @property
-    def index(self) -> LearnedIndex:
-        return self.local.index
-
-    @property
-    def thresholds(self) -> Thresholds:
-        return self.local.thresholds
 
     # ------------------------------------------------------------------ queries
     async def ask(self, raw_query: str, *, conversation_id: int | None = None,
@@ -178,66 +171,8 @@ class Engine:
             self.flow.check_in_background(later)
         return result
 
-    async def local_only(self, raw_query: str) -> LocalDecision:
-        """The local pipeline's decision for a standalone query; nothing is logged or learned."""
-        return await self.flow.local_only(raw_query)
-
-    async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
-        """Queue teacher-written (query, answer) pairs as examples and learned answers."""
-        return await self.flow.learn_pairs(pairs, origin)
-
-    async def ask_teacher(self, query: str) -> str:
-        """The teacher's answer to a standalone query (raises TeacherError)."""
-        return (await self.teacher.answer(query)).text
-
-    async def add_labels(self, labels: Sequence[Label]) -> None:
-        await self.store.add_labels(labels)
-
     async def queue_counts(self) -> dict[str, int]:
         return await self.store.example_counts()
-
-    async def add_paraphrases(self, groups: Sequence[Sequence[str]]) -> None:
-        """Phrasings the teacher grouped as one question: positive pairs (each against the first),
-        with their features when the encoder is there (labels to fit on, never to calibrate)."""
-        from shammah_tui.pipeline.pair_features import pair_features
-
-        encoder = self.host.encoder
-        labels = []
-        for group in groups:
-            first, others = group[0], list(group[1:])
-            if encoder is not None:
-                vectors = await asyncio.to_thread(encoder.embed, [first, *others])
-                cosines = [float(vectors[0] @ v) for v in vectors[1:]]
-            else:
-                cosines = [0.0] * len(others)
-            labels += [PairLabel(other, first, 1, [float(x) for x in pair_features(other, first, cos)], "paraphrase")
-                       for other, cos in zip(others, cosines)]
-        await self.store.add_pair_labels(labels)
-
-    async def skill_report(self) -> dict[str, dict[str, Any]]:
-        """The generator on each skill's held-out set, now (`TeachingHost.skill_report`)."""
-        from shammah_tui.training.held_out import answer_held_out, held_out_items
-        from shammah_tui.training.job import SKILL_ANSWER_TOKENS
-
-        await self.load_models()
-        models = self.host.models
-        assert models is not None
-        answers = await asyncio.to_thread(answer_held_out, models, held_out_items(),
-                                          min(self.settings.max_new_tokens, SKILL_ANSWER_TOKENS))
-        thresholds = self.local.thresholds
-        report: dict[str, dict[str, Any]] = {}
-        for answer in answers:
-            row = report.setdefault(answer.item.skill, {"right": 0, "served": 0, "samples": 0, "groups": {}})
-            row["samples"] += 1
-            row["right"] += answer.right
-            row["served"] += thresholds.serves(answer.item.query, answer.validator_p, answer.confidence)
-            group = row["groups"].setdefault(answer.item.group, [0, 0])
-            group[0] += answer.right
-            group[1] += 1
-        return {name: {"accuracy": round(row["right"] / row["samples"], 3),
-                       "served": round(row["served"] / row["samples"], 3), "samples": row["samples"],
-                       "groups": {g: round(r / n, 3) for g, (r, n) in row["groups"].items()}}
-                for name, row in report.items()}
 
     # ------------------------------------------------------------------- training
     @property
@@ -258,14 +193,7 @@ class Engine:
     # ------------------------------------------------------------------- teaching
     def tool_registry(self) -> ToolRegistry:
         """The five teaching tools bound to this engine, persisting and emitting each call."""
-        from shammah_tui.tools.registry import build_registry
-
-        async def record(event: ToolCallEvent) -> None:
-            await self.store.record_tool_call(
-                call_id=event.call_id, name=event.name, input=event.input, status=event.status,
-                duration_ms=event.duration_ms, summary=event.summary, result_text=event.result_text)
-
-        return build_registry(self, on_event=lambda e: self.emit(ToolCalled(e)), record=record)
+        return self.teaching.registry()
 
     async def teach(self, rounds: int = 1, topic: str | None = None,
                     on_text: TextCallback | None = None) -> TeachSummary:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from shammah_tui.serve.protocol import ApiError, error_body, sse_event
 from shammah_tui.serve.sse import Tally, parse_event, split_events
+from shammah_tui.teachers.anthropic_errors import api_error_type, error_kind
 from shammah_tui.teachers.base import ErrorKind, TeacherError, TeacherReply
 
 #: Sent on every upstream request; a request that carries it came back to us (a loop).
@@ -36,10 +37,6 @@ _DROP_RESPONSE = frozenset({
 })
 #: An upstream event still unfinished at this size is relayed raw and no longer read.
 _MAX_EVENT_BYTES = 4 * 1024 * 1024
-_ERROR_KINDS: dict[str, ErrorKind] = {
-    "authentication_error": "auth", "permission_error": "permission", "rate_limit_error": "rate_limit",
-    "overloaded_error": "overloaded", "api_error": "server", "timeout_error": "timeout",
-}
 
 
 @dataclass(frozen=True)
@@ -198,7 +195,7 @@ class Relay:
         if self.tally.unread:
             return  # relayed as it came, whole or not; never learned
         if self.tally.error is not None:
-            self._fail(_ERROR_KINDS.get(self.tally.error, "unknown"),
+            self._fail(error_kind(None, self.tally.error),
                        f"Claude's stream ended with an error ({self.tally.error}).")
         elif not self.tally.finished:
             self._fail("stream_cut", "Claude's stream ended before the answer was complete.")
@@ -223,7 +220,7 @@ class Relay:
                 error_type = ApiError(resp.status, "").error_type
                 body = json.dumps(error_body(error_type, message)).encode()
                 headers["content-type"] = "application/json"
-            self._fail(_kind_of(resp.status, error_type),
+            self._fail(error_kind(resp.status, error_type),
                        f"Claude returned {resp.status} ({error_type}): {self.upstream.redact(message)}")
         else:
             try:
@@ -248,12 +245,11 @@ class Relay:
     def _fail(self, kind: ErrorKind, message: str, status: int = 502) -> None:
         self.failure = TeacherError(kind, message)
         if self._response is None and self._pending is None:
-            error_type = "timeout_error" if kind == "timeout" else "api_error"
-            self._pending = api_error_response(ApiError(status, message, error_type))
+            self._pending = api_error_response(ApiError(status, message, api_error_type(kind)))
 
     async def _send_error_event(self) -> None:
         assert self._response is not None and self.failure is not None
-        error_type = "timeout_error" if self.failure.kind == "timeout" else "api_error"
+        error_type = api_error_type(self.failure.kind)
         if self.tally.error is not None:
             return  # Claude's own error event already went out
         self._tail.clear()  # a cut answer must not end in message_stop
@@ -276,14 +272,6 @@ def _error_of(status: int, body: bytes) -> tuple[str | None, str]:
     return None, text or f"HTTP {status}"
 
 
-def _kind_of(status: int, error_type: str) -> ErrorKind:
-    by_status: dict[int, ErrorKind] = {401: "auth", 403: "permission", 429: "rate_limit", 529: "overloaded",
-                                       408: "timeout", 504: "timeout"}
-    if status in by_status:
-        return by_status[status]
-    return "server" if status >= 500 else _ERROR_KINDS.get(error_type, "bad_request")
-
-
 async def ask_again(upstream: Upstream, request: web.Request, body: dict[str, Any]) -> TeacherReply:
     """The client's own request sent to Claude once more, not relayed: a spot check of a local
     answer asks what the client asked (system prompt, model and all). Raises TeacherError."""
@@ -299,7 +287,7 @@ async def ask_again(upstream: Upstream, request: web.Request, body: dict[str, An
                            f"Claude could not be reached for a spot check ({type(exc).__name__}).") from None
     if resp.status != 200:
         error_type, message = _error_of(resp.status, raw)
-        raise TeacherError(_kind_of(resp.status, error_type or "api_error"),
+        raise TeacherError(error_kind(resp.status, error_type or "api_error"),
                            f"Claude returned {resp.status} to a spot check: {upstream.redact(message)}")
     tally = Tally()
     try:

@@ -20,8 +20,8 @@ import httpx2
 from anthropic import AsyncAnthropic
 from anthropic.types import ContentBlockParam, MessageParam, RawContentBlockDelta, ToolParam, ToolResultBlockParam
 
+from shammah_tui.teachers.anthropic_errors import error_kind
 from shammah_tui.teachers.base import (
-    ErrorKind,
     Role,
     Teacher,
     TeacherError,
@@ -31,6 +31,7 @@ from shammah_tui.teachers.base import (
     TextCallback,
     Turn,
 )
+from shammah_tui.tools.registry import tool_descriptions
 
 if TYPE_CHECKING:
     from shammah_tui.tools.base import ToolRegistry
@@ -42,35 +43,25 @@ SYSTEM_PROMPT_ANSWER = (
     "question needs it, and avoid filler, greetings and caveats."
 )
 
-SYSTEM_PROMPT_TEACH = (
-    "You are teaching a small local assistant: a tiny causal transformer (the generator), a store "
-    "of learned answers, and rule-based templates, with a router and a validator that decide when "
-    "a local answer is good enough. You act only through five tools:\n"
-    "- analyze_model: evaluate the local models per category; shows the weakest areas.\n"
-    "- generate_training_data: add question/answer pairs you write; they become training "
-    "examples and learned answers. Keep answers short and exactly right.\n"
-    "- train: train on the queued examples; use wait=true to get the old and new losses.\n"
-    "- query_local_model: ask the local pipeline a question and see its answer and source.\n"
-    "- compare_responses: compare the local answer with yours for a query.\n"
-    "Strategy for each round: analyze, write focused training data for the weak areas (many "
-    "short, varied, correct pairs), train with wait=true, then check with query_local_model or "
-    "compare_responses. Do not repeat a call whose result will not change. When the rounds are "
-    "done, stop calling tools and summarize in a few lines what you taught and what changed."
-)
 
-# Error bodies' `type` → our kind; used when the HTTP status does not decide (mid-stream errors
-# arrive with status 200).
-_TYPE_KINDS: dict[str, ErrorKind] = {
-    "authentication_error": "auth",
-    "permission_error": "permission",
-    "rate_limit_error": "rate_limit",
-    "overloaded_error": "overloaded",
-    "api_error": "server",
-    "timeout_error": "timeout",
-    "invalid_request_error": "bad_request",
-    "request_too_large": "bad_request",
-    "not_found_error": "bad_request",
-}
+def teach_system_prompt(tools: Sequence[tuple[str, str]]) -> str:
+    """The system prompt of a teaching session: what is taught, each tool by its own description
+    (`tools`: name, description), and the strategy."""
+    listed = "\n".join(f"- {name}: {description}" for name, description in tools)
+    return (
+        "You are teaching a small local assistant: a tiny causal transformer (the generator), a store "
+        "of learned answers, and rule-based templates, with a router and a validator that decide when "
+        f"a local answer is good enough. You act only through these {len(tools)} tools:\n"
+        f"{listed}\n"
+        "Strategy for each round: analyze, write focused training data for the weak areas (many "
+        "short, varied, correct pairs), train with wait=true, then check with query_local_model or "
+        "compare_responses. Do not repeat a call whose result will not change. When the rounds are "
+        "done, stop calling tools and summarize in a few lines what you taught and what changed."
+    )
+
+
+SYSTEM_PROMPT_TEACH = teach_system_prompt(tool_descriptions())
+
 
 #: How many identical tool calls in a row are run before the loop refuses them.
 REPEAT_LIMIT = 3
@@ -464,22 +455,8 @@ def map_error(exc: BaseException, *, base_url: str, timeout_s: float, model: str
 def _status_error(exc: anthropic.APIStatusError, model: str) -> TeacherError:
     status = exc.status_code
     detail = _one_line(exc.api_message) or f"HTTP {status}"
-    kind: ErrorKind
-    if isinstance(exc, anthropic.AuthenticationError) or status == 401:
-        kind = "auth"
-    elif isinstance(exc, anthropic.PermissionDeniedError) or status == 403:
-        kind = "permission"
-    elif isinstance(exc, anthropic.RateLimitError) or status == 429:
-        kind = "rate_limit"
-    elif isinstance(exc, anthropic.OverloadedError) or status == 529:
-        kind = "overloaded"
-    elif status in (400, 404, 413, 422):
-        kind = "bad_request"
-    elif status >= 500:
-        kind = "server"
-    else:
-        # e.g. `event: error` mid-stream (status 200): the body's type decides
-        kind = _TYPE_KINDS.get(exc.type or "", "unknown")
+    # a status under 400 is an `event: error` mid-stream: the body's type decides
+    kind = error_kind(status if status >= 400 else None, exc.type)
     code = f" ({status})" if status >= 400 else " (mid-stream)"
     messages: dict[str, str] = {
         "auth": f"Claude rejected the API key{code}. Check ANTHROPIC_API_KEY.",

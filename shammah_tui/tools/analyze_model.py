@@ -46,6 +46,15 @@ async def analyze(host: TeachingHost, categories: list[str], samples: int) -> di
     return report
 
 
+NAME = "analyze_model"
+DESCRIPTION = (
+    "Evaluate the local models on held-out queries per category (" + ", ".join(FAMILIES) + "). "
+    "Returns accuracy (answered locally and correctly), coverage and the generator's own accuracy "
+    "per category, the weakest areas and what to teach next; and the generator's accuracy on each "
+    "skill's fixed held-out set (arithmetic, words, leap years), per group."
+)
+
+
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         categories = data.get("categories") or list(FAMILIES)
@@ -70,11 +79,7 @@ def make(host: TeachingHost) -> ToolSpec:
                                                    "skills": skills})
 
     return ToolSpec(
-        "analyze_model",
-        "Evaluate the local models on held-out queries per category (" + ", ".join(FAMILIES) + "). "
-        "Returns accuracy (answered locally and correctly), coverage and the generator's own accuracy "
-        "per category, the weakest areas and what to teach next; and the generator's accuracy on each "
-        "skill's fixed held-out set (arithmetic, words, leap years), per group.",
+        NAME, DESCRIPTION,
         SCHEMA, handler,
         summarize=lambda r: f"mean accuracy {r.data.get('mean_accuracy', 0):.1%}; weakest "
                             + ", ".join(r.data.get("weakest", [])),

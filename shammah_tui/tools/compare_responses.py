@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.store.rows import Label
-from shammah_tui.teachers.base import TeacherError
 from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.tools.host import TeacherUnavailable, TeachingHost
 from shammah_tui.tools.limits import local_decision, text_schema
-
-if TYPE_CHECKING:
-    from shammah_tui.tools.host import TeachingHost
 
 SCHEMA = {
     "type": "object",
@@ -24,6 +21,14 @@ SCHEMA = {
 }
 
 
+NAME = "compare_responses"
+DESCRIPTION = (
+    "Compare the local models' answer to a question with the teacher's answer (given, or asked). "
+    "Returns both texts, the agreement score and the verdict; the verdict also becomes a label "
+    "for the router and validator."
+)
+
+
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         decision = await local_decision(host, data["query"])
@@ -31,7 +36,7 @@ def make(host: TeachingHost) -> ToolSpec:
         if teacher_answer is None:
             try:
                 teacher_answer = await host.ask_teacher(data["query"])
-            except TeacherError as exc:
+            except TeacherUnavailable as exc:
                 return ToolResult(f"The teacher could not answer: {exc.message}", is_error=True)
         local = decision.answer if decision.answer is not None else (decision.neural_answer or "")
         verdict = agreement(local, teacher_answer)
@@ -51,10 +56,7 @@ def make(host: TeachingHost) -> ToolSpec:
                                       "method": verdict.method, "agrees": verdict.agrees})
 
     return ToolSpec(
-        "compare_responses",
-        "Compare the local models' answer to a question with the teacher's answer (given, or asked). "
-        "Returns both texts, the agreement score and the verdict; the verdict also becomes a label "
-        "for the router and validator.",
+        NAME, DESCRIPTION,
         SCHEMA, handler,
         summarize=lambda r: f"{'agree' if r.data.get('agrees') else 'disagree'} ({r.data.get('score', 0):.2f})",
     )

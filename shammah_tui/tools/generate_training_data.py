@@ -53,6 +53,15 @@ SCHEMA = {
 }
 
 
+NAME = "generate_training_data"
+DESCRIPTION = (
+    f"Teach the local models: give up to {MAX_EXAMPLES} question/answer pairs. Each is stored as a "
+    "learned answer (served on an exact repeat at once) and queued as a training example for the "
+    "generator. Keep each answer short and exactly right. Returns how many were queued and why any "
+    "were rejected."
+)
+
+
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         accepted: list[tuple[str, str]] = []
@@ -102,10 +111,7 @@ def make(host: TeachingHost) -> ToolSpec:
                           data={"queued": queued, "rejected": rejects, "queue_size": counts["queued"]})
 
     return ToolSpec(
-        "generate_training_data",
-        f"Teach the local models: give up to {MAX_EXAMPLES} question/answer pairs. Each is stored as a "
-        "learned answer (served on an exact repeat at once) and queued as a training example for the "
-        "generator. Returns how many were queued and why any were rejected.",
+        NAME, DESCRIPTION,
         SCHEMA, handler,
         summarize=lambda r: f"queued {r.data.get('queued', 0)}, rejected {len(r.data.get('rejected', []))}",
     )

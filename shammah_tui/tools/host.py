@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from shammah_tui.training.events import RunReport
 
 
+class TeacherUnavailable(Exception):
+    """The teacher could not answer; `message` says why in one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class TeachingHost(Protocol):
     """The engine as the five teaching tools see it."""
 
@@ -46,7 +54,7 @@ class TeachingHost(Protocol):
         ...
 
     async def ask_teacher(self, query: str) -> str:
-        """The teacher's answer to a standalone query; raises `TeacherError`."""
+        """The teacher's answer to a standalone query; raises `TeacherUnavailable`."""
         ...
 
     async def add_labels(self, labels: Sequence[Label]) -> None:

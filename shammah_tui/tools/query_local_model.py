@@ -18,6 +18,14 @@ SCHEMA = {
 }
 
 
+NAME = "query_local_model"
+DESCRIPTION = (
+    "Ask the local models a question without involving the teacher. Returns the answer the local "
+    "pipeline would give (or that it would forward), its source tier, router and validator "
+    f"probabilities, confidence and latency. query: at most {MAX_TEXT} bytes."
+)
+
+
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         decision = await local_decision(host, data["query"])
@@ -36,10 +44,7 @@ def make(host: TeachingHost) -> ToolSpec:
         return ToolResult(text, data=payload)
 
     return ToolSpec(
-        "query_local_model",
-        "Ask the local models a question without involving the teacher. Returns the answer the local "
-        "pipeline would give (or that it would forward), its source tier, router and validator "
-        f"probabilities, confidence and latency. query: at most {MAX_TEXT} bytes.",
+        NAME, DESCRIPTION,
         SCHEMA, handler,
         summarize=lambda r: (f"{r.data['source']}: {str(r.data.get('answer'))[:60]}" if r.data.get("answer") is not None
                              else "no local answer (would forward)"),

@@ -18,6 +18,15 @@ SCHEMA = {
 }
 
 
+NAME = "train"
+DESCRIPTION = (
+    "Train the generator, router and validator on the queued examples (with replay of earlier ones). "
+    "wait=true (default) returns each model's loss before and after on the same evaluation batch (the "
+    "generator's: held-out skill questions it never trained on), what that batch was, and the improvement "
+    "in percent; wait=false starts the run in the background."
+)
+
+
 def make(host: TeachingHost) -> ToolSpec:
     async def handler(data: dict[str, Any]) -> ToolResult:
         if not data.get("wait", True):
@@ -53,10 +62,6 @@ def make(host: TeachingHost) -> ToolSpec:
         return str(result.data.get("status", result.text.splitlines()[0] if result.text else ""))
 
     return ToolSpec(
-        "train",
-        "Train the generator, router and validator on the queued examples (with replay of earlier ones). "
-        "wait=true (default) returns each model's loss before and after on the same evaluation batch (the "
-        "generator's: held-out skill questions it never trained on), what that batch was, and the improvement "
-        "in percent; wait=false starts the run in the background.",
+        NAME, DESCRIPTION,
         SCHEMA, handler, summarize=summarize,
     )

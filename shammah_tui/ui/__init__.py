@@ -19,14 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["run_tui", "build_app"]
 
 
-class OpenFailed(Exception):
-    """The data directory cannot be used; `message` says why in one line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,
               seed: int | None = None, load_models: bool = True, serve_port: int | None = None) -> ShammahApp:
     """The app for `data_dir`; it opens the engine inside its own event loop once running.
@@ -36,29 +28,20 @@ def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None
     """
     from shammah_tui.ui.app import ShammahApp
 
-    def load():  # off the UI loop: importing the anthropic SDK alone takes ~2 s
-        from shammah_tui.engine import Engine
+    def load():  # off the UI loop: importing the engine and the anthropic SDK takes seconds
+        from shammah_tui.engine import Engine  # noqa: F401  (imported here rather than on the UI loop)
+        from shammah_tui.engine.open import open_engine as opener
 
         chosen = teacher
         if chosen is None:
             from shammah_tui.teachers.factory import make_teacher
 
             chosen = make_teacher(settings)  # Claude's client is made lazily, on the UI loop
-        return Engine, chosen
+        return opener, chosen
 
     async def open_engine():
-        from shammah_tui.store import StoreError
-
-        Engine, chosen = await asyncio.to_thread(load)
-        try:
-            return await Engine.open(data_dir, settings, chosen, seed=seed)
-        except BaseException as exc:
-            await chosen.close()
-            if isinstance(exc, StoreError):
-                raise OpenFailed(str(exc)) from None
-            if isinstance(exc, OSError):
-                raise OpenFailed(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
-            raise
+        opener, chosen = await asyncio.to_thread(load)
+        return await opener(data_dir, settings, chosen, seed=seed)
 
     return ShammahApp(open_engine=open_engine, load_models=load_models, data_dir=data_dir,
                       theme=getattr(settings, "theme", None), serve_port=serve_port)

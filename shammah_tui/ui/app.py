@@ -70,6 +70,7 @@ class ShammahApp(App[int]):
         """The engine, once open."""
         self._open_engine = open_engine
         self._open_task: asyncio.Future[EngineLike] | None = None
+        self._open_exit_code = 1
         self._clock = clock
         self._load_models = load_models
         self._engine_closed = False
@@ -108,6 +109,9 @@ class ShammahApp(App[int]):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            from shammah_tui.engine.open import EngineOpenError
+
+            self._open_exit_code = exc.exit_code if isinstance(exc, EngineOpenError) else 1
             self.post_message(msg.EngineOpenFailed(error_line(exc)))
             return
         self.post_message(msg.EngineOpened(engine))
@@ -118,7 +122,7 @@ class ShammahApp(App[int]):
 
     def on_engine_open_failed(self, message: msg.EngineOpenFailed) -> None:
         self.exit_reason = message.reason
-        self.exit(1, return_code=1)
+        self.exit(self._open_exit_code, return_code=self._open_exit_code)
 
     def _attach(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready

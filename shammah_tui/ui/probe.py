@@ -57,15 +57,15 @@ def first_frame_seconds(data_dir: Path) -> float:
 
 async def _lag_while_training(data_dir: Path, interval_s: float) -> dict[str, Any]:
     from shammah_tui.curriculum import sample_items
-    from shammah_tui.engine import Engine
+    from shammah_tui.engine.open import open_engine
     from shammah_tui.settings import Settings
     from shammah_tui.teachers.offline import OfflineTeacher
     from shammah_tui.ui.app import ShammahApp
 
-    engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    engine = await open_engine(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
     await engine.load_models()
     items = sample_items(96, seed=11)
-    await engine.learn_pairs([(i.query, i.answer) for i in items], "bench")
+    await engine.teaching.learn_pairs([(i.query, i.answer) for i in items], "bench")
     app = ShammahApp(engine)
     lateness: list[float] = []
     async with app.run_test(headless=True, size=(160, 48)) as pilot:
@@ -176,17 +176,17 @@ async def _answer_on_screen(app: Any, frames: FirstFrame, question: str) -> tupl
 
 async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict[str, Any]:
     from shammah_tui.curriculum import sample_items
-    from shammah_tui.engine import Engine
+    from shammah_tui.engine.open import open_engine
     from shammah_tui.settings import Settings
     from shammah_tui.teachers.offline import OfflineTeacher
     from shammah_tui.ui.app import ShammahApp
 
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cpu_hog else None
     try:
-        engine = await Engine.open(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+        engine = await open_engine(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
         await engine.load_models()
         items = sample_items(128, seed=11)
-        await engine.learn_pairs([(i.query, i.answer) for i in items], "bench")
+        await engine.teaching.learn_pairs([(i.query, i.answer) for i in items], "bench")
         # Non-neural questions: exact templates, and questions the teacher answered before (learned).
         questions = [q for pair in zip(TEMPLATE_QUESTIONS * 8, [i.query for i in items]) for q in pair]
         core_ms: list[float] = []  # engine.ask alone, as the UI's worker awaits it
