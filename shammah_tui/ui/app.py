@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import Theme
 
 from shammah_tui.formatting import error_line
 from shammah_tui.ui import messages as msg
+from shammah_tui.ui.command_table import bindings, palette_commands
 from shammah_tui.ui.commands import SettingsCommands
 from shammah_tui.ui.screens.main import MainScreen
 
@@ -44,10 +45,7 @@ class ShammahApp(App[int]):
     TITLE = "Shammah"
     COMMANDS = App.COMMANDS | {SettingsCommands}
 
-    BINDINGS = [
-        Binding("f1", "help", "Help", tooltip="Keys and commands"),
-        Binding("ctrl+q", "quit", "Quit", tooltip="Quit (cancels a training run)", priority=True),
-    ]
+    BINDINGS = bindings(on_app=True)
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
@@ -215,42 +213,18 @@ class ShammahApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_start_serving(self, port: int = 8765) -> None:
+        """Serve the Messages API on `port`."""
+        self.start_serving(port)
+
+    async def action_stop_serving(self) -> None:
+        """Stop the Messages-API server."""
+        await self.stop_serving()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        main = self._main
-        yield SystemCommand("Train now", "Train the local models on the queued examples", main.action_train)
-        if self._server is None:
-            yield SystemCommand("Serve the Messages API", "Let any Claude client learn through Shammah "
-                                "(127.0.0.1:8765); its traffic shows here", lambda: self.start_serving(8765))
-        else:
-            yield SystemCommand("Stop serving", f"Stop the Messages-API server at {self._server.url}",
-                                self.stop_serving)
-        yield SystemCommand("Start teaching", "Let the teacher teach through its tools", main.action_teach)
-        yield SystemCommand("Stop teaching", "Stop the teaching session", main.action_stop_teaching)
-        yield SystemCommand("Cancel", "Cancel the answer in flight, teaching, or the training run",
-                            main.action_cancel)
-        yield SystemCommand("Cancel training", "Stop the running training run (models stay unchanged)",
-                            main.cancel_training)
-        yield SystemCommand("Clear conversation", "Start a new conversation", main.action_clear)
-        yield SystemCommand("Analyze models", "Evaluate the local models per category (/analyze)",
-                            lambda: main.run_slash_line("/analyze"))
-        yield SystemCommand("Show stats", "Rates, losses, queue and token counts (/stats)",
-                            lambda: main.run_slash_line("/stats"))
-        yield SystemCommand("Copy last answer", "Copy the last answer to the clipboard (/copy)", main.copy_last)
-        yield SystemCommand("Copy last code block", "Copy the last code block of the conversation (/copy code)",
-                            lambda: main.copy_last(code=True))
-        yield SystemCommand("Export conversation as Markdown", "Write it to exports/ in the data dir (/export md)",
-                            lambda: main.action_export("md"))
-        yield SystemCommand("Export conversation as JSON", "Write it to exports/ in the data dir (/export json)",
-                            lambda: main.action_export("json"))
-        yield SystemCommand("Open a past conversation", "List past conversations and reopen one (ctrl+o)",
-                            main.action_open_conversations)
-        yield SystemCommand("Undo clear", "Go back to the conversation before the last clear or reopen",
-                            main.action_undo_clear)
-        yield SystemCommand("Find in conversation", "Search the messages (ctrl+f)", main.action_search)
-        yield SystemCommand("Settings", "Show the settings you can change (/set)",
-                            lambda: main.run_slash_line("/set"))
-        yield SystemCommand("Help", "Keys and slash commands", self.action_help)
-        for pane in ("chat", "tools", "metrics"):
-            yield SystemCommand(f"Show {pane} pane", f"Show and focus the {pane} pane",
-                                lambda pane=pane: main.action_show_pane(pane))
+        server_url = self._server.url if self._server is not None else ""
+        for command in palette_commands(serving=self._server is not None):
+            target = self if command.on_app else self._main
+            yield SystemCommand(command.title, command.palette_help.format(server_url=server_url),
+                                partial(self.call_later, self.run_action, command.action, target))

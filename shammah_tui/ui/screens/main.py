@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
@@ -35,8 +34,9 @@ from shammah_tui.formatting import (
 )
 from shammah_tui.kinds import MODELS
 from shammah_tui.ui import messages as msg
+from shammah_tui.ui.command_table import bindings
 from shammah_tui.ui.editable_settings import EDITABLE, settings_text
-from shammah_tui.ui.slash import SlashCommand, SlashError, parse_slash
+from shammah_tui.ui.slash import SLASH_COMMANDS, SlashCommand, SlashError, parse_slash
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.conversation import Conversation
 from shammah_tui.ui.widgets.header_bar import HeaderBar
@@ -82,19 +82,7 @@ class MainScreen(Screen[None]):
     # main.tcss is loaded by ShammahApp.CSS_PATH: Textual does not read CSS_PATH of the default screen.
     AUTO_FOCUS = "#prompt"
 
-    BINDINGS = [
-        Binding("ctrl+t", "train", "Train", tooltip="Train on the queued examples now"),
-        Binding("ctrl+g", "toggle_teaching", "Teach", tooltip="Start or stop a teaching session"),
-        Binding("escape", "cancel", "Cancel", tooltip="Cancel the answer, teaching or training run"),
-        Binding("ctrl+l", "clear", "New chat", tooltip="Start a new conversation (ctrl+o brings the last back)"),
-        Binding("ctrl+o", "open_conversations", "History", tooltip="Past conversations: reopen one"),
-        Binding("ctrl+f", "search", "Find", tooltip="Search the conversation"),
-        Binding("ctrl+s", "export('md')", "Export", show=False, tooltip="Export the conversation as Markdown"),
-        Binding("f2", "show_pane('chat')", "Chat", show=False,
-                tooltip="The input; again: the messages (↑/↓, c copies)"),
-        Binding("f3", "show_pane('tools')", "Tools", show=False, tooltip="The tool-call log"),
-        Binding("f4", "show_pane('metrics')", "Metrics", show=False, tooltip="Rates, losses, training"),
-    ]
+    BINDINGS = bindings(on_app=False)
 
     pane: reactive[str] = reactive("chat")
     """The pane shown on a narrow terminal (and focused by F2–F4)."""
@@ -429,45 +417,29 @@ class MainScreen(Screen[None]):
             await self.run_slash(command)
 
     async def run_slash(self, command: SlashCommand) -> None:
-        """Run a parsed slash command."""
-        name, arg = command.name, command.arg
-        if name == "help":
-            await self.app.run_action("help")
-        elif name == "clear":
-            await self.action_clear()
-        elif name == "train":
-            self.action_train()
-        elif name == "teach":
-            if self._teaching:
-                self.action_stop_teaching()
-            else:
-                self.start_teaching(arg or None)
-        elif name == "stats":
-            self._show_stats_answer()
-        elif name == "analyze":
-            self._call_tool("analyze_model", {}, "/analyze")
-        elif name == "compare":
-            self._call_tool("compare_responses", {"query": arg}, f"/compare {arg}")
-        elif name == "copy":
-            self.copy_last(code=arg == "code")
-        elif name == "find":
-            self.action_search(arg)
-        elif name == "export":
-            from shammah_tui.ui.export import parse_export_args
+        """Run a parsed slash command: its row's action, with its argument."""
+        row = SLASH_COMMANDS[command.name]
+        await self.app.run_action(row.slash_action(command.arg), self.app if row.on_app else self)
 
-            try:
-                fmt, path = parse_export_args(arg)
-            except ValueError as exc:
-                self.conversation.add_notice("warning", str(exc))
-                return
-            self.export_conversation(fmt, path)
-        elif name == "open":
-            if arg:
-                self.open_conversation(int(arg.lstrip("#")))
-            else:
-                self.action_open_conversations()
-        elif name == "set":
-            self._set_command(arg)
+    def action_analyze(self) -> None:
+        """Evaluate the local models per category (the analyze_model tool)."""
+        self._call_tool("analyze_model", {}, "/analyze")
+
+    def action_compare(self, question: str) -> None:
+        """The local answer next to the teacher's (the compare_responses tool)."""
+        self._call_tool("compare_responses", {"query": question}, f"/compare {question}")
+
+    def action_stats(self) -> None:
+        """Rates, losses, queue and token counts, as an answer."""
+        self._show_stats_answer()
+
+    def action_copy(self, what: str = "") -> None:
+        """Copy the last answer, or (`code`) the last code block."""
+        self.copy_last(code=what == "code")
+
+    def action_set(self, arg: str = "") -> None:
+        """Show the editable settings, or change one (`key value`)."""
+        self._set_command(arg)
 
     async def run_slash_line(self, line: str) -> None:
         """Run a `/command` line as if typed (the command palette uses this)."""
@@ -755,12 +727,26 @@ class MainScreen(Screen[None]):
         self.conversation.add_notice("information", text)
         self._toast(text, title="Export")
 
-    def action_export(self, fmt: str = "md") -> None:
-        """Export the conversation (Markdown or JSON) to the data dir's exports/ folder."""
-        self.export_conversation(fmt, None)
+    def action_export(self, arg: str = "md") -> None:
+        """Export the conversation (`md` or `json`, then an optional path; else to the data dir's exports/)."""
+        from shammah_tui.ui.export import parse_export_args
+
+        try:
+            fmt, path = parse_export_args(arg)
+        except ValueError as exc:
+            self.conversation.add_notice("warning", str(exc))
+            return
+        self.export_conversation(fmt, path)
+
+    def action_open_conversations(self, number: str = "") -> None:
+        """Reopen conversation `number`; without one, list past conversations to pick from."""
+        if number:
+            self.open_conversation(int(number.lstrip("#")))
+        else:
+            self.pick_conversation()
 
     @work(group="history", exclusive=True, exit_on_error=False)
-    async def action_open_conversations(self) -> None:
+    async def pick_conversation(self) -> None:
         """List past conversations; picking one reopens it."""
         from shammah_tui.ui.screens.conversations import ConversationsScreen
 
@@ -884,7 +870,7 @@ class MainScreen(Screen[None]):
         if exc is not None:
             self.post_message(msg.CoreEvent.of(Notice("error", f"Training failed: {error_line(exc)}")))
 
-    def cancel_training(self) -> None:
+    def action_cancel_training(self) -> None:
         """Cancel the training run, if one is going."""
         if self.engine is not None and self.engine.cancel_training():
             self.conversation.add_notice("information", "Cancelling the training run…")
@@ -893,12 +879,12 @@ class MainScreen(Screen[None]):
         """Start teaching (no topic)."""
         self.start_teaching(None)
 
-    def action_toggle_teaching(self) -> None:
-        """Start teaching, or stop the session that runs."""
+    def action_toggle_teaching(self, topic: str = "") -> None:
+        """Start teaching (on `topic`), or stop the session that runs."""
         if self._teaching and not self._teach_stopping:
             self.action_stop_teaching()
         elif not self._teaching:
-            self.start_teaching(None)
+            self.start_teaching(topic or None)
 
     def action_stop_teaching(self) -> None:
         """Stop the teaching session (a training run it started goes on; esc then cancels it)."""
@@ -913,7 +899,7 @@ class MainScreen(Screen[None]):
         elif self._teaching and not self._teach_stopping:
             self.action_stop_teaching()
         elif self.engine is not None and self.engine.training:
-            self.cancel_training()
+            self.action_cancel_training()
         elif self.query_one(SearchBar).display:
             self.query_one(SearchBar).action_close()
 
