@@ -91,7 +91,7 @@ class ShammahApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.engine is not None:
-            self._attach(self.engine)
+            self._attach_engine(self.engine)
         else:
             self.call_after_refresh(self.open_engine)  # the first frame first
 
@@ -112,13 +112,13 @@ class ShammahApp(App[int]):
 
     def on_engine_opened(self, message: msg.EngineOpened) -> None:
         self.engine = message.engine
-        self._attach(message.engine)
+        self._attach_engine(message.engine)
 
     def on_engine_open_failed(self, message: msg.EngineOpenFailed) -> None:
         self.exit_reason = message.reason
         self.exit(1, return_code=1)
 
-    def _attach(self, engine: EngineLike) -> None:
+    def _attach_engine(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready
         self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
         if self._serve_port is not None:
@@ -132,8 +132,10 @@ class ShammahApp(App[int]):
 
         if self._server is not None or self.engine is None:
             return
-        data_dir = self._data_dir or getattr(self.engine, "data_dir", None)
+        data_dir = self._data_dir or self.engine.data_dir
         try:
+            # The server needs the whole Engine (its store, lock and teacher), which is what the app
+            # opens; only tests give the app a fake, and they do not serve.
             self._server = await start_server(self.engine, data_dir, port=port)  # type: ignore[arg-type]
         except ServeError as exc:
             self.notify(str(exc), title="Serving failed", severity="error")
@@ -191,10 +193,10 @@ class ShammahApp(App[int]):
 
     def edit_setting(self, key: str) -> None:
         """Toggle a yes/no setting; ask for any other's new value. Saved to settings.toml."""
-        from shammah_tui.ui.editable_settings import format_value
+        from shammah_tui.ui.editable_settings import format_value, setting_value
         from shammah_tui.ui.screens.setting_edit import SettingEditScreen
 
-        current = getattr(self.engine.settings, key, None) if self.engine is not None else None
+        current = setting_value(self.engine.settings, key) if self.engine is not None else None
         if isinstance(current, bool):
             self._main.change_setting(key, not current)
             return

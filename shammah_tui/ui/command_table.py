@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 #: When a palette entry is offered: always, or only while the Messages-API server does (not) run.
 Offered = Literal["always", "serving", "not_serving"]
@@ -150,7 +150,7 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def bindings(*, on_app: bool) -> list[Binding]:
+def bindings(*, on_app: bool) -> list[BindingType]:
     """The app's (`on_app`) or the main screen's key bindings."""
     return [c.binding() for c in COMMANDS if c.key and c.on_app == on_app]
 

@@ -4,6 +4,7 @@ announced runs, readable tool results, counters that add up, wording."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from rich.text import Text
 
@@ -162,7 +163,7 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         view = list(app.main.query(AnswerView))[-1]
         assert "engine.stats()" not in badge_line(view)
 
-        engine.settings.auto_train = False
+        engine.settings = dataclasses.replace(engine.settings, auto_train=False)
         app.main.fetch_stats()
         await settle(pilot)
         assert str(app.main.query_one("#stat-queue").render()) == "121 queued · auto-train off"

@@ -19,6 +19,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -35,7 +36,7 @@ from shammah_tui.formatting import (
 from shammah_tui.kinds import MODELS
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.command_table import bindings
-from shammah_tui.ui.editable_settings import EDITABLE, settings_text
+from shammah_tui.ui.editable_settings import EDITABLE, setting_value, settings_text
 from shammah_tui.ui.slash import SLASH_COMMANDS, SlashCommand, SlashError, parse_slash
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.conversation import Conversation
@@ -115,7 +116,7 @@ class MainScreen(Screen[None]):
         self._match = 0
         self._left_conversation: int | None = None
         self._mounted = False
-        self._pending_attach: tuple[EngineLike, bool, Callable[[], None] | None] | None = None
+        self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -195,7 +196,7 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ engine link
     def attach(self, engine: EngineLike, *, loading_models: bool,
-               then: Callable[[], None] | None = None) -> None:
+               then: Callable[[], object] | None = None) -> None:
         """Start showing `engine`: subscribe to its events and restore the last session.
 
         `then` runs once subscribed (the app starts loading the models there, so
@@ -206,12 +207,12 @@ class MainScreen(Screen[None]):
             return
         self.engine = engine
         if self.data_dir is None:
-            self.data_dir = getattr(engine, "data_dir", None)
+            self.data_dir = engine.data_dir
         self.header.teacher = engine.teacher.label
-        self.header.teacher_kind = getattr(engine.teacher, "kind", "")
+        self.header.teacher_kind = engine.teacher.kind
         self.header.models_state = "ready" if engine.models_ready else ("loading" if loading_models else "off")
-        self.metrics.progress.batch_size = int(getattr(engine.settings, "step_batch_size", 64) or 64)
-        self.metrics.run_at = int(getattr(engine.settings, "batch_size", 32) or 32)
+        self.metrics.progress.batch_size = engine.settings.step_batch_size
+        self.metrics.run_at = engine.settings.batch_size
         self._unsubscribe = engine.subscribe(self._on_engine_event)
         self.restore_session()
         if then is not None:
@@ -336,11 +337,11 @@ class MainScreen(Screen[None]):
             parts.append("teaching")
         return join_nonempty(parts)
 
-    def _toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
-        self.app.notify(text, title=title, severity=severity, timeout=6)  # type: ignore[arg-type]
+    def _toast(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+        self.app.notify(text, title=title, severity=severity, timeout=6)
 
     def on_stats_fetched(self, message: msg.StatsFetched) -> None:
-        auto_train = getattr(self.engine.settings, "auto_train", None) if self.engine else None
+        auto_train = self.engine.settings.auto_train if self.engine else None
         self.metrics.show_stats(message.stats, auto_train)
 
     def on_tool_log_selected(self, message: ToolLog.Selected) -> None:
@@ -559,9 +560,8 @@ class MainScreen(Screen[None]):
             view.post_message(AnswerView.Settled("teacher", "error", "teaching failed", error=error_line(exc)))
             self.post_message(msg.TeachFinished(error=error_line(exc)))
             return
-        meta = join_nonempty([plural(getattr(summary, "iterations", 0), "turn"),
-                              plural(getattr(summary, "tool_calls", 0), "tool call"),
-                              teach_outcome(getattr(summary, "stopped_because", "done"))])
+        meta = join_nonempty([plural(summary.iterations, "turn"), plural(summary.tool_calls, "tool call"),
+                              teach_outcome(summary.stopped_because)])
         view.post_message(AnswerView.Settled("teacher", "teacher", meta))
         self.post_message(msg.TeachFinished(summary=meta))
 
@@ -605,7 +605,7 @@ class MainScreen(Screen[None]):
         except Exception as exc:
             view.post_message(AnswerView.Settled("tool", "error", name, error=error_line(exc)))
             return
-        if getattr(result, "is_error", False):
+        if result.is_error:
             view.post_message(AnswerView.Settled("tool", "error", name, error=result.text))
         else:
             view.post_message(AnswerView.Settled("tool", "tool", name, text=result.text, plain=True))
@@ -816,16 +816,12 @@ class MainScreen(Screen[None]):
             return
         try:
             saved = await asyncio.to_thread(update_settings_file, self.data_dir / SETTINGS_NAME, key, value)
-            new_value = getattr(saved, key)
+            new_value = setting_value(saved, key)
             applied = key == "theme"  # the app shows it already
-            engine = self.engine
-            current = engine.settings if engine is not None else None
-            apply = getattr(engine, "apply_settings", None)
-            if current is not None and dataclasses.is_dataclass(current) and not isinstance(current, type):
-                updated = dataclasses.replace(current, **{key: new_value})
-                if apply is not None:
-                    apply(updated)
-                    applied = True
+            if self.engine is not None:
+                # Only the changed key: the rest may differ from the file (the command line's choices).
+                self.engine.apply_settings(dataclasses.replace(self.engine.settings, **{key: new_value}))
+                applied = True
         except Exception as exc:
             self.post_message(msg.SettingChanged(key, None, False, error_line(exc)))
             return
