@@ -18,7 +18,6 @@ from textual.events import Resize
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Input, Tab, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -26,7 +25,7 @@ from shammah_tui.events import (
     EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep,
 )
-from shammah_tui.formatting import code_blocks, describe_models, error_line, join_nonempty, plural
+from shammah_tui.formatting import describe_models, error_line, join_nonempty, plural
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.command_table import bindings
 from shammah_tui.ui.editable_settings import format_value, settings_text
@@ -96,8 +95,6 @@ class MainScreen(Screen[None]):
         self._shown = False
         self._teach_worker: Worker[None] | None = None
         self._teach_stopping = False
-        self._matches: list[Widget] = []
-        self._match = 0
         self._mounted = False
         self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
 
@@ -220,10 +217,7 @@ class MainScreen(Screen[None]):
                     self.session.stats_dirty = True
                 case QueryVerified() if event.query_id is not None:
                     # The engine starts a spot check once the answer is returned: its view knows the id.
-                    for view in self.conversation.query(AnswerView):
-                        if view.query_id == event.query_id:
-                            view.post_message(AnswerView.Verified(event.verified))
-                            break
+                    self.conversation.show_verdict(event.query_id, event.verified)
                 case Notice():
                     self.conversation.add_notice(event.level, event.text)
                 case TrainingStarted():
@@ -442,27 +436,13 @@ class MainScreen(Screen[None]):
         self._toast(f"Copied the {what} ({plural(len(text), 'character')}).", title="Copy")
 
     def on_search_bar_changed(self, message: SearchBar.Changed) -> None:
-        self._matches = self.conversation.find(message.query)
-        self.conversation.show_matches(self._matches)
-        self._match = len(self._matches) - 1
-        self._show_match()
+        self.search_bar.show_count(*self.conversation.search(message.query))
 
     def on_search_bar_step(self, message: SearchBar.Step) -> None:
-        if self._matches:
-            self._match = (self._match - message.delta) % len(self._matches)  # +1: older
-        self._show_match()
-
-    def _show_match(self) -> None:
-        if self._matches:
-            self.conversation.select(self._matches[self._match])
-            self.search_bar.show_count(self._match, len(self._matches))
-        else:
-            self.search_bar.show_count(None, 0)
+        self.search_bar.show_count(*self.conversation.step_match(message.delta))
 
     def on_search_bar_closed(self, message: SearchBar.Closed) -> None:
-        self._matches = []
-        self.conversation.show_matches([])
-        self.conversation.select(None, scroll=False)
+        self.conversation.end_search()
         self.prompt.focus()
 
     # ------------------------------------------------------ export, history
@@ -613,17 +593,12 @@ class MainScreen(Screen[None]):
 
     def action_copy(self, what: str = "") -> None:
         """Copy the last answer, or (`code`) the last code block of the conversation."""
-        answers = [v.text for v in self.conversation.query(AnswerView) if v.text.strip()]
-        if what == "code":
-            blocks = [b for text in answers for b in code_blocks(text)]
-            if blocks:
-                self.copy_text(blocks[-1], "code block")
-            else:
-                self._toast("No code block in this conversation yet.", title="Copy", severity="warning")
-        elif answers:
-            self.copy_text(answers[-1], "answer")
+        text = self.conversation.last_answer_text(code=what == "code")
+        if text:
+            self.copy_text(text, "code block" if what == "code" else "answer")
         else:
-            self._toast("No answer to copy yet.", title="Copy", severity="warning")
+            self._toast("No code block in this conversation yet." if what == "code" else "No answer to copy yet.",
+                        title="Copy", severity="warning")
 
     def action_set(self, arg: str = "") -> None:
         """Show the editable settings, or change one (`key value`)."""
