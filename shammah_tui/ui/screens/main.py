@@ -7,7 +7,7 @@ The handlers here pass what they bring down to the widgets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from shammah_tui.formatting import describe_models, error_line, join_nonempty, p
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.command_table import bindings
 from shammah_tui.ui.editable_settings import format_value, settings_text
-from shammah_tui.ui.session import Session
+from shammah_tui.ui.session import Post, Session
 from shammah_tui.ui.slash import SLASH_COMMANDS, SlashCommand, SlashError, parse_slash
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.conversation import Conversation
@@ -414,7 +414,8 @@ class MainScreen(Screen[None]):
             self._toast(f"Teaching round done: {message.summary}", title="Teaching")
 
     # ---------------------------------------------------------- tools, stats
-    def _answer_with(self, title: str, badge: str, meta: str, work: Callable[[Any], Any]) -> None:
+    def _answer_with(self, title: str, badge: str, meta: str,
+                     work: Callable[[Post], Coroutine[Any, Any, None]]) -> None:
         """Show `title` as a question and run `work(reply)` for its answer (as a tool call)."""
         if not self._need_engine():
             return
