@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from textual.message import Message
 
@@ -29,6 +29,21 @@ from shammah_tui.ui.widgets.answer import AnswerView
 #: Where a message goes: the screen's (or an answer view's) `post_message`.
 Post = Callable[[Message], object]
 
+
+class Job(Protocol):
+    """Work running in the background (under the app, a Textual worker)."""
+
+    @property
+    def is_finished(self) -> bool: ...
+    def cancel(self) -> object: ...
+
+
+#: Starts `work` in the background, in a named group: under the app, the screen's `run_worker`.
+Runner = Callable[[Coroutine[Any, Any, None], str], Job]
+#: What `Session.cancel` stopped: the answer, teaching, the training run; or that a run would not
+#: stop (`busy`), or nothing was going ("").
+Cancelled = Literal["answer", "teaching", "training", "busy", ""]
+
 #: Least seconds (on the injected clock) between two engine.stats() reads: it scans the store.
 STATS_MIN_INTERVAL = 2.0
 #: Flushes a run may go on showing after the engine says none is running, before the UI ends it
@@ -39,9 +54,10 @@ ORPHAN_FLUSHES = 8
 class Session:
     """One user's session on the engine: the conversation, its context, and what runs."""
 
-    def __init__(self, *, clock: Callable[[], float], post: Post, data_dir: Path | None = None) -> None:
+    def __init__(self, *, clock: Callable[[], float], post: Post, run: Runner, data_dir: Path | None = None) -> None:
         self._clock = clock
         self._post = post
+        self._run = run
         self.data_dir = data_dir
         """The data directory (exports and settings.toml go there), when known."""
         self.engine: EngineLike | None = None
@@ -54,6 +70,10 @@ class Session:
         """The conversation the last clear (or reopen) left, for undo."""
         self.asking = False
         """From a question's start until its AskFinished is handled."""
+        self.teach_stopping = False
+        """Teaching was told to stop and has not finished yet."""
+        self._ask_job: Job | None = None
+        self._teach_job: Job | None = None
         self.stats_dirty = False
         """Something changed that the stats show."""
         self._stats_busy = False
@@ -98,6 +118,29 @@ class Session:
         self.history = [(m.role, m.text) for m in messages if m.role in ("user", "assistant")]
 
     # ---------------------------------------------------------------------- ask
+    def start_ask(self, text: str, reply: Post) -> None:
+        """Answer `text` in the background (one question at a time: see `asking`)."""
+        self.asking = True
+        self._ask_job = self._run(self.ask(text, reply), "ask")
+
+    def cancel_ask(self) -> bool:
+        """Cancel the answer in flight; False when none is."""
+        if not self.asking or self._ask_job is None or self._ask_job.is_finished:
+            return False
+        self._ask_job.cancel()
+        return True
+
+    def cancel(self) -> Cancelled:
+        """Cancel the answer in flight, else teaching, else the training run."""
+        if self.cancel_ask():
+            return "answer"
+        if self.teaching and not self.teach_stopping:
+            self.stop_teaching()
+            return "teaching"
+        if self.engine is not None and self.engine.training:
+            return "training" if self.cancel_training() else "busy"
+        return ""
+
     async def ask(self, text: str, reply: Post) -> None:
         """Answer `text`: streams fragments to `reply`, settles it, then posts AskFinished."""
         engine = self._engine()
@@ -125,6 +168,21 @@ class Session:
             self.history += [("user", result.query), ("assistant", result.answer)]
 
     # ----------------------------------------------------------------- teaching
+    @property
+    def teaching(self) -> bool:
+        return self._teach_job is not None and not self._teach_job.is_finished
+
+    def start_teaching(self, topic: str | None, reply: Post) -> None:
+        """Teach in the background; its text streams to `reply`."""
+        self.teach_stopping = False
+        self._teach_job = self._run(self.teach(topic, reply), "teach")
+
+    def stop_teaching(self) -> None:
+        """Stop teaching (a training run it started goes on)."""
+        if self._teach_job is not None and not self._teach_job.is_finished:
+            self.teach_stopping = True
+            self._teach_job.cancel()
+
     async def teach(self, topic: str | None, reply: Post) -> None:
         """One teaching session; its text streams to `reply`. Posts TeachFinished."""
         engine = self._engine()

@@ -61,7 +61,7 @@ async def test_esc_stops_teaching_and_esc_again_cancels_its_run(engine, clock):
 
         await pilot.press("escape")  # teaching stops; the run it started goes on
         await settle(pilot)
-        assert not app.main.teaching and engine.training
+        assert not app.main.session.teaching and engine.training
         last = app.main.tool_log.calls[-1]
         assert (last.name, last.status, last.summary) == ("train", "error", "cancelled")
         assert "Teaching stopped. Training run #1 goes on; esc cancels it." in notices(app, "information")

@@ -32,11 +32,26 @@ class Posted:
         return [m for m in self.messages if isinstance(m, kind)]
 
 
+class TaskJob:
+    """A background job as an asyncio task (the app uses Textual workers)."""
+
+    def __init__(self, work) -> None:
+        self.task = asyncio.ensure_future(work)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.task.done()
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+
 def make_session(engine: FakeEngine | None = None, *, clock: FixedClock | None = None,
                  data_dir=None) -> tuple[Session, FakeEngine, Posted]:
     engine = engine or FakeEngine()
     screen = Posted()
-    session = Session(clock=clock or FixedClock(), post=screen, data_dir=data_dir)
+    session = Session(clock=clock or FixedClock(), post=screen, data_dir=data_dir,
+                      run=lambda work, group: TaskJob(work))
     session.attach(engine)
     return session, engine, screen
 
@@ -89,6 +104,26 @@ async def test_a_cancelled_answer_says_so():
         await task
     assert [s.state for s in reply.of(AnswerView.Settled)] == ["cancelled"]
     assert screen.of(msg.AskFinished)[0].result is None
+
+
+async def test_esc_cancels_the_answer_then_teaching_then_the_run():
+    session, engine, screen = make_session()
+    engine.ask_gate, engine.teach_gate, engine.train_gate = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    session.start_ask("capital of France?", Posted())
+    session.start_teaching("units", Posted())
+    assert session.start_training()
+    await asyncio.sleep(0.01)
+    assert session.asking and session.teaching and engine.training
+
+    assert session.cancel() == "answer"
+    await asyncio.sleep(0.01)
+    session.answered(screen.of(msg.AskFinished)[0].result)
+    assert session.cancel() == "teaching" and session.teach_stopping
+    await asyncio.sleep(0.01)
+    assert not session.teaching and screen.of(msg.TeachFinished)[0].stopped
+    assert session.cancel() == "training" and engine.cancelled_training
+    await asyncio.sleep(0.01)
+    assert session.cancel() == ""
 
 
 async def test_restore_opens_the_latest_conversation_or_a_new_one():

@@ -86,15 +86,13 @@ class MainScreen(Screen[None]):
     def __init__(self, *, clock: Callable[[], float], data_dir: Path | None = None) -> None:
         super().__init__(id="main")
         self._clock = clock
-        self.session = Session(clock=clock, post=self.post_message, data_dir=data_dir)
+        self.session = Session(clock=clock, post=self.post_message, data_dir=data_dir,
+                               run=lambda work, group: self.run_worker(work, group=group, exit_on_error=False))
         """The conversation and what runs on the engine."""
         self._unsubscribe: Callable[[], None] | None = None
-        self._ask_worker: Worker[None] | None = None
         self._asked: tuple[UserMessage, AnswerView, str | None] | None = None
         """The question being answered, its answer, and the prompt text to clear once shown."""
         self._shown = False
-        self._teach_worker: Worker[None] | None = None
-        self._teach_stopping = False
         self._mounted = False
         self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
 
@@ -255,7 +253,7 @@ class MainScreen(Screen[None]):
 
     def _activity(self) -> str:
         """What the header says runs now: the run's progress, and teaching."""
-        return join_nonempty([self.metrics.progress.short_status(), "teaching" if self.teaching else ""])
+        return join_nonempty([self.metrics.progress.short_status(), "teaching" if self.session.teaching else ""])
 
     def _toast(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
         self.app.notify(text, title=title, severity=severity, timeout=6)
@@ -331,10 +329,6 @@ class MainScreen(Screen[None]):
             await self.run_slash(command)
 
     # ------------------------------------------------------------------- ask
-    @property
-    def teaching(self) -> bool:
-        return self._teach_worker is not None and not self._teach_worker.is_finished
-
     def ask(self, text: str, *, typed: bool = False) -> None:
         """Show the question and answer it in a worker.
 
@@ -354,9 +348,7 @@ class MainScreen(Screen[None]):
         # SHOW_PENDING_AFTER_S (most local answers): one layout instead of two. Messages the worker
         # posts to the view meanwhile wait in its queue until it is mounted.
         self._asked, self._shown = (UserMessage(shown), view, text if typed else None), False
-        self.session.asking = True
-        self._ask_worker = self.run_worker(self.session.ask(text, view.post_message), group="ask",
-                                           exit_on_error=False)
+        self.session.start_ask(text, view.post_message)
         self.set_timer(SHOW_PENDING_AFTER_S, self._show_asked)
 
     def _show_asked(self) -> None:
@@ -380,24 +372,18 @@ class MainScreen(Screen[None]):
             view.query_id = message.result.query_id
         self.session.answered(message.result)
 
-    def _cancel_ask(self) -> None:
-        if self.session.asking and self._ask_worker is not None:
-            self._ask_worker.cancel()
-
     # ---------------------------------------------------------------- teaching
     def start_teaching(self, topic: str | None = None) -> None:
         """Start an active-teaching session; its text streams into the conversation."""
-        if not self._need_engine() or self.teaching:
+        if not self._need_engine() or self.session.teaching:
             return
         title = f"teaching: {topic}" if topic else "teaching"
         view = self.conversation.add_answer(badge="teacher", state="teacher", meta=f"{title}…")
-        self._teach_stopping = False
-        self._teach_worker = self.run_worker(self.session.teach(topic, view.post_message), group="teach",
-                                             exit_on_error=False)
+        self.session.start_teaching(topic, view.post_message)
         self.header.activity = self._activity()
 
     def on_teach_finished(self, message: msg.TeachFinished) -> None:
-        self._teach_stopping = False
+        self.session.teach_stopping = False
         # Calls the session left running (their end never came) end here, unless a slash
         # command's tool call is still going.
         if not any(w.group == "tools" and not w.is_finished for w in self.workers):
@@ -474,7 +460,7 @@ class MainScreen(Screen[None]):
                             exit_on_error=False)
 
     async def on_conversation_loaded(self, message: msg.ConversationLoaded) -> None:
-        self._cancel_ask()
+        self.session.cancel_ask()
         await self.conversation.clear()
         self.session.reopened(message.conversation_id, message.messages)
         self.conversation.restore(message.messages)
@@ -517,32 +503,26 @@ class MainScreen(Screen[None]):
 
     def action_toggle_teaching(self, topic: str = "") -> None:
         """Start teaching (on `topic`), or stop the session that runs."""
-        if self.teaching and not self._teach_stopping:
-            self.action_stop_teaching()
-        elif not self.teaching:
+        if not self.session.teaching:
             self.start_teaching(topic or None)
+        elif not self.session.teach_stopping:
+            self.session.stop_teaching()
 
     def action_stop_teaching(self) -> None:
         """Stop the teaching session (a training run it started goes on; esc then cancels it)."""
-        if self._teach_worker is not None and not self._teach_worker.is_finished:
-            self._teach_stopping = True
-            self._teach_worker.cancel()
+        self.session.stop_teaching()
 
     def action_cancel(self) -> None:
         """Cancel the answer in flight, else teaching, else the training run, else the search."""
-        engine = self.session.engine
-        if self.session.asking and self._ask_worker is not None and not self._ask_worker.is_finished:
-            self._ask_worker.cancel()
-        elif self.teaching and not self._teach_stopping:
-            self.action_stop_teaching()
-        elif engine is not None and engine.training:
-            self.action_cancel_training()
-        elif self.search_bar.display:
-            self.search_bar.action_close()
+        match self.session.cancel():
+            case "training":
+                self.conversation.add_notice("information", "Cancelling the training run…")
+            case "" if self.search_bar.display:
+                self.search_bar.action_close()
 
     async def action_clear(self) -> None:
         """Start a new conversation (the old one stays in the store: ctrl+o or /open brings it back)."""
-        self._cancel_ask()
+        self.session.cancel_ask()
         if not self.session.history and not self.conversation.items:
             self.conversation.add_notice("information", "This conversation is already empty.")
             return
