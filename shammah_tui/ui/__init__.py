@@ -44,7 +44,7 @@ def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None
         return await opener(data_dir, settings, chosen, seed=seed)
 
     return ShammahApp(open_engine=open_engine, load_models=load_models, data_dir=data_dir,
-                      theme=getattr(settings, "theme", None), serve_port=serve_port)
+                      theme=settings.theme, serve_port=serve_port)
 
 
 def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,

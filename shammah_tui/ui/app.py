@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import Theme
 
 from shammah_tui.formatting import error_line
 from shammah_tui.ui import messages as msg
+from shammah_tui.ui.command_table import bindings, palette_commands
 from shammah_tui.ui.commands import SettingsCommands
 from shammah_tui.ui.screens.main import MainScreen
 
@@ -44,10 +45,7 @@ class ShammahApp(App[int]):
     TITLE = "Shammah"
     COMMANDS = App.COMMANDS | {SettingsCommands}
 
-    BINDINGS = [
-        Binding("f1", "help", "Help", tooltip="Keys and commands"),
-        Binding("ctrl+q", "quit", "Quit", tooltip="Quit (cancels a training run)", priority=True),
-    ]
+    BINDINGS = bindings(on_app=True)
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
@@ -94,7 +92,7 @@ class ShammahApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.engine is not None:
-            self._attach(self.engine)
+            self._attach_engine(self.engine)
         else:
             self.call_after_refresh(self.open_engine)  # the first frame first
 
@@ -118,13 +116,13 @@ class ShammahApp(App[int]):
 
     def on_engine_opened(self, message: msg.EngineOpened) -> None:
         self.engine = message.engine
-        self._attach(message.engine)
+        self._attach_engine(message.engine)
 
     def on_engine_open_failed(self, message: msg.EngineOpenFailed) -> None:
         self.exit_reason = message.reason
         self.exit(self._open_exit_code, return_code=self._open_exit_code)
 
-    def _attach(self, engine: EngineLike) -> None:
+    def _attach_engine(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready
         self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
         if self._serve_port is not None:
@@ -138,8 +136,10 @@ class ShammahApp(App[int]):
 
         if self._server is not None or self.engine is None:
             return
-        data_dir = self._data_dir or getattr(self.engine, "data_dir", None)
+        data_dir = self._data_dir or self.engine.data_dir
         try:
+            # The server needs the whole Engine (its store, lock and teacher), which is what the app
+            # opens; only tests give the app a fake, and they do not serve.
             self._server = await start_server(self.engine, data_dir, port=port)  # type: ignore[arg-type]
         except ServeError as exc:
             self.notify(str(exc), title="Serving failed", severity="error")
@@ -197,10 +197,10 @@ class ShammahApp(App[int]):
 
     def edit_setting(self, key: str) -> None:
         """Toggle a yes/no setting; ask for any other's new value. Saved to settings.toml."""
-        from shammah_tui.ui.editable_settings import format_value
+        from shammah_tui.ui.editable_settings import format_value, setting_value
         from shammah_tui.ui.screens.setting_edit import SettingEditScreen
 
-        current = getattr(self.engine.settings, key, None) if self.engine is not None else None
+        current = setting_value(self.engine.settings, key) if self.engine is not None else None
         if isinstance(current, bool):
             self._main.change_setting(key, not current)
             return
@@ -219,42 +219,18 @@ class ShammahApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_start_serving(self, port: int = 8765) -> None:
+        """Serve the Messages API on `port`."""
+        self.start_serving(port)
+
+    async def action_stop_serving(self) -> None:
+        """Stop the Messages-API server."""
+        await self.stop_serving()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        main = self._main
-        yield SystemCommand("Train now", "Train the local models on the queued examples", main.action_train)
-        if self._server is None:
-            yield SystemCommand("Serve the Messages API", "Let any Claude client learn through Shammah "
-                                "(127.0.0.1:8765); its traffic shows here", lambda: self.start_serving(8765))
-        else:
-            yield SystemCommand("Stop serving", f"Stop the Messages-API server at {self._server.url}",
-                                self.stop_serving)
-        yield SystemCommand("Start teaching", "Let the teacher teach through its tools", main.action_teach)
-        yield SystemCommand("Stop teaching", "Stop the teaching session", main.action_stop_teaching)
-        yield SystemCommand("Cancel", "Cancel the answer in flight, teaching, or the training run",
-                            main.action_cancel)
-        yield SystemCommand("Cancel training", "Stop the running training run (models stay unchanged)",
-                            main.cancel_training)
-        yield SystemCommand("Clear conversation", "Start a new conversation", main.action_clear)
-        yield SystemCommand("Analyze models", "Evaluate the local models per category (/analyze)",
-                            lambda: main.run_slash_line("/analyze"))
-        yield SystemCommand("Show stats", "Rates, losses, queue and token counts (/stats)",
-                            lambda: main.run_slash_line("/stats"))
-        yield SystemCommand("Copy last answer", "Copy the last answer to the clipboard (/copy)", main.copy_last)
-        yield SystemCommand("Copy last code block", "Copy the last code block of the conversation (/copy code)",
-                            lambda: main.copy_last(code=True))
-        yield SystemCommand("Export conversation as Markdown", "Write it to exports/ in the data dir (/export md)",
-                            lambda: main.action_export("md"))
-        yield SystemCommand("Export conversation as JSON", "Write it to exports/ in the data dir (/export json)",
-                            lambda: main.action_export("json"))
-        yield SystemCommand("Open a past conversation", "List past conversations and reopen one (ctrl+o)",
-                            main.action_open_conversations)
-        yield SystemCommand("Undo clear", "Go back to the conversation before the last clear or reopen",
-                            main.action_undo_clear)
-        yield SystemCommand("Find in conversation", "Search the messages (ctrl+f)", main.action_search)
-        yield SystemCommand("Settings", "Show the settings you can change (/set)",
-                            lambda: main.run_slash_line("/set"))
-        yield SystemCommand("Help", "Keys and slash commands", self.action_help)
-        for pane in ("chat", "tools", "metrics"):
-            yield SystemCommand(f"Show {pane} pane", f"Show and focus the {pane} pane",
-                                lambda pane=pane: main.action_show_pane(pane))
+        server_url = self._server.url if self._server is not None else ""
+        for command in palette_commands(serving=self._server is not None):
+            target = self if command.on_app else self._main
+            yield SystemCommand(command.title, command.palette_help.format(server_url=server_url),
+                                partial(self.call_later, self.run_action, command.action, target))

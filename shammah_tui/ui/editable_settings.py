@@ -5,7 +5,10 @@ No Textual here. Values are checked and saved by `shammah_tui.settings.update_se
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from shammah_tui.settings import Settings
 
 #: key → what it does (shown in the palette and by `/set`), in the order shown.
 EDITABLE: dict[str, str] = {
@@ -29,11 +32,16 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def settings_text(settings: Any) -> str:
+def setting_value(settings: Settings, key: str) -> Any:
+    """The value of the setting named `key` (a field of Settings)."""
+    return dataclasses.asdict(settings)[key]
+
+
+def settings_text(settings: Settings | None) -> str:
     """The editable settings and their values, as aligned plain text (`/set`)."""
     width = max(map(len, EDITABLE))
     lines = []
     for key, what in EDITABLE.items():
-        value = format_value(getattr(settings, key, "?")) if settings is not None else "?"
+        value = format_value(setting_value(settings, key)) if settings is not None else "?"
         lines.append(f"{key:<{width}}  {value:<24} {what}")
     return "\n".join(lines)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shammah_tui.events import AskResult, EngineEvent
+from shammah_tui.settings import Settings
 from shammah_tui.store.rows import ConversationSummary, LossPoint, Message, SkillResult, ToolCallRow, TrainingRun
+
+if TYPE_CHECKING:
+    from shammah_tui.teachers.base import TeachSummary
+    from shammah_tui.tools.base import ToolResult
 
 
 class StoreLike(Protocol):
@@ -40,13 +45,19 @@ class TeacherLike(Protocol):
     def label(self) -> str: ...
 
 
+class ToolRegistryLike(Protocol):
+    """The teaching tools, as the slash commands call them."""
+
+    async def call(self, name: str, raw_input: Any, call_id: str | None = None) -> ToolResult: ...
+
+
 class EngineLike(Protocol):
     """`shammah_tui.engine.Engine` as the UI sees it."""
 
     # Read-only to the UI: as properties, the engine's own Store and Teacher satisfy the
     # narrower protocols (a settable attribute's type would have to match exactly).
     @property
-    def settings(self) -> Any: ...
+    def settings(self) -> Settings: ...
     @property
     def store(self) -> StoreLike: ...
     @property
@@ -67,14 +78,10 @@ class EngineLike(Protocol):
     def start_training(self, trigger: str = "manual") -> asyncio.Task[Any] | None: ...
     def cancel_training(self) -> bool: ...
     async def teach(self, rounds: int = 1, topic: str | None = None,
-                    on_text: Callable[[str], None] | None = None) -> Any: ...
-    def tool_registry(self) -> Any: ...
+                    on_text: Callable[[str], None] | None = None) -> TeachSummary: ...
+    def tool_registry(self) -> ToolRegistryLike: ...
     async def stats(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
-    def apply_settings(self, settings: Any) -> None:
-        """Use `settings` from now on (the UI saved one changed value to settings.toml first).
-
-        Not in the real Engine yet: the UI calls it only when the engine has it, else says the
-        change takes effect at the next start.
-        """
+    def apply_settings(self, settings: Settings) -> None:
+        """Use `settings` from now on (the UI saved one changed value to settings.toml first)."""
         ...

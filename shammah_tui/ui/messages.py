@@ -116,8 +116,6 @@ class AskFinished(Message):
     """The question as typed."""
     result: AskResult | None
     """The engine's result; None when the ask was cancelled."""
-    view: Any = None
-    """The AnswerView that shows it (a later spot-check verdict goes there)."""
 
 
 @dataclass

@@ -147,7 +147,12 @@ class FirstFrame:
 async def _refreshed(app: Any) -> float:
     """Wait until the screen has no update left to draw; the time it was reached."""
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-    app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+
+    def reached() -> None:
+        if not done.done():
+            done.set_result(time.perf_counter())
+
+    app.call_after_refresh(reached)
     return await done
 
 
@@ -201,7 +206,7 @@ async def _answer_latency(data_dir: Path, per_phase: int, cpu_hog: bool) -> dict
                 errors.append(result.error)
             return result
 
-        engine.ask = timed_ask  # type: ignore[method-assign]
+        engine.ask = timed_ask  # type: ignore[method-assign]  # times the core's share of each answer
         app = ShammahApp(engine, load_models=False)
         idle: list[float] = []
         busy: list[float] = []

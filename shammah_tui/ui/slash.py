@@ -1,24 +1,13 @@
-"""Slash commands typed in the input line: parsing only (the screen runs them)."""
+"""Slash commands typed in the input line: parsing only (the screen runs their actions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: name → (argument hint, what it does); the order is the help order.
-SLASH_COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("", "train on the queued examples now"),
-    "teach": ("[topic]", "start (or stop) teaching through the tools"),
-    "analyze": ("", "evaluate the local models per category"),
-    "compare": ("<question>", "local answer vs teacher answer for a question"),
-    "stats": ("", "rates, losses, queue and token counts"),
-    "copy": ("[code]", "copy the last answer (or its last code block)"),
-    "find": ("<text>", "search the conversation"),
-    "export": ("[md|json] [path]", "save the conversation (into the data dir's exports/)"),
-    "open": ("[number]", "past conversations, or reopen one by number"),
-    "set": ("[key value]", "settings, or change one (into settings.toml)"),
-    "clear": ("", "start a new conversation"),
-    "help": ("", "keys and commands"),
-}
+from shammah_tui.ui.command_table import Command, slash_commands
+
+#: Slash word → its command (from the command table), in the help's order.
+SLASH_COMMANDS: dict[str, Command] = slash_commands()
 
 
 @dataclass(frozen=True)

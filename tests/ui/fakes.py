@@ -7,33 +7,30 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shammah_tui.events import (
     AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished,
     TrainingStarted, TrainingStep,
 )
+from shammah_tui.settings import Settings
 from shammah_tui.store.rows import (
     ConversationSummary, LossPoint, Message, ModelLoss, SkillResult, ToolCallRow, TrainingRun,
 )
+from shammah_tui.teachers.base import TeachSummary
 from shammah_tui.tools.base import ToolCallEvent, ToolResult
 from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
 from shammah_tui.ui.engine_api import EngineLike
 
+if TYPE_CHECKING:
+    from shammah_tui.engine import Engine
 
-@dataclass
-class FakeSettings:
-    batch_size: int = 32
-    step_batch_size: int = 32
-    n_embd: int = 128
-    n_layer: int = 2
-    error_bound: float = 0.05
-    spot_check_rate: float = 0.1
-    auto_train: bool = True
-    tier_order: tuple[str, ...] = ("neural", "learned", "template")
-    steps_per_run: int = 40
-    tool_iterations: int = 24
-    theme: str = "textual-dark"
+
+def fake_settings() -> Settings:
+    """The settings the scripted engine runs with (small models, runs of 32)."""
+    return Settings(batch_size=32, step_batch_size=32, n_embd=128, n_layer=2, error_bound=0.05,
+                    spot_check_rate=0.1, auto_train=True, tier_order=("neural", "learned", "template"),
+                    steps_per_run=40, tool_iterations=24, theme="textual-dark")
 
 
 class FakeTeacher:
@@ -153,10 +150,10 @@ class FakeEngine:
     def __init__(self, *, store: FakeStore | None = None, teacher: FakeTeacher | None = None,
                  answers: dict[str, AskResult] | None = None, stream_chunks: int = 3,
                  data_dir: Path | None = None) -> None:
-        self.settings = FakeSettings()
+        self.settings = fake_settings()
         self.data_dir: Path | None = data_dir
         """Where settings.toml and exports go (None: nowhere to save or export)."""
-        self.applied_settings: list[Any] = []
+        self.applied_settings: list[Settings] = []
         self.core_fixed = True
         """True: as the engine after issue #13 (a run a tool waits for outlives the tool call; a
         cancelled call ends with an event). False: as before (both are simply dropped)."""
@@ -283,7 +280,7 @@ class FakeEngine:
             return None
         return await (asyncio.shield(task) if self.core_fixed else task)
 
-    def apply_settings(self, settings: Any) -> None:
+    def apply_settings(self, settings: Settings) -> None:
         self.applied_settings.append(settings)
         self.settings = settings
 
@@ -294,7 +291,7 @@ class FakeEngine:
         return FakeRegistry(self)
 
     async def teach(self, rounds: int = 1, topic: str | None = None,
-                    on_text: Callable[[str], None] | None = None) -> Any:
+                    on_text: Callable[[str], None] | None = None) -> TeachSummary:
         self.teach_calls.append(topic)
         if on_text is not None:
             on_text("Let me check what the local model knows. ")
@@ -303,8 +300,6 @@ class FakeEngine:
             await self.tool_registry().call("train", {"wait": True})
         if self.teach_gate is not None:
             await self.teach_gate.wait()
-        from shammah_tui.teachers.base import TeachSummary
-
         return TeachSummary(iterations=2, tool_calls=1, stopped_because="done")
 
     async def stats(self) -> dict[str, Any]:
@@ -344,4 +339,9 @@ def scripted_report() -> RunReport:
 
 def _checked(engine: FakeEngine) -> EngineLike:
     """mypy holds the fake to the UI's engine protocol (tests/ui/fakes.py is in mypy's files)."""
+    return engine
+
+
+def _real_checked(engine: Engine) -> EngineLike:
+    """mypy holds the real engine to the same protocol."""
     return engine

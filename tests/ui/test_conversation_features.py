@@ -97,10 +97,10 @@ async def test_reopen_a_past_conversation_and_undo_a_clear(engine, clock):
         await settle(pilot)
         await ask(pilot, "what is 12 * 7?")
         await settle(pilot)
-        first = app.main.conversation_id
+        first = app.main.session.conversation_id
         await pilot.press("ctrl+l")
         await settle(pilot)
-        assert questions(app) == [] and app.main.conversation_id != first
+        assert questions(app) == [] and app.main.session.conversation_id != first
         await ask(pilot, "capital of France?")
         await settle(pilot)
 
@@ -115,9 +115,9 @@ async def test_reopen_a_past_conversation_and_undo_a_clear(engine, clock):
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is app.main
-        assert app.main.conversation_id == first
+        assert app.main.session.conversation_id == first
         assert questions(app) == ["what is 12 * 7?"]
-        assert app.main.history[0] == ("user", "what is 12 * 7?")
+        assert app.main.session.history[0] == ("user", "what is 12 * 7?")
         await ask(pilot, "capital of France?")
         await settle(pilot)
         assert engine.asked[-1][1] == first  # the next question continues it
@@ -125,7 +125,7 @@ async def test_reopen_a_past_conversation_and_undo_a_clear(engine, clock):
         # "Undo clear" goes back to the conversation left by the last clear or reopen.
         app.main.action_undo_clear()
         await settle(pilot)
-        assert app.main.conversation_id == 2 and questions(app) == ["capital of France?"]
+        assert app.main.session.conversation_id == 2 and questions(app) == ["capital of France?"]
         await app.main.run_slash_line("/open 99")
         await settle(pilot)
         assert "There is no conversation #99." in notices(app, "warning")

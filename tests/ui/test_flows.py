@@ -51,7 +51,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         assert dict(app.main.metrics.session_counts) == {"forward": 1, "learned": 1, "template": 1, "neural": 1}
         # The engine got the conversation so far as context, in this conversation.
         _, conversation_id, history = engine.asked[1]
-        assert conversation_id == app.main.conversation_id is not None
+        assert conversation_id == app.main.session.conversation_id is not None
         assert history == [("user", "explain KV caching"),
                            ("assistant", engine.answers["explain KV caching"].answer)]
 
@@ -72,7 +72,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         assert view.state == "error"
         assert "rejected the API key" in view.error
         assert notices(app, "error") == []
-        assert len(app.main.history) == 8  # failed answers are not context
+        assert len(app.main.session.history) == 8  # failed answers are not context
 
         # Pasted junk is shown without escape sequences, and shortened.
         await ask(pilot, "\x1b[31mred\x1b[0m " + "x" * 50_000)
@@ -307,11 +307,11 @@ async def test_stats_clear_and_command_palette(engine, clock):
         await ask(pilot, "/stats")
         await settle(pilot)
         assert "forward          12    30.0%" in answers(app)[-1].text
-        first_conversation = app.main.conversation_id
+        first_conversation = app.main.session.conversation_id
         await ask(pilot, "/clear")
         await settle(pilot)
-        assert answers(app) == [] and app.main.history == []
-        assert app.main.conversation_id != first_conversation
+        assert answers(app) == [] and app.main.session.history == []
+        assert app.main.session.conversation_id != first_conversation
         await pilot.press("ctrl+l")  # already empty: no new conversation
         await settle(pilot)
         assert engine.store.conversations_made == 2
@@ -339,7 +339,7 @@ async def test_last_session_help_and_tool_detail(populated_engine, clock):
         # Continuity: the last conversation, rates, losses, last run and tool calls come back.
         assert [u.text for u in app.main.query(UserMessage)] == ["what is 2 + 2?", "capital of Italy?"]
         assert [v.state for v in answers(app)] == ["template", "learned"]
-        assert app.main.conversation_id == 3
+        assert app.main.session.conversation_id == 3
         assert app.main.metrics.all_time_counts["forward"] == 22
         assert len(app.main.query_one(LossChart).points("generator")) == 400
         assert len(app.main.tool_log.calls) == 2

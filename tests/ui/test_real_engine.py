@@ -67,7 +67,7 @@ async def test_real_engine_restores_the_last_session(tmp_path):
         assert [v.state for v in app.main.query(AnswerView)] == ["template"]
         assert app.main.metrics.all_time_counts["template"] == 1
         assert [c.name for c in app.main.tool_log.calls] == ["compare_responses"]
-        assert app.main.history == [("user", "what is 3 + 4?"), ("assistant", "3 + 4 = **7**")]
+        assert app.main.session.history == [("user", "what is 3 + 4?"), ("assistant", "3 + 4 = **7**")]
         # engine.stats() from the real store reaches the metrics pane.
         assert "0 queued · a run starts at 32" in str(app.main.query_one("#stat-queue").render())
     assert teacher.closed  # engine.close() ran on the way out

@@ -4,6 +4,7 @@ announced runs, readable tool results, counters that add up, wording."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from rich.text import Text
 
@@ -60,7 +61,7 @@ async def test_esc_stops_teaching_and_esc_again_cancels_its_run(engine, clock):
 
         await pilot.press("escape")  # teaching stops; the run it started goes on
         await settle(pilot)
-        assert not app.main._teaching and engine.training
+        assert not app.main.session.teaching and engine.training
         last = app.main.tool_log.calls[-1]
         assert (last.name, last.status, last.summary) == ("train", "error", "cancelled")
         assert "Teaching stopped. Training run #1 goes on; esc cancels it." in notices(app, "information")
@@ -162,7 +163,7 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         view = list(app.main.query(AnswerView))[-1]
         assert "engine.stats()" not in badge_line(view)
 
-        engine.settings.auto_train = False
+        engine.settings = dataclasses.replace(engine.settings, auto_train=False)
         app.main.fetch_stats()
         await settle(pilot)
         assert str(app.main.query_one("#stat-queue").render()) == "121 queued · auto-train off"

@@ -76,7 +76,7 @@ class AnswerView(Widget):
                 return cls("error", "error", format_ms(result.latency_ms) if result.latency_ms else "",
                            None, result.error)
             source = result.source if result.source in SOURCES else "forward"
-            verified = {True: "✓ verified", False: "✗ teacher disagreed"}.get(result.verified, "")
+            verified = {True: "✓ verified", False: "✗ teacher disagreed", None: ""}[result.verified]
             meta = join_nonempty([format_ms(result.latency_ms), verified])
             return cls(source, source, meta, result.answer or "")
 

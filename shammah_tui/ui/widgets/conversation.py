@@ -72,6 +72,8 @@ class Conversation(VerticalScroll, can_focus=True):
         self._earlier: Static | None = None
         self.hidden_count = 0
         """Messages of this conversation removed from the screen to keep it at MAX_ITEMS."""
+        self._matches: list[Widget] = []
+        self._match = 0
 
     def on_mount(self) -> None:
         self.show_welcome()
@@ -148,6 +150,46 @@ class Conversation(VerticalScroll, can_focus=True):
         chosen = set(map(id, matches))
         for item in self.items:
             item.set_class(id(item) in chosen, "-match")
+
+    def search(self, text: str) -> tuple[int | None, int]:
+        """Mark the messages holding `text` and highlight the newest: (its place, how many)."""
+        self._matches = self.find(text)
+        self.show_matches(self._matches)
+        self._match = len(self._matches) - 1
+        return self._select_match()
+
+    def step_match(self, delta: int) -> tuple[int | None, int]:
+        """Highlight the match `delta` places older (+1) or newer (-1): (its place, how many)."""
+        if self._matches:
+            self._match = (self._match - delta) % len(self._matches)
+        return self._select_match()
+
+    def _select_match(self) -> tuple[int | None, int]:
+        if not self._matches:
+            return None, 0
+        self.select(self._matches[self._match])
+        return self._match, len(self._matches)
+
+    def end_search(self) -> None:
+        """Clear the marks and the highlight."""
+        self._matches = []
+        self.show_matches([])
+        self.select(None, scroll=False)
+
+    def last_answer_text(self, *, code: bool = False) -> str:
+        """The last answer's text, or (`code`) the conversation's last code block ("" if none)."""
+        answers = [v.text for v in self.query(AnswerView) if v.text.strip()]
+        if code:
+            blocks = [b for text in answers for b in code_blocks(text)]
+            return blocks[-1] if blocks else ""
+        return answers[-1] if answers else ""
+
+    def show_verdict(self, query_id: int, verified: bool) -> None:
+        """A spot check's verdict, on the answer to query `query_id`."""
+        for view in self.query(AnswerView):
+            if view.query_id == query_id:
+                view.post_message(AnswerView.Verified(verified))
+                return
 
     def on_resize(self, event: Resize) -> None:
         self._anchor_on_overflow()

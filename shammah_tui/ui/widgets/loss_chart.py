@@ -69,11 +69,12 @@ class LossChart(ThreadedPlot):
         plt.xticks(_int_ticks(longest))
 
 
-def _int_ticks(n: int) -> list[int]:
+def _int_ticks(n: int) -> list[float]:
     """A few round whole-number ticks from 1 to n."""
     if n <= 1:
         return [1]
     raw = (n - 1) / 4
     magnitude = 10 ** (len(str(int(raw))) - 1) if raw >= 1 else 1
     step = max(1, int(round(raw / magnitude)) * magnitude)
-    return [1] + list(range(step, n + 1, step))
+    ticks: list[float] = [1, *range(step, n + 1, step)]
+    return ticks

@@ -8,7 +8,7 @@ from typing import Any
 from textual_plotext import Plot
 
 from shammah_tui.formatting import rolling_rates
-from shammah_tui.kinds import SOURCES
+from shammah_tui.kinds import SOURCES, Source
 from shammah_tui.ui.widgets.palette import SOURCE_RGB
 from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 
@@ -26,7 +26,7 @@ class RateChart(ThreadedPlot):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._sources: list[str] = []
+        self._sources: list[Source] = []
 
     def set_sources(self, sources: Iterable[str]) -> None:
         """Replace the history (oldest first)."""
@@ -58,6 +58,7 @@ class RateChart(ThreadedPlot):
         plt.xticks(_int_ticks(n))
 
 
-def _int_ticks(n: int) -> list[int]:
+def _int_ticks(n: int) -> list[float]:
     """Five evenly spread whole-number ticks from 1 to n (fewer when n is small)."""
-    return sorted({1 + round(i * (n - 1) / 4) for i in range(5)}) if n > 1 else [1]
+    ticks: list[float] = sorted({1 + round(i * (n - 1) / 4) for i in range(5)}) if n > 1 else [1]
+    return ticks

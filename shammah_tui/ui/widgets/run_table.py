@@ -36,15 +36,15 @@ class RunTable(Static):
         ]
         for model in MODELS:
             loss = losses.get(model)
-            name = (model.ljust(WIDTHS[0]), f"bold {hex_colour(MODEL_RGB[model])}")
+            label = (model.ljust(WIDTHS[0]), f"bold {hex_colour(MODEL_RGB[model])}")
             if loss is None:
-                lines.append(Content.assemble(name, " ", "—".rjust(WIDTHS[1]), " ", "—".rjust(WIDTHS[2]), " ",
+                lines.append(Content.assemble(label, " ", "—".rjust(WIDTHS[1]), " ", "—".rjust(WIDTHS[2]), " ",
                                               "—".rjust(WIDTHS[3])))
                 continue
             pct = loss.improvement_pct
             pct_style = "$text-success" if pct > 0 else ("$text-error" if pct < 0 else "")
             lines.append(Content.assemble(
-                name, " ", format_loss(loss.old_loss).rjust(WIDTHS[1]), " ",
+                label, " ", format_loss(loss.old_loss).rjust(WIDTHS[1]), " ",
                 format_loss(loss.new_loss).rjust(WIDTHS[2]), " ", (f"{pct:+.1f}%".rjust(WIDTHS[3]), pct_style)))
         generator = losses.get("generator")
         if generator is not None:

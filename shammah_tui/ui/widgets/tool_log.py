@@ -34,6 +34,7 @@ STATUS_STYLE = {"running": ("◌", "bold yellow"), "ok": ("✓", "bold green"), 
 
 def event_from_row(row: ToolCallRow) -> ToolCallEvent:
     """A stored call as the log shows it."""
+    # The store keeps the status as text; it only ever holds what a ToolCallEvent wrote.
     return ToolCallEvent(row.call_id, row.name, row.input, row.status,  # type: ignore[arg-type]
                          row.created_at, row.duration_ms, row.summary, row.result_text)
 
