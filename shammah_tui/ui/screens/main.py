@@ -93,6 +93,8 @@ class MainScreen(Screen[None]):
         self._asked: tuple[UserMessage, AnswerView, str | None] | None = None
         """The question being answered, its answer, and the prompt text to clear once shown."""
         self._shown = False
+        self.show_pending_after_s = SHOW_PENDING_AFTER_S
+        """How long an answer may take to be shown together with its question."""
         self._mounted = False
         self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
 
@@ -349,7 +351,7 @@ class MainScreen(Screen[None]):
         # posts to the view meanwhile wait in its queue until it is mounted.
         self._asked, self._shown = (UserMessage(shown), view, text if typed else None), False
         self.session.start_ask(text, view.post_message)
-        self.set_timer(SHOW_PENDING_AFTER_S, self._show_asked)
+        self.set_timer(self.show_pending_after_s, self._show_asked)
 
     def _show_asked(self) -> None:
         """Show the question being answered and its (pending or settled) answer, once."""
