@@ -203,8 +203,8 @@ def curriculum() -> list[dict]:
 def _curriculum_baseline(name: str, stream: Sequence, lexical: str | None) -> dict:
     from shammah_tui.pipeline.learned import LearnedIndex
     from shammah_tui.pipeline.templates import template_answer
-    from shammah_tui.pipeline.text import normalize_query
-    from shammah_tui.store.rows import LearnedAnswer
+    from shammah_tui.core.text import normalize_query
+    from shammah_tui.core.records import LearnedAnswer
 
     index = LearnedIndex()
     sources, correct = [], []

@@ -72,8 +72,9 @@ from shammah_tui.pipeline.pair_features import (  # noqa: E402
     fit_logistic,
     pair_features,
 )
-from shammah_tui.pipeline.text import SIMILARITY_THRESHOLD, normalize_query  # noqa: E402
-from shammah_tui.store.rows import LearnedAnswer  # noqa: E402
+from shammah_tui.core.text import normalize_query  # noqa: E402
+from shammah_tui.pipeline.text import SIMILARITY_THRESHOLD  # noqa: E402
+from shammah_tui.core.records import LearnedAnswer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 QQP_CSV = DATA / "qqp_dev.csv"

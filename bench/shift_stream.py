@@ -45,8 +45,8 @@ from shammah_tui.pipeline.agreement import agreement  # noqa: E402
 from shammah_tui.pipeline.learned import LearnedIndex  # noqa: E402
 from shammah_tui.pipeline.regions import MIN_REGION_LABELS, pattern_of  # noqa: E402
 from shammah_tui.pipeline.templates import template_answer  # noqa: E402
-from shammah_tui.pipeline.text import normalize_query  # noqa: E402
-from shammah_tui.store.rows import LearnedAnswer  # noqa: E402
+from shammah_tui.core.text import normalize_query  # noqa: E402
+from shammah_tui.core.records import LearnedAnswer  # noqa: E402
 from tests.fakeapi import FakeMessagesAPI  # noqa: E402
 
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paraphrase_stream as ps  # noqa: E402
 
 from shammah_tui.pipeline.pair_features import FEATURE_NAMES, FEATURE_VERSION, AcceptanceModel, fit_logistic  # noqa: E402
-from shammah_tui.pipeline.text import normalize_query  # noqa: E402
+from shammah_tui.core.text import normalize_query  # noqa: E402
 
 OUT = ps.ROOT / "shammah_tui" / "pipeline" / "acceptance_qqp.json"
 SPLIT_SEED = 0

@@ -16,7 +16,7 @@ from typing import NoReturn
 from shammah_tui import __version__
 from shammah_tui.engine.open import EXIT_FAILURE, EXIT_USAGE, EngineOpenError, engine_settings, open_engine
 from shammah_tui.paths import resolve_data_dir
-from shammah_tui.kinds import TEACHERS
+from shammah_tui.core.kinds import TEACHERS
 from shammah_tui.serve import DEFAULT_HOST, DEFAULT_PORT
 from shammah_tui.settings import Settings
 
@@ -159,7 +159,7 @@ def _usage_problem(command: str, args: argparse.Namespace, settings: Settings) -
     if command in ("tui", "ask", "batch", "teach", "serve") and (problem := missing_key(settings)):
         return problem
     if command == "ask":
-        from shammah_tui.pipeline.sanitize import QueryRejected, clean_query
+        from shammah_tui.core.sanitize import QueryRejected, clean_query
 
         try:
             clean_query(args.query)
@@ -197,7 +197,7 @@ async def _run(command: str, args: argparse.Namespace, data_dir: Path, settings:
 
 def _report_model_warnings(event) -> None:
     """A bad checkpoint or tokenizer (moved aside, replaced by fresh models) is said on stderr."""
-    from shammah_tui.events import ModelsLoaded
+    from shammah_tui.core.events import ModelsLoaded
 
     if isinstance(event, ModelsLoaded):
         for warning in event.warnings:
@@ -244,7 +244,7 @@ async def _batch(engine, args) -> int:
     answered = 0
     for _, query, error in _batch_lines(args.file):
         if error is not None:
-            from shammah_tui.events import AskResult
+            from shammah_tui.core.events import AskResult
 
             result = AskResult(query=None, error=error)  # type: ignore[arg-type]
         else:
@@ -265,7 +265,7 @@ async def _batch(engine, args) -> int:
 async def _teach(engine, args) -> int:
     from shammah_tui.formatting import plural, teach_outcome
 
-    from shammah_tui.events import ToolCalled
+    from shammah_tui.core.events import ToolCalled
 
     registry = engine.tool_registry()
     before = (await registry.call("analyze_model", {})).data.get("categories", {})
@@ -279,7 +279,7 @@ async def _teach(engine, args) -> int:
 
     unsubscribe = engine.subscribe(show)
     try:
-        from shammah_tui.teachers.base import TeacherError
+        from shammah_tui.core.teaching import TeacherError
 
         summary = await engine.teach(rounds=args.rounds, topic=args.topic)
     except TeacherError as exc:
@@ -298,7 +298,7 @@ async def _teach(engine, args) -> int:
 
 
 async def _train(engine) -> int:
-    from shammah_tui.events import Notice, TrainingStep
+    from shammah_tui.core.events import Notice, TrainingStep
 
     last: dict[str, float] = {}
     notices: list[str] = []

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from shammah_tui.kinds import SOURCES
+from shammah_tui.core.kinds import SOURCES
 
 #: Most points a chart line is drawn with (a plot is ~100 columns wide).
 MAX_PLOT_POINTS = 300

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.kinds import TEACHERS, TIERS, TeacherChoice, Tier
+from shammah_tui.core.kinds import TEACHERS, TIERS, TeacherChoice, Tier
 
 if TYPE_CHECKING:  # both import torch; the settings load long before it
     from shammah_tui.models.generator import GeneratorConfig

@@ -47,7 +47,7 @@ def test_a_deciding_status_wins_over_the_body_type() -> None:
 def test_every_kind_in_the_tables_is_a_teacher_error_kind() -> None:
     from typing import get_args
 
-    from shammah_tui.teachers.base import ErrorKind
+    from shammah_tui.core.teaching import ErrorKind
 
     assert set(STATUS_KINDS.values()) | set(TYPE_KINDS.values()) <= set(get_args(ErrorKind))
 

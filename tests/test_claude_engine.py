@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from shammah_tui.engine import Engine
-from shammah_tui.events import Notice, ToolCalled
+from shammah_tui.core.events import Notice, ToolCalled
 from shammah_tui.paths import DB_NAME
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.text import normalize_query
 from shammah_tui.settings import Settings
 from shammah_tui import curriculum
 from shammah_tui.teachers.claude import SYSTEM_PROMPT_ANSWER, SYSTEM_PROMPT_TEACH, ClaudeTeacher

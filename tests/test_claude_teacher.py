@@ -9,7 +9,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from shammah_tui.teachers.base import TeacherError, TeachRequest, Turn
+from shammah_tui.core.teaching import TeacherError, Turn
+from shammah_tui.teachers.base import TeachRequest
 from shammah_tui.teachers.claude import (
     SYSTEM_PROMPT_ANSWER,
     SYSTEM_PROMPT_TEACH,
@@ -17,7 +18,8 @@ from shammah_tui.teachers.claude import (
     build_messages,
     teach_system_prompt,
 )
-from shammah_tui.tools.base import ToolCallEvent, ToolRegistry, ToolResult, ToolSpec
+from shammah_tui.core.tool_calls import ToolCallEvent, ToolResult
+from shammah_tui.tools.base import ToolRegistry, ToolSpec
 from tests.fakeapi import FakeMessagesAPI, fake_api  # noqa: F401  (fixture)
 
 CANARY = "sk-ant-canary-0000"

@@ -23,7 +23,7 @@ import pytest
 from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
 
 from shammah_tui.engine import TRAINING_ELSEWHERE, Engine
-from shammah_tui.events import Notice
+from shammah_tui.core.events import Notice
 from shammah_tui.lock import DataDirLock
 from shammah_tui.curriculum import sample_items
 from shammah_tui.teachers.offline import OfflineTeacher
@@ -195,7 +195,7 @@ def test_cli_train_says_another_process_is_training(tmp_path):
 async def test_a_run_first_takes_in_what_another_process_saved(tmp_path):
     """Engine A loaded its models before engine B trained and saved: A's next run loads B's
     checkpoints (instead of overwriting them) and sees B's learned answers."""
-    from shammah_tui.events import Notice
+    from shammah_tui.core.events import Notice
     from shammah_tui.settings import Settings
 
     settings = Settings(teacher="offline", auto_train=False, steps_per_run=3)

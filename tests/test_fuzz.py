@@ -25,10 +25,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shammah_tui import cli
 from shammah_tui.engine import Engine
-from shammah_tui.pipeline.sanitize import MAX_QUERY_CHARS, QueryRejected, clean_query
+from shammah_tui.core.sanitize import MAX_QUERY_CHARS, QueryRejected, clean_query
 from shammah_tui.settings import Settings, SettingsError, load_settings
 from shammah_tui.teachers.offline import OfflineTeacher
-from shammah_tui.tools.base import ToolInputError, ToolResult, validate
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolInputError, validate
 
 #: What must never reach a terminal or the store: C0 controls but tab and newline, DEL, C1
 #: controls (0x9b is a one-byte CSI), and lone surrogates (not encodable as UTF-8).

@@ -9,9 +9,10 @@ import pytest
 
 from shammah_tui.engine import Engine
 from shammah_tui.settings import Settings
-from shammah_tui.teachers.base import Teacher, TeacherReply, TeachSummary, Turn
+from shammah_tui.core.teaching import TeachSummary, TeacherReply, Turn
+from shammah_tui.teachers.base import Teacher
 from shammah_tui.teachers.offline import OfflineTeacher
-from shammah_tui.training.events import improvement_pct
+from shammah_tui.core.runs import improvement_pct
 from shammah_tui.benchmark.learning_stream import StreamOutcome, local_accuracy, local_share, run_stream
 
 pytestmark = pytest.mark.slow
@@ -113,7 +114,7 @@ async def test_follow_up_is_keyed_on_its_conversation(tmp_path):
 
 async def test_a_pair_the_acceptance_model_was_fitted_on_never_calibrates(tmp_path):
     from shammah_tui.pipeline.pair_features import pair_features
-    from shammah_tui.store.rows import PairLabel
+    from shammah_tui.core.records import PairLabel
 
     def label(i: int, origin: str = "forward", fitted: bool = False) -> PairLabel:
         features = [float(x) for x in pair_features(f"question {i}?", f"stored {i}?", 0.9)]
@@ -144,7 +145,7 @@ async def test_labels_kept_under_an_older_feature_version_are_recomputed_once_at
     on the features the weights know."""
     from shammah_tui.engine.training import FEATURE_VERSION_KEY
     from shammah_tui.pipeline.pair_features import FEATURE_VERSION, pair_features
-    from shammah_tui.store.rows import PairLabel
+    from shammah_tui.core.records import PairLabel
 
     query, stored = "How many iPods does Emmy have?", "What is the number of iPods Emmy has?"
     now = [float(x) for x in pair_features(query, stored, 0.93, other_cosine=0.5)]

@@ -30,7 +30,7 @@ import pytest
 from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
 
 from shammah_tui.cli import main
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.text import normalize_query
 from shammah_tui.curriculum import sample_items
 
 CLI = [sys.executable, "-m", "shammah_tui"]

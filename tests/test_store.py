@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from shammah_tui.kinds import SOURCES
-from shammah_tui.store import Label, LossPoint, ModelLoss, QueryRecord, Store, StoreError
+from shammah_tui.core.kinds import SOURCES
+from shammah_tui.core.records import Label, LossPoint, ModelLoss, QueryRecord
+from shammah_tui.store import Store, StoreError
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shammah_tui.engine import Engine
-from shammah_tui.events import ToolCalled
+from shammah_tui.core.events import ToolCalled
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME
 from shammah_tui.settings import Settings
 from shammah_tui import curriculum

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shammah_tui.pipeline.text import (
-    FILLERS,
-    SIMILARITY_THRESHOLD,
-    context_key,
-    normalize_query,
-    query_similarity,
-)
+from shammah_tui.core.text import context_key, normalize_query
+from shammah_tui.pipeline.text import FILLERS, SIMILARITY_THRESHOLD, query_similarity
 from shammah_tui.benchmark.learning_stream import NOVEL_QUERIES
 from shammah_tui.curriculum import FAMILIES, WORDS, Question
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import DecisionState, LocalAnswerer
 from shammah_tui.pipeline.regions import MIN_REGION_LABELS, neural_regions, pattern_of
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.text import normalize_query
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.tiers import TIER_PLUGINS
-from shammah_tui.store.rows import LearnedAnswer
+from shammah_tui.core.records import LearnedAnswer
 
 OPEN = Thresholds(router=0.0, validator=0.5, router_trained=True, validator_trained=True,
                   generator_trained=True, estimated_error=0.01,
@@ -130,7 +130,7 @@ def test_concurrent_publishers_lose_no_change() -> None:
 def test_the_validator_is_never_fitted_on_a_label_that_calibrates_it() -> None:
     """Spot-checked and held-back answers are calibration evidence: kept out of the fit, so the
     points the threshold is calibrated on were never fitted on (validator fit ∩ calibration = ∅)."""
-    from shammah_tui.store.rows import Label
+    from shammah_tui.core.records import Label
     from shammah_tui.training.job import CALIBRATING_ORIGINS, fit_labels
 
     labels = [Label(f"q{i}", "a", source, 1, origin, "", 0.9, [0.9, 1.0, 0.0])

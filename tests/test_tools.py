@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shammah_tui.engine import Engine
-from shammah_tui.events import ToolCalled
+from shammah_tui.core.events import ToolCalled
 from shammah_tui.paths import DB_NAME, MODELS_DIR
 from shammah_tui.settings import Settings
 from shammah_tui import curriculum
@@ -438,7 +438,7 @@ async def test_tool_calls_are_persisted_and_emitted_running_then_done(engine: En
 async def test_stopping_the_loop_that_waits_for_a_run_leaves_the_run_going_then_cancel_ends_it(engine):
     """A teaching session stopped while its `train` call waits: the call ends as cancelled, the run
     goes on (it is not abandoned mid-thread), and cancelling the run ends it with its own report."""
-    from shammah_tui.events import TrainingFinished, TrainingStep
+    from shammah_tui.core.events import TrainingFinished, TrainingStep
 
     await engine.teaching.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
     events: list = []
@@ -479,7 +479,7 @@ async def test_a_spot_checked_answer_from_the_quick_path_labels_the_router_usabl
 
 async def test_a_trained_question_never_calibrates_the_validator(engine: Engine) -> None:
     """The neural threshold is calibrated only on answers to questions the generator never trained on."""
-    from shammah_tui.store.rows import CalibrationPoint
+    from shammah_tui.core.records import CalibrationPoint
 
     right = [CalibrationPoint(f"What is {i} plus 1000?", str(i + 1000), [0.99, 1.0, 0.0], True, "held_out:test")
              for i in range(60)]
@@ -516,7 +516,7 @@ async def test_a_trained_question_never_calibrates_the_validator(engine: Engine)
 async def test_a_run_never_calibrates_on_the_questions_it_just_trained_on(engine: Engine) -> None:
     """The threshold a run leaves in force is calibrated without this run's own training questions
     (they were marked trained only after calibration)."""
-    from shammah_tui.store.rows import CalibrationPoint
+    from shammah_tui.core.records import CalibrationPoint
 
     # Answers of the generator the run is about to leave in use (a fresh data dir's first run is #1).
     points = [CalibrationPoint(f"What is {i} plus 1000?", str(i + 1000), [0.99, 1.0, 0.0], True, "spot_check",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shammah_tui import curriculum
 from shammah_tui.engine.open import open_engine
-from shammah_tui.events import TrainingFinished
+from shammah_tui.core.events import TrainingFinished
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher

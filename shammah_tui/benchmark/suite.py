@@ -75,7 +75,7 @@ async def bench_pipeline(data_dir: Path, repeats: int) -> dict[str, Any]:
     """Router decision, and the whole local path (router → neural generation → validator)."""
     from shammah_tui.engine.open import open_engine
     from shammah_tui.pipeline.thresholds import Thresholds
-    from shammah_tui.pipeline.text import normalize_query
+    from shammah_tui.core.text import normalize_query
     from shammah_tui.settings import Settings
     from shammah_tui.curriculum import sample_items
     from shammah_tui.teachers.offline import OfflineTeacher
@@ -116,12 +116,12 @@ def bench_training(steps: int, rounds: int) -> dict[str, Any]:
     import torch
 
     from shammah_tui.models.bundle import LocalModels
-    from shammah_tui.models.corpus import tokenizer_corpus
+    from shammah_tui.curriculum.corpus import tokenizer_corpus
     from shammah_tui.models.generator import GeneratorConfig, encode_example
     from shammah_tui.models.tokenizer import TextTokenizer
-    from shammah_tui.store.rows import TrainingExample
+    from shammah_tui.core.records import TrainingExample
     from shammah_tui.settings import Settings
-    from shammah_tui.training.events import StepEvent
+    from shammah_tui.core.runs import StepEvent
     from shammah_tui.training.trainer import BatchTrainer, _pad_pairs
 
     tok = TextTokenizer.build(tokenizer_corpus(), 8000)

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shammah_tui.kinds import MAX_RULE_QUERY_CHARS
+from shammah_tui.core.kinds import MAX_RULE_QUERY_CHARS
 from shammah_tui.pipeline.text import expand_contractions
 
 

@@ -9,7 +9,7 @@ from shammah_tui.curriculum.dates import calendar_family
 from shammah_tui.curriculum.programming import programming_family
 from shammah_tui.curriculum.units import UnitConversionFamily
 from shammah_tui.curriculum.words import words_family
-from shammah_tui.kinds import MAX_RULE_QUERY_CHARS
+from shammah_tui.core.kinds import MAX_RULE_QUERY_CHARS
 
 FAMILIES: dict[str, Family] = {
     family.name: family for family in (

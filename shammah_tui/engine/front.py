@@ -26,7 +26,7 @@ from shammah_tui.engine.query_flow import Forwarder, QueryFlow
 from shammah_tui.engine.stats import collect_stats
 from shammah_tui.engine.teaching_host import EngineTeachingHost
 from shammah_tui.engine.training import TrainingCoordinator
-from shammah_tui.events import AskResult, EngineEvent
+from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
 from shammah_tui.pipeline.learned import LearnedIndex
@@ -36,9 +36,10 @@ from shammah_tui.pipeline.pair_features import AcceptanceModel
 from shammah_tui.pipeline.semantic import SemanticStore
 from shammah_tui.settings import Settings, default_settings_toml
 from shammah_tui.store import Store
-from shammah_tui.teachers.base import Teacher, TeachRequest, TeachSummary, TextCallback
+from shammah_tui.core.teaching import TeachSummary, TextCallback
+from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.tools.base import ToolRegistry
-from shammah_tui.training.events import RunReport
+from shammah_tui.core.runs import RunReport
 
 if TYPE_CHECKING:
     from shammah_tui.models.bundle import LocalModels

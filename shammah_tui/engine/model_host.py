@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shammah_tui.events import EngineEvent, ModelsLoaded, Notice
+from shammah_tui.core.events import EngineEvent, ModelsLoaded, Notice
 from shammah_tui.paths import MODELS_DIR
 from shammah_tui.pipeline.local import LocalAnswerer
 from shammah_tui.pipeline.semantic import Embedder, from_blob, to_blob
 from shammah_tui.settings import Settings
-from shammah_tui.store import LearnedAnswer, Store
+from shammah_tui.core.records import LearnedAnswer
+from shammah_tui.store import Store
 
 if TYPE_CHECKING:
     from shammah_tui.models.bundle import LocalModels
@@ -94,7 +95,7 @@ class ModelHost:
         import torch
 
         from shammah_tui.models.bundle import LocalModels
-        from shammah_tui.models.corpus import tokenizer_corpus
+        from shammah_tui.curriculum.corpus import tokenizer_corpus
         from shammah_tui.models.device import pick_device
         from shammah_tui.training.trainer import BatchTrainer
 

@@ -18,16 +18,18 @@ import numpy as np
 from shammah_tui.curriculum.skills import is_held_out_question
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
-from shammah_tui.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
+from shammah_tui.core.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
 from shammah_tui.pipeline.agreement import Agreement, agreement
-from shammah_tui.pipeline.context import query_context
+from shammah_tui.core.context import query_context
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.regions import MIN_REGION_LABELS, pattern_of
-from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.sanitize import QueryRejected, clean_query, strip_controls
+from shammah_tui.core.text import normalize_query
 from shammah_tui.settings import Settings
-from shammah_tui.store import CalibrationPoint, Exchange, Label, LearnedAnswer, PairLabel, QueryRecord, Store
-from shammah_tui.teachers.base import Teacher, TeacherError, TeacherReply, TextCallback, Turn
+from shammah_tui.core.records import CalibrationPoint, Exchange, Label, LearnedAnswer, PairLabel, QueryRecord
+from shammah_tui.store import Store
+from shammah_tui.core.teaching import TeacherError, TeacherReply, TextCallback, Turn
+from shammah_tui.teachers.base import Teacher
 
 Emit = Callable[[EngineEvent], None]
 Forwarder = Callable[["Query", "TextCallback | None"], Awaitable[TeacherReply]]

@@ -6,7 +6,8 @@ from typing import Any
 
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.settings import Settings
-from shammah_tui.store import SkillResult, Store
+from shammah_tui.core.records import SkillResult
+from shammah_tui.store import Store
 
 
 async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> dict[str, Any]:

@@ -10,10 +10,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.events import EngineEvent, ToolCalled
-from shammah_tui.store import Label, PairLabel, Store
-from shammah_tui.teachers.base import Teacher, TeacherError
-from shammah_tui.tools.base import ToolCallEvent, ToolRegistry
+from shammah_tui.core.events import EngineEvent, ToolCalled
+from shammah_tui.core.records import Label, PairLabel
+from shammah_tui.store import Store
+from shammah_tui.core.teaching import TeacherError
+from shammah_tui.teachers.base import Teacher
+from shammah_tui.core.tool_calls import ToolCallEvent
+from shammah_tui.tools.base import ToolRegistry
 from shammah_tui.tools.host import TeacherUnavailable
 
 if TYPE_CHECKING:
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     from shammah_tui.engine.query_flow import QueryFlow
     from shammah_tui.engine.training import TrainingCoordinator
     from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
-    from shammah_tui.training.events import RunReport
+    from shammah_tui.core.runs import RunReport
 
 
 class EngineTeachingHost:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shammah_tui.engine.model_host import ModelHost
-from shammah_tui.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
+from shammah_tui.core.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
 from shammah_tui.lock import DataDirLock
 from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
@@ -33,8 +33,9 @@ from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_featur
 from shammah_tui.pipeline.regions import neural_regions
 from shammah_tui.settings import Settings
 from shammah_tui.pipeline.canonical import canonical_key
-from shammah_tui.store import CalibrationPoint, LossPoint, PairLabel, Store
-from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.core.records import CalibrationPoint, LossPoint, PairLabel
+from shammah_tui.store import Store
+from shammah_tui.core.runs import RunReport, StepEvent
 
 Emit = Callable[[EngineEvent], None]
 #: Training examples replayed per run, drawn from everything trained before. A long run draws

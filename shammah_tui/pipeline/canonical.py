@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.text import normalize_query
 
 _INT = r"(-?\d+)"
 _OPS = {"+": "+", "plus": "+", "added to": "+", "-": "-", "minus": "-", "*": "*", "×": "*", "x": "*",

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from shammah_tui.pipeline.text import SIMILARITY_THRESHOLD, query_similarity
-from shammah_tui.store.rows import LearnedAnswer
+from shammah_tui.core.records import LearnedAnswer
 
 _WORD = re.compile(r"\w+")
 

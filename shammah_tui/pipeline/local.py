@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shammah_tui.kinds import Source, Tier
+from shammah_tui.core.kinds import Source, Tier
 from shammah_tui.pipeline.learned import LearnedHit, LearnedIndex
 from shammah_tui.pipeline.semantic import SemanticCandidate, SemanticStore
 from shammah_tui.pipeline.templates import TemplateAnswer, template_answer

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from shammah_tui.pipeline.text import normalize_query
+from shammah_tui.core.text import normalize_query
 
 #: Labelled answers a region needs before it may open.
 MIN_REGION_LABELS = 10

@@ -21,7 +21,7 @@ import numpy as np
 
 from shammah_tui.pipeline.pair_features import AcceptanceModel, pair_features
 from shammah_tui.pipeline.vectors import VectorIndex
-from shammah_tui.store.rows import LearnedAnswer
+from shammah_tui.core.records import LearnedAnswer
 
 #: Nearest stored questions judged for each query.
 CANDIDATES = 3

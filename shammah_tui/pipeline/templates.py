@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Literal
 
-from shammah_tui.kinds import MAX_RULE_QUERY_CHARS
+from shammah_tui.core.kinds import MAX_RULE_QUERY_CHARS
 
 Rule = Literal["greeting", "thanks", "arithmetic", "unit_conversion"]
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from shammah_tui.pipeline.sanitize import strip_controls
+from shammah_tui.core.sanitize import strip_controls
 from shammah_tui.serve.auth import presented_token, token_matches
 from shammah_tui.serve.protocol import (
     ApiError,
@@ -28,12 +28,12 @@ from shammah_tui.serve.protocol import (
     parse_body,
 )
 from shammah_tui.serve.upstream import HOP_HEADER, SOURCE_HEADER, Relay, Upstream, api_error_response, ask_again
-from shammah_tui.teachers.base import TeacherReply
+from shammah_tui.core.teaching import TeacherReply
 
 if TYPE_CHECKING:
     from shammah_tui.engine import Engine, Query
     from shammah_tui.engine.query_flow import Forwarder
-    from shammah_tui.teachers.base import TextCallback
+    from shammah_tui.core.teaching import TextCallback
 
 log = logging.getLogger(__name__)
 

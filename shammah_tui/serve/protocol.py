@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
+from shammah_tui.core.sanitize import QueryRejected, clean_query, strip_controls
 
 #: Largest request body, in bytes: the API's own limit for /v1/messages.
 MAX_BODY_BYTES = 32 * 1024 * 1024

@@ -19,7 +19,7 @@ from aiohttp import web
 from shammah_tui.serve.protocol import ApiError, error_body, sse_event
 from shammah_tui.serve.sse import Tally, parse_event, split_events
 from shammah_tui.teachers.anthropic_errors import api_error_type, error_kind
-from shammah_tui.teachers.base import ErrorKind, TeacherError, TeacherReply
+from shammah_tui.core.teaching import ErrorKind, TeacherError, TeacherReply
 
 #: Sent on every upstream request; a request that carries it came back to us (a loop).
 HOP_HEADER = "shammah-hop"

@@ -1,7 +1,7 @@
 """Persistence: the one place with SQL."""
 
 from shammah_tui.store.db import Store, StoreError
-from shammah_tui.store.rows import (
+from shammah_tui.core.records import (
     CalibrationPoint, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel, QueryRecord,
     SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )

@@ -18,12 +18,12 @@ from typing import Any
 
 import aiosqlite
 
-from shammah_tui.kinds import SOURCES
+from shammah_tui.core.kinds import SOURCES
 from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
-from shammah_tui.store.rows import (
-    CalibrationPoint, ConversationSummary, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel,
-    QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
+from shammah_tui.core.records import (
+    CalibrationPoint, ConversationSummary, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss,
+    PairLabel, QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 #: Seconds a writer waits for another process's transaction before giving up.

@@ -8,7 +8,7 @@ two never disagree about what a 529 or an `overloaded_error` is.
 
 from __future__ import annotations
 
-from shammah_tui.teachers.base import ErrorKind
+from shammah_tui.core.teaching import ErrorKind
 
 #: An error status decides the kind by itself.
 STATUS_KINDS: dict[int, ErrorKind] = {

@@ -21,16 +21,8 @@ from anthropic import AsyncAnthropic
 from anthropic.types import ContentBlockParam, MessageParam, RawContentBlockDelta, ToolParam, ToolResultBlockParam
 
 from shammah_tui.teachers.anthropic_errors import error_kind
-from shammah_tui.teachers.base import (
-    Role,
-    Teacher,
-    TeacherError,
-    TeacherReply,
-    TeachRequest,
-    TeachSummary,
-    TextCallback,
-    Turn,
-)
+from shammah_tui.core.teaching import Role, TeachSummary, TeacherError, TeacherReply, TextCallback, Turn
+from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.tools.registry import tool_descriptions
 
 if TYPE_CHECKING:

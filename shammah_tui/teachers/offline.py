@@ -18,10 +18,9 @@ from collections.abc import Callable, Sequence
 from shammah_tui import curriculum
 from shammah_tui.curriculum.skills import SKILLS, SkillInstance
 from shammah_tui.pipeline.templates import template_answer
-from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.teachers.base import (
-    Teacher, TeacherError, TeacherReply, TeachRequest, TeachSummary, TextCallback, Turn,
-)
+from shammah_tui.core.text import normalize_query
+from shammah_tui.core.teaching import TeachSummary, TeacherError, TeacherReply, TextCallback, Turn
+from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.tools.base import ToolRegistry
 from shammah_tui.tools.limits import MAX_EXAMPLES
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.curriculum import FAMILIES, held_out_items
-from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolSpec
 
 if TYPE_CHECKING:
     from shammah_tui.tools.host import TeachingHost

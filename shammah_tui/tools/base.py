@@ -12,8 +12,10 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
+
+from shammah_tui.core.tool_calls import ToolCallEvent, ToolResult
 
 #: Largest serialized tool input accepted, whatever the schema says.
 MAX_INPUT_BYTES = 256 * 1024
@@ -21,33 +23,6 @@ MAX_INPUT_BYTES = 256 * 1024
 
 class ToolInputError(ValueError):
     """The tool input does not match its schema or limits."""
-
-
-@dataclass
-class ToolResult:
-    """What a tool returns: text for the model, structured data for the UI."""
-
-    text: str
-    is_error: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-ToolStatus = Literal["running", "ok", "error"]
-
-
-@dataclass
-class ToolCallEvent:
-    """One tool call, as the log shows it; emitted at start and at end."""
-
-    call_id: str
-    name: str
-    input: dict[str, Any]
-    status: ToolStatus
-    started_at: float
-    duration_ms: float | None = None
-    summary: str = ""
-    result_text: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[ToolResult]]

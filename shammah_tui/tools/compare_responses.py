@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shammah_tui.pipeline.agreement import agreement
-from shammah_tui.store.rows import Label
-from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.core.records import Label
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolSpec
 from shammah_tui.tools.host import TeacherUnavailable, TeachingHost
 from shammah_tui.tools.limits import local_decision, text_schema
 

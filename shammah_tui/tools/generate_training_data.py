@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shammah_tui.curriculum.skills import is_held_out_question
-from shammah_tui.pipeline.sanitize import QueryRejected, clean_query, strip_controls
-from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.core.sanitize import QueryRejected, clean_query, strip_controls
+from shammah_tui.core.text import normalize_query
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolSpec
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
 
 #: Other phrasings one example may carry.

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shammah_tui.pipeline.local import LocalDecision
-    from shammah_tui.store.rows import Label
-    from shammah_tui.training.events import RunReport
+    from shammah_tui.core.records import Label
+    from shammah_tui.core.runs import RunReport
 
 
 class TeacherUnavailable(Exception):

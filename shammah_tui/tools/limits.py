@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.pipeline.sanitize import QueryRejected
+from shammah_tui.core.sanitize import QueryRejected
 from shammah_tui.tools.base import ToolInputError
 
 if TYPE_CHECKING:

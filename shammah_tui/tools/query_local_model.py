@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolSpec
 from shammah_tui.tools.limits import MAX_TEXT, local_decision, text_schema
 
 if TYPE_CHECKING:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.tools.base import ToolResult, ToolSpec
+from shammah_tui.core.tool_calls import ToolResult
+from shammah_tui.tools.base import ToolSpec
 
 if TYPE_CHECKING:
     from shammah_tui.tools.host import TeachingHost

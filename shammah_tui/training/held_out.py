@@ -15,7 +15,7 @@ from shammah_tui.curriculum.skills import SKILLS, SkillInstance
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.thresholds import Thresholds
-from shammah_tui.store.rows import CalibrationPoint, SkillResult, TrainingExample
+from shammah_tui.core.records import CalibrationPoint, SkillResult, TrainingExample
 from shammah_tui.training.trainer import Cancelled
 
 

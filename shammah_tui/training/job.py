@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.learned import LearnedIndex
-from shammah_tui.kinds import TIERS, Tier
+from shammah_tui.core.kinds import TIERS, Tier
 from shammah_tui.pipeline.local import ROUTER_FEATURE_NAMES, VALIDATOR_FEATURE_NAMES, router_features
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.templates import template_answer
-from shammah_tui.pipeline.text import normalize_query
-from shammah_tui.store.rows import CalibrationPoint, Label, TrainingExample
-from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.core.text import normalize_query
+from shammah_tui.core.records import CalibrationPoint, Label, TrainingExample
+from shammah_tui.core.runs import RunReport, StepEvent
 from shammah_tui.training.held_out import HeldOutAnswer, answer_held_out, as_examples, held_out_items
 from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
 

@@ -27,8 +27,8 @@ import torch
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.models.classifier import collate_texts
 from shammah_tui.models.generator import IGNORE_INDEX, Generator, encode_example
-from shammah_tui.store.rows import ModelLoss, TrainingExample
-from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
+from shammah_tui.core.records import ModelLoss, TrainingExample
+from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
 
 
 @dataclass(frozen=True)

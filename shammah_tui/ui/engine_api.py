@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shammah_tui.events import AskResult, EngineEvent
+from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.settings import Settings
-from shammah_tui.store.rows import ConversationSummary, LossPoint, Message, SkillResult, ToolCallRow, TrainingRun
+from shammah_tui.core.records import ConversationSummary, LossPoint, Message, SkillResult, ToolCallRow, TrainingRun
 
 if TYPE_CHECKING:
-    from shammah_tui.teachers.base import TeachSummary
-    from shammah_tui.tools.base import ToolResult
+    from shammah_tui.core.teaching import TeachSummary
+    from shammah_tui.core.tool_calls import ToolResult
 
 
 class StoreLike(Protocol):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from shammah_tui.store.rows import Message
+from shammah_tui.core.records import Message
 
 #: The formats `/export` writes, and their file extensions.
 FORMATS = {"md": "md", "markdown": "md", "json": "json"}

@@ -13,13 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from shammah_tui.events import (
-    AskResult,
-    EngineEvent,
-    TrainingStep,
-)
-from shammah_tui.store.rows import LossPoint, SkillResult, ToolCallRow, TrainingRun
-from shammah_tui.store.rows import Message as StoredMessage
+from shammah_tui.core.events import AskResult, EngineEvent, TrainingStep
+from shammah_tui.core.records import LossPoint, SkillResult, ToolCallRow, TrainingRun
+from shammah_tui.core.records import Message as StoredMessage
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
@@ -53,7 +49,7 @@ class ModelsFailed(Message):
 class CoreEvent(Message):
     """Events of the headless core, carried to the UI loop as they are.
 
-    The core defines each event once (`shammah_tui.events`); the engine's listener only wraps
+    The core defines each event once (`shammah_tui.core.events`); the engine's listener only wraps
     it and posts it (`post_message` is thread-safe: training steps come from a worker thread).
     A backlog of training steps collapses into one message: `can_replace` is called on the UI
     loop by the message pump with the next queued message and hands its steps to that message,

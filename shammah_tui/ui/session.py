@@ -17,10 +17,10 @@ from typing import Any, Literal, Protocol
 
 from textual.message import Message
 
-from shammah_tui.events import AskResult, Notice
+from shammah_tui.core.events import AskResult, Notice
 from shammah_tui.formatting import error_line, join_nonempty, plural, stats_text, teach_outcome
-from shammah_tui.kinds import MODELS
-from shammah_tui.store.rows import ConversationSummary
+from shammah_tui.core.kinds import MODELS
+from shammah_tui.core.records import ConversationSummary
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.editable_settings import EDITABLE, setting_value
 from shammah_tui.ui.engine_api import EngineLike

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_textual_snapshot
 
-from shammah_tui.events import AskResult
-from shammah_tui.store.rows import LossPoint, Message, ToolCallRow, TrainingRun
+from shammah_tui.core.events import AskResult
+from shammah_tui.core.records import LossPoint, Message, ToolCallRow, TrainingRun
 from tests.ui.fakes import FakeEngine, FakeStore, scripted_report
 
 REPO = Path(__file__).resolve().parents[2]

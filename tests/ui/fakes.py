@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shammah_tui.events import (
-    AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished,
-    TrainingStarted, TrainingStep,
+from shammah_tui.core.events import (
+    AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished, TrainingStarted,
+    TrainingStep,
 )
 from shammah_tui.settings import Settings
-from shammah_tui.store.rows import (
+from shammah_tui.core.records import (
     ConversationSummary, LossPoint, Message, ModelLoss, SkillResult, ToolCallRow, TrainingRun,
 )
-from shammah_tui.teachers.base import TeachSummary
-from shammah_tui.tools.base import ToolCallEvent, ToolResult
-from shammah_tui.training.events import RunReport, StepEvent, improvement_pct
+from shammah_tui.core.teaching import TeachSummary
+from shammah_tui.core.tool_calls import ToolCallEvent, ToolResult
+from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
 from shammah_tui.ui.engine_api import EngineLike
 
 if TYPE_CHECKING:

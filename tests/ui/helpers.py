@@ -8,7 +8,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from shammah_tui.events import EngineEvent
+from shammah_tui.core.events import EngineEvent
 from shammah_tui.ui.app import ShammahApp
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.answer_text import AnswerText

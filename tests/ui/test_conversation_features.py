@@ -195,8 +195,8 @@ async def test_several_lines_from_the_keyboard_and_from_a_paste(engine, clock):
 
 async def test_typing_in_a_pane_goes_to_the_input_and_focus_keys_light_a_ring(engine, clock):
     """Bug 7: after f3 and enter on a tool row, typing a question reaches the input and enter sends it."""
-    from shammah_tui.events import ToolCalled
-    from shammah_tui.tools.base import ToolCallEvent
+    from shammah_tui.core.events import ToolCalled
+    from shammah_tui.core.tool_calls import ToolCallEvent
 
     app = make_app(engine, clock)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -8,9 +8,9 @@ import threading
 from textual.message import Message
 from textual.widgets import Markdown
 
-from shammah_tui.events import TrainingFinished, TrainingStarted, TrainingStep
-from shammah_tui.store.rows import Message as StoredMessage
-from shammah_tui.training.events import StepEvent
+from shammah_tui.core.events import TrainingFinished, TrainingStarted, TrainingStep
+from shammah_tui.core.records import Message as StoredMessage
+from shammah_tui.core.runs import StepEvent
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.screens.help import HelpScreen
 from shammah_tui.ui.screens.tool_detail import ToolDetailScreen
@@ -56,7 +56,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
                            ("assistant", engine.answers["explain KV caching"].answer)]
 
         # A background spot check's verdict lands on its answer later.
-        from shammah_tui.events import QueryVerified
+        from shammah_tui.core.events import QueryVerified
 
         neural = answers(app)[3]
         assert neural.query_id == 4
@@ -258,8 +258,8 @@ async def test_teaching_starts_streams_stops_and_finishes(engine, clock):
 
 
 async def test_tool_commands_and_the_tool_log(engine, clock):
-    from shammah_tui.events import ToolCalled
-    from shammah_tui.tools.base import ToolCallEvent
+    from shammah_tui.core.events import ToolCalled
+    from shammah_tui.core.tool_calls import ToolCallEvent
 
     engine.tool_results["analyze_model"] = "Accuracy per category:\n- arithmetic 0.95\n- units 0.80"
     app = make_app(engine, clock)
@@ -468,7 +468,7 @@ async def test_engine_opened_inside_the_app_loop_and_open_failure_exits_1(clock,
 
 
 def test_training_steps_coalesce_without_losing_points():
-    from shammah_tui.events import Notice
+    from shammah_tui.core.events import Notice
 
     def steps(run_id: int, *numbers: int) -> msg.CoreEvent:
         return msg.CoreEvent([TrainingStep(run_id, StepEvent("generator", n, 4, 3.0, 10.0)) for n in numbers])

@@ -53,7 +53,7 @@ def test_describe_models_tolerates_key_shapes():
 
 
 def test_error_line_is_one_line():
-    from shammah_tui.teachers.base import TeacherError
+    from shammah_tui.core.teaching import TeacherError
 
     assert error_line(TeacherError("auth", "Claude rejected the API key (401)")) == "Claude rejected the API key (401)"
     assert error_line(ValueError("bad\nTraceback ...")) == "ValueError: bad"

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shammah_tui.settings import Settings
-from shammah_tui.store import QueryRecord, Store
-from shammah_tui.teachers.base import Teacher, TeacherReply, TeachRequest, TeachSummary, Turn
+from shammah_tui.core.records import QueryRecord
+from shammah_tui.store import Store
+from shammah_tui.core.teaching import TeachSummary, TeacherReply, Turn
+from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.ui import build_app
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.user_message import UserMessage

@@ -8,9 +8,9 @@ import dataclasses
 
 from rich.text import Text
 
-from shammah_tui.events import ToolCalled, TrainingFinished, TrainingStarted, TrainingStep
-from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.training.events import StepEvent
+from shammah_tui.core.events import ToolCalled, TrainingFinished, TrainingStarted, TrainingStep
+from shammah_tui.core.tool_calls import ToolCallEvent
+from shammah_tui.core.runs import StepEvent
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from tests.ui.fakes import FakeTeacher, scripted_report
@@ -169,7 +169,7 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         assert str(app.main.query_one("#stat-queue").render()) == "121 queued · auto-train off"
 
         async def one_turn(rounds=1, topic=None, on_text=None):
-            from shammah_tui.teachers.base import TeachSummary
+            from shammah_tui.core.teaching import TeachSummary
 
             return TeachSummary(iterations=1, tool_calls=1, stopped_because="iteration_limit")
 

@@ -8,9 +8,9 @@ import json
 import pytest
 from textual.message import Message
 
-from shammah_tui.events import AskResult
+from shammah_tui.core.events import AskResult
 from shammah_tui.settings import default_settings_toml, load_settings
-from shammah_tui.store.rows import Message as StoredMessage
+from shammah_tui.core.records import Message as StoredMessage
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.session import ORPHAN_FLUSHES, STATS_MIN_INTERVAL, Session
 from shammah_tui.ui.widgets.answer import AnswerView

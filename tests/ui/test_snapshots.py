@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
-from shammah_tui.events import ModelsLoaded, TrainingFinished, TrainingStarted, TrainingStep, ToolCalled
-from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.training.events import StepEvent
+from shammah_tui.core.events import ModelsLoaded, TrainingFinished, TrainingStarted, TrainingStep, ToolCalled
+from shammah_tui.core.tool_calls import ToolCallEvent
+from shammah_tui.core.runs import StepEvent
 from tests.ui.conftest import ANSWERS
 from tests.ui.fakes import empty_stats, scripted_report
 from tests.ui.helpers import ask, emit, make_app, settle

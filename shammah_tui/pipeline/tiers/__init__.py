@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shammah_tui.kinds import TIERS, Tier
+from shammah_tui.core.kinds import TIERS, Tier
 from shammah_tui.pipeline.tiers.base import NEEDS_MODELS, Ask, Outcome, TierPlugin
 from shammah_tui.pipeline.tiers.learned import LearnedTier
 from shammah_tui.pipeline.tiers.neural import NeuralTier

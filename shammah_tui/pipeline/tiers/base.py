@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from shammah_tui.kinds import Tier
+from shammah_tui.core.kinds import Tier
 from shammah_tui.pipeline.learned import LearnedHit
 from shammah_tui.pipeline.templates import TemplateAnswer
 

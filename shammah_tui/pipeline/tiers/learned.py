@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shammah_tui.kinds import Tier
+from shammah_tui.core.kinds import Tier
 from shammah_tui.pipeline.tiers.base import NEEDS_MODELS, Ask, Outcome
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from shammah_tui.formatting import ellipsize, plural
-from shammah_tui.store.rows import ConversationSummary
+from shammah_tui.core.records import ConversationSummary
 
 
 def conversation_label(row: ConversationSummary, current: int | None) -> Content:

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Tab, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
-from shammah_tui.events import (
+from shammah_tui.core.events import (
     EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep,
 )

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from shammah_tui.formatting import format_ms, pretty_json
-from shammah_tui.tools.base import ToolCallEvent
+from shammah_tui.core.tool_calls import ToolCallEvent
 
 
 class ToolDetailScreen(ModalScreen[None]):

@@ -23,9 +23,9 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from shammah_tui.events import AskResult
+from shammah_tui.core.events import AskResult
 from shammah_tui.formatting import format_ms, join_nonempty
-from shammah_tui.kinds import SOURCES
+from shammah_tui.core.kinds import SOURCES
 from shammah_tui.ui.widgets.answer_text import ANSWER_COMPONENTS, AnswerText, answer_content
 
 #: Text that needs the Markdown renderer: emphasis, code, headings, lists, links, tables, rules.

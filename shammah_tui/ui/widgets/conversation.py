@@ -18,8 +18,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from shammah_tui.formatting import code_blocks
-from shammah_tui.kinds import SOURCES
-from shammah_tui.store.rows import Message as StoredMessage
+from shammah_tui.core.kinds import SOURCES
+from shammah_tui.core.records import Message as StoredMessage
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.user_message import UserMessage

@@ -8,7 +8,7 @@ from typing import Any
 from textual_plotext import Plot
 
 from shammah_tui.formatting import MAX_PLOT_POINTS, downsample
-from shammah_tui.kinds import MODELS
+from shammah_tui.core.kinds import MODELS
 from shammah_tui.ui.widgets.palette import MODEL_RGB
 from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 

@@ -20,9 +20,9 @@ from textual.timer import Timer
 from textual.widgets import Label
 
 from shammah_tui.formatting import format_count, format_seconds, join_nonempty, plural
-from shammah_tui.kinds import MODELS, SOURCES
-from shammah_tui.store.rows import LossPoint, SkillResult, TrainingRun
-from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.core.kinds import MODELS, SOURCES
+from shammah_tui.core.records import LossPoint, SkillResult, TrainingRun
+from shammah_tui.core.runs import RunReport, StepEvent
 from shammah_tui.ui.widgets.engine_stats import EngineStats
 from shammah_tui.ui.widgets.loss_chart import LossChart
 from shammah_tui.ui.widgets.palette import MODEL_RGB, SOURCE_RGB

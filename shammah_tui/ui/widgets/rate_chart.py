@@ -8,7 +8,7 @@ from typing import Any
 from textual_plotext import Plot
 
 from shammah_tui.formatting import rolling_rates
-from shammah_tui.kinds import SOURCES, Source
+from shammah_tui.core.kinds import SOURCES, Source
 from shammah_tui.ui.widgets.palette import SOURCE_RGB
 from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 

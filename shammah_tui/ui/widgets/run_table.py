@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from shammah_tui.formatting import format_loss
-from shammah_tui.kinds import MODELS
-from shammah_tui.store.rows import ModelLoss
+from shammah_tui.core.kinds import MODELS
+from shammah_tui.core.records import ModelLoss
 from shammah_tui.ui.widgets.palette import MODEL_RGB, hex_colour
 
 #: Column widths: model, old loss, new loss, improvement.

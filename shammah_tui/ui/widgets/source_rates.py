@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from shammah_tui.formatting import format_pct, source_rates
-from shammah_tui.kinds import SOURCES
+from shammah_tui.core.kinds import SOURCES
 from shammah_tui.ui.widgets.palette import SOURCE_RGB, hex_colour
 
 #: Column widths: source name, then share + count per scope.

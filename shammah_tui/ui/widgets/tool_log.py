@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from shammah_tui.formatting import compact_json, ellipsize, format_ms, tool_summary
-from shammah_tui.store.rows import ToolCallRow
-from shammah_tui.tools.base import ToolCallEvent
+from shammah_tui.core.records import ToolCallRow
+from shammah_tui.core.tool_calls import ToolCallEvent
 
 #: Rows kept; older ones are dropped.
 MAX_ROWS = 500

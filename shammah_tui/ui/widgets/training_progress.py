@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
 from shammah_tui.formatting import eta_seconds, format_count, format_seconds, join_nonempty, plural
-from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.core.runs import RunReport, StepEvent
 from shammah_tui.ui.widgets.run_bar import RunBar
 
 

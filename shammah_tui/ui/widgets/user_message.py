@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from shammah_tui.pipeline.sanitize import strip_controls
+from shammah_tui.core.sanitize import strip_controls
 
 
 class UserMessage(Static):

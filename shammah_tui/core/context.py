@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from shammah_tui.pipeline.text import context_key
+from shammah_tui.core.text import context_key
 
 _LEADING = re.compile(r"^\s*(and|but|or|so|also|then|what about|how about|same|now|why)\b", re.I)
 _ANAPHORA = re.compile(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shammah_tui.kinds import NoticeLevel, Source
-from shammah_tui.tools.base import ToolCallEvent
-from shammah_tui.training.events import RunReport, StepEvent
+from shammah_tui.core.kinds import NoticeLevel, Source
+from shammah_tui.core.tool_calls import ToolCallEvent
+from shammah_tui.core.runs import RunReport, StepEvent
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from shammah_tui.kinds import MAX_QUERY_CHARS
+from shammah_tui.core.kinds import MAX_QUERY_CHARS
 
 # CSI (7- and 8-bit), string sequences (OSC, DCS, SOS, PM, APC: up to BEL or ST), other ESC
 # sequences (charset, ESC 7, ESC c …); then any remaining C0/C1 control except tab and newline.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shammah_tui.kinds import RunStatus
-from shammah_tui.store.rows import ModelLoss, SkillResult
+from shammah_tui.core.kinds import RunStatus
+from shammah_tui.core.records import ModelLoss, SkillResult
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 def tokenizer_corpus() -> Iterator[str]:
     """Deterministic lines of text; the same on every machine with the same Python."""
-    from shammah_tui.curriculum import corpus_texts
+    from shammah_tui.curriculum.sampling import corpus_texts
 
     yield from corpus_texts()
     try:
