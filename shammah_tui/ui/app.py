@@ -28,6 +28,8 @@ from shammah_tui.ui.command_table import bindings, palette_commands
 from shammah_tui.ui.commands import SettingsCommands
 from shammah_tui.ui.screens.main import MainScreen
 
+from shammah_tui.core.kinds import SOURCE_INFO
+
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
 
@@ -46,6 +48,10 @@ class ShammahApp(App[int]):
     COMMANDS = App.COMMANDS | {SettingsCommands}
 
     BINDINGS = bindings(on_app=True)
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables, and `$src-<source>` for each row of the source registry."""
+        return {**super().get_css_variables(), **{f"src-{name}": info.colour for name, info in SOURCE_INFO.items()}}
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,

@@ -84,3 +84,25 @@ async def test_running_app_bindings_and_palette_come_from_the_table(engine, cloc
         builtin = {c.title for c in App.get_system_commands(app, app.main)}
         titles = [c.title for c in app.get_system_commands(app.main) if c.title not in builtin]
         assert titles == [c.title for c in COMMANDS if c.title and c.offered != "serving"]
+
+
+def test_every_answer_source_is_styled_and_explained_from_its_registry_row() -> None:
+    """One registry row per source feeds the badge colour, the chart colour and the help row; the
+    stylesheet defines no source colour of its own."""
+    import re
+    from pathlib import Path
+
+    from shammah_tui.core.kinds import SOURCE_INFO
+    from shammah_tui.ui.app import ShammahApp
+    from shammah_tui.ui.screens.help import SOURCES_HELP
+    from shammah_tui.ui.widgets.palette import SOURCE_RGB, hex_colour
+    from tests.ui.fakes import FakeEngine
+
+    variables = ShammahApp(FakeEngine()).get_css_variables()
+    styles = (Path(__file__).resolve().parents[2] / "shammah_tui" / "ui" / "app.tcss").read_text()
+    assert not re.search(r"^\$src-[\w-]+\s*:", styles, re.M)
+    for name, info in SOURCE_INFO.items():
+        assert variables[f"src-{name}"] == info.colour
+        assert hex_colour(SOURCE_RGB[name]) == info.colour
+        assert (name, info.meaning) in SOURCES_HELP
+        assert f"&.-{name} " in styles, f"app.tcss has no badge rule for {name}"

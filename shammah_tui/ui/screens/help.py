@@ -9,16 +9,13 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from shammah_tui.core.kinds import SOURCE_INFO
 from shammah_tui.ui.command_table import help_keys
 from shammah_tui.ui.slash import SLASH_COMMANDS
 from shammah_tui.ui.widgets.palette import SOURCE_RGB, hex_colour
 
-#: (source, what it means), in the order shown.
-SOURCES_HELP = [
-    ("neural", "the local generator, accepted by the validator"),
-    ("learned", "a stored teacher answer, same question and context"),
-    ("template", "an exact rule: arithmetic, units, greetings …"),
-    ("forward", "the teacher; its answers train the local models"),
+#: (source, what it means), in the order shown: the source registry's rows, then the verdicts.
+SOURCES_HELP = [(name, info.meaning) for name, info in SOURCE_INFO.items()] + [
     ("✓ / ✗", "spot check: the teacher agreed / disagreed"),
 ]
 

@@ -1,14 +1,18 @@
-"""Colours shared by the charts (plotext takes RGB) and mirrored in app.tcss."""
+"""Colours shared by the charts (plotext takes RGB) and the stylesheets ($src-* variables)."""
 
 from __future__ import annotations
 
-#: Per answer source; app.tcss uses the same hex values for the badges.
-SOURCE_RGB: dict[str, tuple[int, int, int]] = {
-    "neural": (198, 120, 221),    # #c678dd
-    "learned": (97, 175, 239),    # #61afef
-    "template": (229, 192, 123),  # #e5c07b
-    "forward": (224, 108, 117),   # #e06c75
-}
+from shammah_tui.core.kinds import SOURCE_INFO
+
+
+def rgb(hex_value: str) -> tuple[int, int, int]:
+    """An RGB triple for `#rrggbb`."""
+    value = hex_value.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+#: Per answer source, from the one source registry.
+SOURCE_RGB: dict[str, tuple[int, int, int]] = {name: rgb(info.colour) for name, info in SOURCE_INFO.items()}
 #: Per local model, for the loss curves.
 MODEL_RGB: dict[str, tuple[int, int, int]] = {
     "generator": (152, 195, 121),  # #98c379
