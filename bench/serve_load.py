@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.serve_common import (  # noqa: E402
     MODEL, UPSTREAM_KEY, answer_for, machine, percentile, prepare_data_dir, start_fake, start_server, stop,
 )
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.serve.protocol import scope_of  # noqa: E402
 from tests.fuzzreq import check_response  # noqa: E402
 
@@ -88,13 +89,14 @@ async def in_process(data: Path, upstream: str, learned: list[str], repeats: int
     try:
         await engine.load_models()
         for question in learned:
-            result = await engine.ask(question, scope=scope, auto_train="off")
+            result = await engine.ask(Question(question, scope=scope), AskPolicy(auto_train="off"))
             assert result.source == "forward", result
         times: dict[str, list[float]] = {"learned": [], "template": []}
         for i in range(repeats):
             for kind, question in (("learned", learned[i % len(learned)]), ("template", template_question(i))):
                 t0 = time.perf_counter()
-                result = await engine.ask(question, scope=scope, auto_train="off", spot_check="background")
+                result = await engine.ask(Question(question, scope=scope),
+                                          AskPolicy(auto_train="off", spot_check="background"))
                 times[kind].append((time.perf_counter() - t0) * 1000)
                 assert result.source == kind, (kind, result)
         return times

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui import __version__
 from shammah_tui.engine.open import EXIT_FAILURE, EXIT_USAGE, EngineOpenError, engine_settings, open_engine
 from shammah_tui.paths import resolve_data_dir
@@ -205,7 +206,7 @@ def _report_model_warnings(event) -> None:
 
 
 async def _ask(engine, args) -> int:
-    result = await engine.ask(args.query, auto_train="wait")
+    result = await engine.ask(Question(args.query), AskPolicy(auto_train="wait"))
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
     elif result.error:
@@ -248,7 +249,8 @@ async def _batch(engine, args) -> int:
 
             result = AskResult(query=None, error=error)  # type: ignore[arg-type]
         else:
-            result = await engine.ask(query, auto_train="off" if args.train_every else "wait")
+            assert query is not None  # a line without an error has its question
+            result = await engine.ask(Question(query), AskPolicy(auto_train="off" if args.train_every else "wait"))
             answered += 1
             if args.train_every and answered % args.train_every == 0:
                 if (await engine.queue_counts())["queued"]:

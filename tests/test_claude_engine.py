@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from shammah_tui.core.ask import Question
 from shammah_tui.engine import Engine
 from shammah_tui.core.events import Notice, ToolCalled
 from shammah_tui.paths import DB_NAME
@@ -155,7 +156,7 @@ async def test_a_forwarded_answer_is_learned_and_served_locally_next_time(
         engine: Engine, fake_api: FakeMessagesAPI) -> None:
     fake_api.responder = hamlet_responder
     streamed: list[str] = []
-    first = await engine.ask(HAMLET, on_text=streamed.append)
+    first = await engine.ask(Question(HAMLET), on_text=streamed.append)
     assert first.error is None
     assert (first.source, first.answer, first.teacher_answer) == ("forward", HAMLET_ANSWER, HAMLET_ANSWER)
     assert "".join(streamed) == HAMLET_ANSWER and len(streamed) > 1  # streamed in fragments
@@ -163,8 +164,8 @@ async def test_a_forwarded_answer_is_learned_and_served_locally_next_time(
     body = fake_api.requests[0].body
     assert body["system"] == SYSTEM_PROMPT_ANSWER and body["messages"] == [{"role": "user", "content": HAMLET}]
 
-    second = await engine.ask(HAMLET)
-    third = await engine.ask("who wrote hamlet")
+    second = await engine.ask(Question(HAMLET))
+    third = await engine.ask(Question("who wrote hamlet"))
     for local in (second, third):
         assert local.error is None and (local.source, local.answer) == ("learned", HAMLET_ANSWER)
         assert local.teacher_answer is None
@@ -201,13 +202,13 @@ async def test_the_api_key_is_written_nowhere_and_shown_nowhere(
         await engine.teach(rounds=1)
         # ... a forwarded answer (learned, queued, logged) ...
         fake_api.responder = hamlet_responder
-        assert (await engine.ask(HAMLET)).source == "forward"
+        assert (await engine.ask(Question(HAMLET))).source == "forward"
         # ... and failures, one from a server that echoes the key back in its error message.
         fake_api.enqueue_error(401, "authentication_error", "invalid x-api-key")
         fake_api.enqueue_error(500, "api_error", f"internal error while checking key {CANARY}")
         fake_api.enqueue_error(400, "invalid_request_error", f"bad header x-api-key: {CANARY}")
         for question in ("What is the meaning of life?", "Why is the sky blue?", "What is love?"):
-            result = await engine.ask(question)
+            result = await engine.ask(Question(question))
             assert result.error, question
             errors.append(result.error)
         fake_api.enqueue_error(500, "api_error", f"tool turn failed for {CANARY}")
@@ -285,7 +286,7 @@ async def test_teacher_failures_give_a_clear_error_and_the_engine_keeps_working(
     try:
         script(fake_api)
         streamed: list[str] = []
-        result = await engine.ask(HAMLET, on_text=streamed.append)
+        result = await engine.ask(Question(HAMLET), on_text=streamed.append)
 
         assert result.error is not None and result.error.startswith(expected.format(port=port)), result.error
         assert "\n" not in result.error and CANARY not in result.error
@@ -300,15 +301,15 @@ async def test_teacher_failures_give_a_clear_error_and_the_engine_keeps_working(
         assert (logged.query, logged.source, logged.answer, logged.error) == (HAMLET, None, None, result.error)
 
         # The engine keeps working: exact local answers need no teacher ...
-        local = await engine.ask("what is 2+3")
+        local = await engine.ask(Question("what is 2+3"))
         assert (local.error, local.source, local.answer) == (None, "template", "5")
         if kind == "refused":
-            again = await engine.ask(HAMLET)  # still unreachable: the same clear error, no crash
+            again = await engine.ask(Question(HAMLET))  # still unreachable: the same clear error, no crash
             assert again.error is not None and again.error.startswith(expected.format(port=port))
         else:
             # ... and the next forward, once the API answers again, is learned as usual.
             fake_api.responder = hamlet_responder
-            again = await engine.ask(HAMLET)
+            again = await engine.ask(Question(HAMLET))
             assert (again.error, again.source, again.answer) == (None, "forward", HAMLET_ANSWER)
             assert [a.answer for a in await engine.store.learned_answers()] == [HAMLET_ANSWER]
             assert len(fake_api.requests) == 2

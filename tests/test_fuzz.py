@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui import cli
 from shammah_tui.engine import Engine
 from shammah_tui.core.sanitize import MAX_QUERY_CHARS, QueryRejected, clean_query
@@ -100,7 +101,7 @@ def assert_safe(text: str | None, what: str) -> None:
 async def _ask_and_check(rig: Rig, raw: str) -> None:
     engine = rig.engine
     before = count_rows(rig, "query_log")
-    result = await engine.ask(raw, auto_train="off")
+    result = await engine.ask(Question(raw), AskPolicy(auto_train="off"))
     for what in ("query", "answer", "teacher_answer", "error"):
         assert_safe(getattr(result, what), what)
     try:
@@ -153,7 +154,7 @@ EDGE_QUERIES = {
 @pytest.mark.parametrize("raw, expect", list(EDGE_QUERIES.values()), ids=list(EDGE_QUERIES))
 def test_edge_queries(rig, raw, expect):
     t0 = time.perf_counter()
-    result = rig.run(rig.engine.ask(raw, auto_train="off"))
+    result = rig.run(rig.engine.ask(Question(raw), AskPolicy(auto_train="off")))
     assert time.perf_counter() - t0 < 20  # a guard against a hang, not a speed test
     for what in ("query", "answer", "error"):
         assert_safe(getattr(result, what), what)

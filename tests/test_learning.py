@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from shammah_tui.core.ask import Question
 from shammah_tui.engine import Engine
 from shammah_tui.settings import Settings
 from shammah_tui.core.teaching import TeachSummary, TeacherReply, Turn
@@ -74,8 +75,8 @@ def test_stored_losses_are_the_computed_ones(stream):
 async def test_exact_repeat_is_served_locally_without_training(tmp_path):
     engine = await Engine.open(tmp_path, Settings(teacher="offline", auto_train=False), OfflineTeacher())
     try:
-        first = await engine.ask("What is the capital of Peru?")
-        second = await engine.ask("what is the capital of peru")
+        first = await engine.ask(Question("What is the capital of Peru?"))
+        second = await engine.ask(Question("what is the capital of peru"))
         assert (first.source, first.answer) == ("forward", "Lima")
         assert (second.source, second.answer) == ("learned", "Lima")
         assert await engine.store.run_count() == 0
@@ -102,9 +103,9 @@ async def test_follow_up_is_keyed_on_its_conversation(tmp_path):
     try:
         history_a = [("user", "Say hello in Spanish"), ("assistant", "Hola")]
         history_b = [("user", "Say goodbye in Spanish"), ("assistant", "Adiós")]
-        a1 = await engine.ask("and in French?", history=history_a)
-        b1 = await engine.ask("and in French?", history=history_b)
-        a2 = await engine.ask("and in French?", history=history_a)
+        a1 = await engine.ask(Question("and in French?", history=history_a))
+        b1 = await engine.ask(Question("and in French?", history=history_b))
+        a2 = await engine.ask(Question("and in French?", history=history_a))
         assert a1.source == b1.source == "forward"
         assert b1.answer != a1.answer
         assert (a2.source, a2.answer) == ("learned", a1.answer)

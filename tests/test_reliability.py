@@ -29,6 +29,7 @@ import pytest
 
 from tests.datadirs import integrity, make_template, model_warnings, open_engine  # noqa: F401
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.cli import main
 from shammah_tui.core.text import normalize_query
 from shammah_tui.curriculum import sample_items
@@ -229,7 +230,7 @@ def test_truncated_tokenizer_is_reported_and_rebuilt(tmp_path, template_dir):
         engine = await open_engine(data)
         try:
             warnings = await engine.load_models()
-            result = await engine.ask("What is 12 plus 30?", auto_train="off")
+            result = await engine.ask(Question("What is 12 plus 30?"), AskPolicy(auto_train="off"))
             return list(warnings), result.answer
         finally:
             await engine.close()
@@ -355,7 +356,7 @@ def test_checkpoint_save_failure_fails_the_run_not_the_app(tmp_path, template_di
             items = sample_items(40, seed=5)
             await engine.teaching.learn_pairs([(it.query, it.answer) for it in items[:8]], "tool")
             report = await engine.train("test")
-            runs = [await engine.ask(it.query, auto_train="wait") for it in items[8:12]]
+            runs = [await engine.ask(Question(it.query), AskPolicy(auto_train="wait")) for it in items[8:12]]
             counts = await engine.store.example_counts()
             return report, runs, counts, await engine.store.runs()
         finally:
@@ -453,7 +454,7 @@ def test_steady_memory_and_latency_under_load(tmp_path, template_dir):
             await engine.load_models()
             for i, query in enumerate(queries, start=1):
                 t0 = time.perf_counter()
-                result = await engine.ask(query, auto_train="off")
+                result = await engine.ask(Question(query), AskPolicy(auto_train="off"))
                 latencies.append((time.perf_counter() - t0) * 1000)
                 assert result.error is None, result
                 if i == n // 10:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.engine import Engine
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.claude import ClaudeTeacher
@@ -68,8 +69,8 @@ async def test_key_echoed_by_the_api_and_hostile_answers_are_not_kept(tmp_path, 
                             timeout_s=5.0)
     engine = await Engine.open(data, Settings(teacher="claude", spot_check_rate=0.0), teacher)
     try:
-        refused = await engine.ask("What is the capital of Peru?", auto_train="off")
-        answered = await engine.ask("What is the capital of Peru?", auto_train="off")
+        refused = await engine.ask(Question("What is the capital of Peru?"), AskPolicy(auto_train="off"))
+        answered = await engine.ask(Question("What is the capital of Peru?"), AskPolicy(auto_train="off"))
         stored = await engine.store.queries()
         learned = await engine.store.learned_answers()
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.engine import Engine
 from shammah_tui.core.events import ToolCalled
 from shammah_tui.paths import DB_NAME, MODELS_DIR
@@ -469,7 +470,7 @@ async def test_a_spot_checked_answer_from_the_quick_path_labels_the_router_usabl
     router a full feature row, so the next run trains on it (it failed on an empty row)."""
     engine.apply_settings(dataclasses.replace(engine.settings, spot_check_rate=1.0))
     await engine.teaching.learn_pairs([(i.query, i.answer) for i in curriculum.sample_items(40, seed=5)], "test")
-    asked = await engine.ask("What is 12 * 12?", auto_train="off")
+    asked = await engine.ask(Question("What is 12 * 12?"), AskPolicy(auto_train="off"))
     assert asked.source == "template" and asked.verified is True
     router = [label for label in await engine.store.labels() if label.source == "router"]
     assert router and all(len(label.features) == 4 for label in router)
@@ -546,10 +547,11 @@ async def test_no_wording_of_a_held_out_question_is_trained_from_any_source(engi
     assert refused.is_error and "held-out" in refused.data["rejected"][0]["reason"]
     engine.apply_settings(dataclasses.replace(engine.settings, tier_order=("learned", "neural")))  # no calculator
     before = (await engine.store.example_counts())["queued"]
-    asked = await engine.ask(f"Compute {a} {item.group} {b}.", auto_train="off", spot_check="off")
+    question = Question(f"Compute {a} {item.group} {b}.")
+    asked = await engine.ask(question, AskPolicy(auto_train="off", spot_check="off"))
     assert asked.source == "forward" and asked.answer
     assert (await engine.store.example_counts())["queued"] == before
-    assert (await engine.ask(f"Compute {a} {item.group} {b}.", auto_train="off")).source == "learned"
+    assert (await engine.ask(question, AskPolicy(auto_train="off"))).source == "learned"
 
 
 async def test_a_forward_compares_the_draft_it_did_not_serve_as_evidence_for_its_region(engine: Engine) -> None:
@@ -560,7 +562,8 @@ async def test_a_forward_compares_the_draft_it_did_not_serve_as_evidence_for_its
     engine.local.update_thresholds(generator_trained=True, validator_trained=True, validator=0.0)
     for country, draft, right in (("France", "Lyon", False), ("Italy", "Rome", True)):
         engine.local.publish(models=FakeModels(draft, p=0.99, confidence=0.99))  # sure of itself
-        asked = await engine.ask(f"What is the capital of {country}?", auto_train="off", spot_check="off")
+        asked = await engine.ask(Question(f"What is the capital of {country}?"),
+                                 AskPolicy(auto_train="off", spot_check="off"))
         assert asked.source == "forward" and asked.answer
         point = (await engine.store.calibration_points("validator", 1))[0]
         assert (point.query, point.answer, point.agreed, point.origin) == (asked.query, draft, right, "forward")

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui import curriculum
 from shammah_tui.engine.open import open_engine
 from shammah_tui.core.events import TrainingFinished
@@ -56,7 +57,7 @@ async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome
     first_examples = None
     try:
         for item in load_stream():
-            result = await engine.ask(item["query"], auto_train="wait")
+            result = await engine.ask(Question(item["query"]), AskPolicy(auto_train="wait"))
             if first_examples is None and not out.runs:
                 queued = await engine.store.examples("queued")
                 if len(queued) >= settings.batch_size - 1:

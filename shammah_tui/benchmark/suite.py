@@ -176,13 +176,14 @@ _RSS_SCRIPT = """
 import asyncio, json, resource, sys
 from pathlib import Path
 from shammah_tui.engine.open import open_engine
+from shammah_tui.core.ask import Question
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher
 async def main():
     engine = await open_engine(Path(sys.argv[1]), Settings(teacher="offline", auto_train=False), OfflineTeacher())
     await engine.load_models()
     for q in ["What is the capital of France?", "what is 12 * 7", "How do I reverse a list in Python?"]:
-        await engine.ask(q)
+        await engine.ask(Question(q))
     engine.models.answer("How many days are in June?")
     await engine.close()
     # VmHWM is this program's own peak; ru_maxrss would carry over the parent's peak across exec.

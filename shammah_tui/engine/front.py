@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from shammah_tui.engine.query_flow import Forwarder, QueryFlow
 from shammah_tui.engine.stats import collect_stats
 from shammah_tui.engine.teaching_host import EngineTeachingHost
 from shammah_tui.engine.training import TrainingCoordinator
+from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
 from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
@@ -147,27 +148,20 @@ class Engine:
         return await self.host.load()
 
     # ------------------------------------------------------------------ queries
-    async def ask(self, raw_query: str, *, conversation_id: int | None = None,
-                  history: Sequence[tuple[str, str]] = (), scope: str = "",
-                  on_text: TextCallback | None = None, auto_train: str = "background",
-                  spot_check: str = "inline", forward: Forwarder | None = None,
+    async def ask(self, question: Question, policy: AskPolicy = DEFAULT_POLICY, *,
+                  on_text: TextCallback | None = None, forward: Forwarder | None = None,
                   check: Forwarder | None = None) -> AskResult:
-        """Answer one query through the pipeline; never raises for bad input or a teacher fault.
+        """Answer one question through the pipeline; never raises for bad input or a teacher fault.
 
-        `scope` keeps answers apart that must never be shared (another system prompt, another
-        model). `forward` answers what the local side does not (default: the teacher; it raises
+        `policy` says what asking may set off (a training run, a spot check: `core.ask`).
+        `forward` answers what the local side does not (default: the teacher; it raises
         TeacherError when it cannot, and what it returns is learned); `check` asks for a spot check
-        (default: the teacher; "off" never checks). `auto_train` is what
-        happens when the queue reaches the batch size: "background" starts a run and returns,
-        "wait" finishes the run first, "off" does nothing. `spot_check` "inline" waits for the
-        teacher's verdict (the CLI prints it); "background" returns the local answer at once and
-        emits QueryVerified later (the UI).
+        (default: the teacher). `on_text` receives a forwarded answer as it streams.
         """
-        result, later = await self.flow.ask(raw_query, conversation_id=conversation_id, history=history,
-                                            scope=scope, on_text=on_text, spot_check=spot_check,
+        result, later = await self.flow.ask(question, spot_check=policy.spot_check, on_text=on_text,
                                             forward=forward, check=check)
-        if auto_train != "off" and self.settings.auto_train:
-            await self.coordinator.maybe_auto_train(wait=auto_train == "wait")
+        if policy.auto_train != "off" and self.settings.auto_train:
+            await self.coordinator.maybe_auto_train(wait=policy.auto_train == "wait")
         if later is not None:  # last, so its verdict never arrives before the answer it judges
             self.flow.check_in_background(later)
         return result

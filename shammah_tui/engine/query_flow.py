@@ -18,6 +18,7 @@ import numpy as np
 from shammah_tui.curriculum.skills import is_held_out_question
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
+from shammah_tui.core.ask import Question, SpotCheck
 from shammah_tui.core.events import AskResult, EngineEvent, Notice, QueryAnswered, QueryVerified
 from shammah_tui.pipeline.agreement import Agreement, agreement
 from shammah_tui.core.context import query_context
@@ -93,8 +94,7 @@ class QueryFlow:
         self._spot_checks: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------------ asking
-    async def ask(self, raw_query: str, *, conversation_id: int | None, history: Sequence[tuple[str, str]],
-                  scope: str, on_text: TextCallback | None, spot_check: str,
+    async def ask(self, question: Question, *, on_text: TextCallback | None, spot_check: SpotCheck,
                   forward: Forwarder | None = None,
                   check: Forwarder | None = None) -> tuple[AskResult, Awaitable[None] | None]:
         """The answer, and a spot check still to run in the background (spot_check="background").
@@ -104,12 +104,12 @@ class QueryFlow:
         teacher fault: the result's `error` says what went wrong.
         """
         try:
-            text = clean_query(raw_query)
+            text = clean_query(question.text)
         except QueryRejected as exc:
-            result = AskResult(query=strip_controls(str(raw_query)[:200]), error=str(exc))
+            result = AskResult(query=strip_controls(str(question.text)[:200]), error=str(exc))
             self._emit(QueryAnswered(result))
             return result, None
-        query = Query.of(text, history, scope, conversation_id)
+        query = Query.of(text, question.history, question.scope, question.conversation_id)
         decision = await self.decide(query)
         await self.coordinator.observe(decision)
         later: Awaitable[None] | None = None

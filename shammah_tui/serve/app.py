@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.core.sanitize import strip_controls
 from shammah_tui.serve.auth import presented_token, token_matches
 from shammah_tui.serve.protocol import (
@@ -168,10 +169,10 @@ async def _answer(request: web.Request, state: ServeState, body: dict, raw: byte
     relay = None
     if state.upstream is not None:
         relay = Relay(state.upstream, request, "POST", "/v1/messages", raw, stream=turn.stream, hold_tail=True)
-    result = await state.engine.ask(turn.question, history=turn.history, scope=turn.scope,
+    result = await state.engine.ask(Question(turn.question, history=turn.history, scope=turn.scope),
+                                    AskPolicy(auto_train="background", spot_check="background"),
                                     forward=None if relay is None else _forwarder(relay),
-                                    check=None if state.upstream is None else _checker(state.upstream, request, body),
-                                    auto_train="background", spot_check="background")
+                                    check=None if state.upstream is None else _checker(state.upstream, request, body))
     if relay is not None and relay.started:
         return await relay.finish()  # the answer is stored (or refused) by now
     answer, source = result.answer, result.source

@@ -7,10 +7,11 @@ too. Importing this module imports neither torch nor the engine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
 from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.settings import Settings
 from shammah_tui.core.records import ConversationSummary, LossPoint, Message, SkillResult, ToolCallRow, TrainingRun
@@ -71,10 +72,8 @@ class EngineLike(Protocol):
 
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]: ...
     async def load_models(self) -> list[str]: ...
-    async def ask(self, raw_query: str, *, conversation_id: int | None = None,
-                  history: Sequence[tuple[str, str]] = (), scope: str = "",
-                  on_text: Callable[[str], None] | None = None, auto_train: str = "background",
-                  spot_check: str = "inline") -> AskResult: ...
+    async def ask(self, question: Question, policy: AskPolicy = DEFAULT_POLICY, *,
+                  on_text: Callable[[str], None] | None = None) -> AskResult: ...
     def start_training(self, trigger: str = "manual") -> asyncio.Task[Any] | None: ...
     def cancel_training(self) -> bool: ...
     async def teach(self, rounds: int = 1, topic: str | None = None,

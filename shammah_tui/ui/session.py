@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from textual.message import Message
 
+from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.core.events import AskResult, Notice
 from shammah_tui.formatting import error_line, join_nonempty, plural, stats_text, teach_outcome
 from shammah_tui.core.kinds import MODELS
@@ -150,8 +151,8 @@ class Session:
 
         try:
             # The local answer shows at once; a spot check's verdict follows as QueryVerified.
-            result = await engine.ask(text, conversation_id=self.conversation_id, history=list(self.history),
-                                      on_text=on_text, spot_check="background")
+            question = Question(text, conversation_id=self.conversation_id, history=tuple(self.history))
+            result = await engine.ask(question, AskPolicy(spot_check="background"), on_text=on_text)
         except asyncio.CancelledError:
             reply(AnswerView.Settled("cancelled", "cancelled", "cancelled"))
             self._post(msg.AskFinished(text, None))

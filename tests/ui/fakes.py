@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
 from shammah_tui.core.events import (
     AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep,
@@ -209,11 +210,10 @@ class FakeEngine:
             self._training.cancel()
 
     # -- ask
-    async def ask(self, raw_query: str, *, conversation_id: int | None = None,
-                  history: Sequence[tuple[str, str]] = (), scope: str = "",
-                  on_text: Callable[[str], None] | None = None, auto_train: str = "background",
-                  spot_check: str = "inline") -> AskResult:
-        assert spot_check == "background", "the UI shows local answers at once"
+    async def ask(self, question: Question, policy: AskPolicy = DEFAULT_POLICY, *,
+                  on_text: Callable[[str], None] | None = None) -> AskResult:
+        assert policy.spot_check == "background", "the UI shows local answers at once"
+        raw_query, conversation_id, history = question.text, question.conversation_id, question.history
         self.asked.append((raw_query, conversation_id, list(history)))
         scripted = self.answers.get(raw_query) or AskResult(
             query=raw_query, answer=f"Answer to: {raw_query}", source="forward", latency_ms=120.0)
@@ -313,6 +313,9 @@ def default_stats() -> dict[str, Any]:
         "training_runs": 3, "last_run": None, "verified_agreement": 0.979, "spot_checks": 48,
         "estimated_local_error": 0.021, "error_bound": 0.05, "validator_threshold": 0.62,
         "teacher_tokens_used": 12345, "teacher_tokens_saved_estimate": 40210,
+        "bounds": {"neural": {"bound": 0.05, "estimated_error": 0.012, "spot_checks": 20, "served_error": 0.0,
+                              "open_regions": 3, "regions": 7},
+                   "learned": {"bound": 0.05, "estimated_error": 0.018, "spot_checks": 28, "served_error": 0.036}},
     }
 
 
