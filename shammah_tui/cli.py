@@ -32,24 +32,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--data-dir", help="data directory (default: $SHAMMAH_HOME, else the user data dir)")
-    common.add_argument("--teacher", choices=TEACHERS, help="who answers forwarded queries")
+def _global_options(default: object) -> _Parser:
+    options = _Parser(add_help=False)
+    options.add_argument("--data-dir", default=default,
+                         help="data directory (default: $SHAMMAH_HOME, else the user data dir)")
+    options.add_argument("--teacher", choices=TEACHERS, default=default, help="who answers forwarded queries")
+    return options
 
-    parser = _Parser(prog="shammah-tui", parents=[common],
+
+def build_parser() -> argparse.ArgumentParser:
+    # A subcommand's copy of the options must not write its default over a value given before the
+    # subcommand (`--data-dir X ask ...`): there the default is to leave the attribute alone.
+    common = _global_options(argparse.SUPPRESS)
+    parser = _Parser(prog="shammah-tui", parents=[_global_options(None)],
                      description="A local-first assistant that learns from Claude. With no command, opens the TUI.")
     parser.add_argument("--version", action="version", version=f"shammah-tui {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     serve_flag = _Parser(add_help=False)
-    serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT",
+    serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", default=argparse.SUPPRESS,
                             help="also serve the Messages API on 127.0.0.1 (default port 8765): the panes "
                                  "show its traffic learn")
     parser.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", help=argparse.SUPPRESS)
     sub.add_parser("tui", parents=[common, serve_flag], help="open the terminal UI (the default)")
     ask = sub.add_parser("ask", parents=[common], help="answer one query through the pipeline")
-    ask.add_argument("query")
+    ask.add_argument("query", help="the question ('-' reads it from stdin)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     batch = sub.add_parser("batch", parents=[common], help="answer a stream of queries from a file ('-' = stdin)")
     batch.add_argument("file")
@@ -102,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "query", None) == "-":
+        try:
+            args.query = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"shammah-tui: cannot read the question from stdin: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     data_dir = resolve_data_dir(args.data_dir)
     try:
         settings = engine_settings(data_dir, {"teacher": args.teacher})
@@ -217,7 +230,7 @@ async def _ask(engine, args) -> int:
 
 
 def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, query or None, error or None) for each non-blank line."""
+    """(line number, query or None, what is wrong with the line or None) for each non-blank line."""
     handle = sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
     with handle:
         for number, line in enumerate(handle, start=1):
@@ -229,36 +242,64 @@ def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
                     obj = json.loads(text)
                 except (ValueError, RecursionError) as exc:  # JSONDecodeError, 5000-digit ints, deep nesting
                     reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-                    yield number, None, f"line {number}: not valid JSON ({reason})"
+                    yield number, None, f"not valid JSON ({reason})"
                     continue
                 query = obj.get("query") if isinstance(obj, dict) else None
                 if not isinstance(query, str):
-                    yield number, None, f"line {number}: JSON line needs a string field \"query\""
+                    yield number, None, "JSON line needs a string field \"query\""
                     continue
                 yield number, query, None
             else:
                 yield number, text, None
 
 
-async def _batch(engine, args) -> int:
-    answered = 0
-    for _, query, error in _batch_lines(args.file):
-        if error is not None:
-            from shammah_tui.events import AskResult
+def batch_record(number: int, source: str | None, text: str) -> str:
+    """One input line's outcome as plain text: `N: [source] answer`, N being its line number in the
+    input; an answer's further lines are indented, so every line that starts with a digit starts a
+    record."""
+    head, *rest = text.split("\n") or [""]
+    indent = " " * (len(str(number)) + 2)
+    return "\n".join([f"{number}: [{source or 'error'}] {head}", *(indent + line for line in rest)])
 
-            result = AskResult(query=None, error=error)  # type: ignore[arg-type]
+
+def _lines_phrase(numbers: list[int], shown: int = 10) -> str:
+    listed = ", ".join(str(n) for n in numbers[:shown])
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {listed}{more}"
+
+
+async def _batch(engine, args) -> int:
+    from shammah_tui.events import AskResult
+    from shammah_tui.formatting import plural
+
+    answered = 0
+    total = 0
+    failed: list[int] = []
+    for number, query, problem in _batch_lines(args.file):
+        total += 1
+        if problem is not None:
+            result = AskResult(query=None, error=f"line {number}: {problem}")  # type: ignore[arg-type]
         else:
+            assert query is not None
             result = await engine.ask(query, auto_train="off" if args.train_every else "wait")
             answered += 1
             if args.train_every and answered % args.train_every == 0:
                 if (await engine.queue_counts())["queued"]:
                     await engine.train("batch")
+        if result.error:
+            failed.append(number)
         if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
-        elif result.error:
-            print(f"[error] {result.error}", flush=True)
+            print(json.dumps({**result.to_json(), "line": number}, ensure_ascii=False), flush=True)
+        elif problem is not None:
+            print(batch_record(number, None, problem), flush=True)
         else:
-            print(f"[{result.source}] {result.answer}", flush=True)
+            print(batch_record(number, None if result.error else result.source,
+                               result.error or result.answer or ""), flush=True)
+    if failed:
+        # Every line was still tried; the exit code and this line say that not all were answered.
+        print(f"shammah-tui: {len(failed)} of {plural(total, 'query', 'queries')} not answered "
+              f"({_lines_phrase(failed)})", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
