@@ -234,6 +234,14 @@ def error_line(exc: BaseException) -> str:
     return first if message else f"{type(exc).__name__}: {first}"
 
 
+def join_words(items: Iterable[str], last: str = "and") -> str:
+    """`a`, `a and b`, `a, b and c`: items as a sentence lists them."""
+    words = [w for w in items if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`1 turn`, `2 turns`, `1,024 examples`: a count and its noun."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
