@@ -50,7 +50,7 @@ def test_canary_key_never_leaves_the_environment(tmp_path):
     assert runs["ask"].returncode == 1 and "127.0.0.1:9" in runs["ask"].stdout  # the forward failed, said where
     # Every batch line was tried; the one that needed Claude failed: exit 1 with a one-line summary.
     assert runs["batch"].returncode == 1 and runs["stats"].returncode == 0, runs
-    assert runs["batch"].stderr.strip().splitlines()[-1].== "shammah-tui: 1 of 3 queries not answered (line 1)"
+    assert runs["batch"].stderr.strip().splitlines()[-1] == "shammah-tui: 1 of 3 queries not answered (line 1)"
     for name, run in runs.items():
         assert "Traceback" not in run.stderr, (name, run.stderr)
         for text in (run.stdout, run.stderr):
