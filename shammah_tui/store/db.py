@@ -498,6 +498,10 @@ class Store:
         return int((await self._fetchrow(
             "SELECT COUNT(*) FROM training_runs WHERE status = 'done'"))[0])
 
+    async def runs_started(self) -> int:
+        """Every run ever started, whatever its end (a cancelled or failed run has an id too)."""
+        return int((await self._fetchrow("SELECT COUNT(*) FROM training_runs"))[0])
+
     async def loss_history(self, model: str, limit: int = 500) -> list[LossPoint]:
         rows = await self._fetchall(
             "SELECT * FROM (SELECT * FROM loss_points WHERE model = ? ORDER BY id DESC LIMIT ?)"
