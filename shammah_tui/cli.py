@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "bench":
             from shammah_tui.benchmark import run_bench
 
-            return run_bench(args)
+            return run_bench(args, make_progress())
         if command == "train" and not args.wait:
             return _train_in_background(data_dir, args)
         return asyncio.run(_run(command, args, data_dir, settings))
@@ -303,15 +303,27 @@ async def _batch(engine, args) -> int:
     return EXIT_OK
 
 
-async def _teach(engine, args) -> int:
-    from shammah_tui.formatting import plural, teach_outcome
+def make_progress():
+    """The progress bars of a long command (drawn on stderr when it is a terminal)."""
+    from shammah_tui.progress import WorkProgress
 
-    from shammah_tui.events import ToolCalled
+    return WorkProgress()
+
+
+async def _teach(engine, args) -> int:
+    from shammah_tui.events import ToolCalled, TrainingFinished
+    from shammah_tui.formatting import format_pct, plural, teach_outcome
 
     registry = engine.tool_registry()
     before = (await registry.call("analyze_model", {})).data.get("categories", {})
+    progress = make_progress()
+    # A round of teaching ends with its training run: the bar counts runs against the rounds asked.
+    rounds = progress.add("teaching", args.rounds)
 
     def show(event) -> None:
+        progress.on_event(event)
+        if isinstance(event, TrainingFinished):
+            progress.advance(rounds)
         if isinstance(event, ToolCalled) and event.event.status != "running":
             e = event.event
             compact = json.dumps(e.input, ensure_ascii=False)
@@ -322,7 +334,8 @@ async def _teach(engine, args) -> int:
     try:
         from shammah_tui.teachers.base import TeacherError
 
-        summary = await engine.teach(rounds=args.rounds, topic=args.topic)
+        with progress:
+            summary = await engine.teach(rounds=args.rounds, topic=args.topic)
     except TeacherError as exc:
         raise _Failure(exc.message) from None
     finally:
@@ -332,39 +345,37 @@ async def _teach(engine, args) -> int:
           f"{plural(summary.tool_calls, 'tool call')}")
     print(f"{'category':<18}{'before':>8}{'after':>8}")
     for family in after:
-        print(f"{family:<18}{before.get(family, {}).get('accuracy', 0):>8.0%}{after[family]['accuracy']:>8.0%}")
+        print(f"{family:<18}{format_pct(before.get(family, {}).get('accuracy', 0)):>8}"
+              f"{format_pct(after[family]['accuracy']):>8}")
     mean = lambda d: sum(v["accuracy"] for v in d.values()) / max(len(d), 1)  # noqa: E731
-    print(f"{'mean':<18}{mean(before):>8.1%}{mean(after):>8.1%}")
+    print(f"{'mean':<18}{format_pct(mean(before)):>8}{format_pct(mean(after)):>8}")
     return EXIT_OK
 
 
 async def _train(engine) -> int:
-    from shammah_tui.events import Notice, TrainingStep
+    from shammah_tui.events import Notice
+    from shammah_tui.formatting import format_loss
 
-    last: dict[str, float] = {}
     notices: list[str] = []
+    progress = make_progress()
 
     def show(event) -> None:
         if isinstance(event, Notice):
             notices.append(event.text)
-        if isinstance(event, TrainingStep):
-            s = event.step
-            if s.step == s.total_steps or s.step % 10 == 0:
-                print(f"{s.model:<10} step {s.step:>4}/{s.total_steps} loss {s.loss:.4f} "
-                      f"({s.examples_per_s:.0f} ex/s)", flush=True)
-            last[s.model] = s.loss
+        progress.on_event(event)
 
     unsubscribe = engine.subscribe(show)
     try:
-        report = await engine.train("cli")
+        with progress:
+            report = await engine.train("cli")
     finally:
         unsubscribe()
     if report is None:  # nothing queued, or another process is training (the engine said which)
         print(notices[-1] if notices else "Nothing to train on: the queue is empty.")
         return EXIT_OK
     for model, loss in report.losses.items():
-        print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%) "
-              f"measured on {loss.measured_on}")
+        print(f"{model:<10} loss {format_loss(loss.old_loss)} -> {format_loss(loss.new_loss)} "
+              f"({loss.improvement_pct:+.1f}%) measured on {loss.measured_on}")
     if report.status == "failed":
         raise _Failure(f"training failed: {report.error}")
     return EXIT_OK
