@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", default=argparse.SUPPRESS,
                             help="also serve the Messages API on 127.0.0.1 (default port 8765): the panes "
                                  "show its traffic learn")
+    serve_flag.add_argument("--continue", dest="resume_last", action="store_true", default=argparse.SUPPRESS,
+                            help="reopen the last conversation")
     parser.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--continue", dest="resume_last", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("tui", parents=[common, serve_flag], help="open the terminal UI (the default)")
     ask = sub.add_parser("ask", parents=[common], help="answer one query through the pipeline")
     ask.add_argument("query", help="the question ('-' reads it from stdin)")
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     bench.add_argument("--save", action="store_true", help="write a results file to bench/results/")
+    _add_conversations(sub, common)
     serve = sub.add_parser("serve", parents=[common],
                            help="a Messages-API endpoint on localhost: Claude clients learn through Shammah")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
@@ -81,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a --host other machines can reach (clients still need the token)")
     return parser
+
+
+def _add_conversations(sub, common: argparse.ArgumentParser) -> None:
+    conversations = sub.add_parser("conversations", parents=[common],
+                                   help="past conversations: list, show, export, rename, delete")
+    actions = conversations.add_subparsers(dest="action", parser_class=_Parser, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="the most recent first (the default)")
+    listing.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per conversation")
+    show = actions.add_parser("show", parents=[common], help="a conversation's messages")
+    show.add_argument("id", nargs="?", type=_positive, help="its number (default: the last one)")
+    show.add_argument("--json", action="store_true", help="the conversation as one JSON object")
+    export = actions.add_parser("export", parents=[common], help="a conversation as Markdown or JSON")
+    export.add_argument("id", nargs="?", type=_positive, help="its number (default: the last one)")
+    export.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    export.add_argument("--output", "-o", metavar="PATH",
+                        help="write to this file or folder (default: print to stdout)")
+    rename = actions.add_parser("rename", parents=[common], help="give a conversation a title")
+    rename.add_argument("id", type=_positive)
+    rename.add_argument("title", help="the new title ('' goes back to its first question)")
+    delete = actions.add_parser("delete", parents=[common], help="remove a conversation and its messages "
+                                "(what was learned from it stays)")
+    delete.add_argument("id", type=_positive)
 
 
 def _port(text: str) -> int:
@@ -137,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         if command == "tui":
             from shammah_tui.ui import run_tui
 
-            return run_tui(data_dir, settings, serve_port=getattr(args, "serve", None))
+            return run_tui(data_dir, settings, serve_port=getattr(args, "serve", None),
+                           resume_last=getattr(args, "resume_last", False))
+        if command == "conversations":
+            return asyncio.run(_conversations(args, data_dir, settings))
         if command == "bench":
             from shammah_tui.benchmark import run_bench
 
@@ -405,6 +435,73 @@ async def _stats(engine, args) -> int:
         print(json.dumps(stats, ensure_ascii=False))
         return EXIT_OK
     print(stats_text(stats))
+    return EXIT_OK
+
+
+async def _conversations(args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
+    """`conversations [list|show|export|rename|delete]`, over the store alone (no models, no teacher)."""
+    from shammah_tui.teachers.offline import OfflineTeacher
+
+    engine = await open_engine(data_dir, settings, OfflineTeacher(), use_models=False)
+    try:
+        return await _conversation_action(engine.store, args, data_dir)
+    finally:
+        await engine.close()
+
+
+async def _conversation_action(store, args: argparse.Namespace, data_dir: Path) -> int:
+    import time
+
+    from shammah_tui.formatting import ellipsize, plural
+    from shammah_tui.ui.export import conversation_json, conversation_markdown, export_path, iso, write_export
+
+    action = args.action or "list"
+    if action == "list":
+        rows = await store.conversations(limit=getattr(args, "limit", 50))
+        for row in rows:
+            if getattr(args, "json", False):
+                print(json.dumps({"id": row.id, "title": row.title, "messages": row.messages,
+                                  "created_at": iso(row.created_at), "last_at": iso(row.last_at)},
+                                 ensure_ascii=False))
+            else:
+                print(f"{row.id:>5}  {iso(row.last_at)[:16].replace('T', ' ')}  "
+                      f"{plural(row.messages, 'message'):>13}  {ellipsize(' '.join(row.title.split()), 60)}")
+        if not rows and not getattr(args, "json", False):
+            print("No conversations yet.", file=sys.stderr)
+        return EXIT_OK
+    conversation_id = args.id
+    if conversation_id is None:
+        conversation_id = await store.latest_conversation()
+        if conversation_id is None:
+            raise _Failure("no conversations yet")
+    summary = await store.conversation(conversation_id)
+    if summary is None:
+        raise _Failure(f"no conversation #{conversation_id} (`shammah-tui conversations list` shows them)")
+    if action == "rename":
+        await store.rename_conversation(conversation_id, " ".join(args.title.split()))
+        print(f"Conversation #{conversation_id} renamed.")
+        return EXIT_OK
+    if action == "delete":
+        await store.delete_conversation(conversation_id)
+        print(f"Conversation #{conversation_id} deleted ({plural(summary.messages, 'message')}).")
+        return EXIT_OK
+    messages = await store.messages(conversation_id, limit=max(summary.messages, 1))
+    now = time.time()
+    if action == "show" and not args.json:
+        print(f"#{conversation_id} {summary.title}".rstrip())
+        for m in messages:
+            who = "you" if m.role == "user" else (m.source or "shammah") if m.role == "assistant" else m.role
+            print(f"\n[{who}] {m.text.rstrip()}")
+        return EXIT_OK
+    fmt = "json" if action == "show" else args.format
+    text = (conversation_json if fmt == "json" else conversation_markdown)(conversation_id, summary.title,
+                                                                           messages, now)
+    output = getattr(args, "output", None)
+    if not output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    path = write_export(export_path(data_dir, conversation_id, fmt, output, now), text)
+    print(f"Exported {plural(len(messages), 'message')} to {path}")
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ import pytest
 from shammah_tui import __version__
 from shammah_tui.cli import main
 
-COMMANDS = ["tui", "ask", "batch", "teach", "train", "stats", "bench", "serve"]
+COMMANDS = ["tui", "ask", "batch", "teach", "train", "stats", "bench", "serve", "conversations"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: int = 300):
