@@ -113,8 +113,10 @@ def _data_dir(path: Path) -> Path:
 
 def test_train_piped_prints_only_its_result(tmp_path):
     data = _data_dir(tmp_path / "data")
+    # rich draws on a pipe too when told to (FORCE_COLOR, TTY_COMPATIBLE): here nothing tells it.
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
     out = subprocess.run([sys.executable, "-m", "shammah_tui", "train", "--wait", "--data-dir", str(data)],
-                         capture_output=True, text=True, timeout=600, env=os.environ)
+                         capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines and all(" loss " in line and " step " not in line for line in lines), lines
