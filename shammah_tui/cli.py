@@ -33,24 +33,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--data-dir", help="data directory (default: $SHAMMAH_HOME, else the user data dir)")
-    common.add_argument("--teacher", choices=TEACHERS, help="who answers forwarded queries")
+def _global_options(default: object) -> _Parser:
+    options = _Parser(add_help=False)
+    options.add_argument("--data-dir", default=default,
+                         help="data directory (default: $SHAMMAH_HOME, else the user data dir)")
+    options.add_argument("--teacher", choices=TEACHERS, default=default, help="who answers forwarded queries")
+    return options
 
-    parser = _Parser(prog="shammah-tui", parents=[common],
+
+def build_parser() -> argparse.ArgumentParser:
+    # A subcommand's copy of the options must not write its default over a value given before the
+    # subcommand (`--data-dir X ask ...`): there the default is to leave the attribute alone.
+    common = _global_options(argparse.SUPPRESS)
+    parser = _Parser(prog="shammah-tui", parents=[_global_options(None)],
                      description="A local-first assistant that learns from Claude. With no command, opens the TUI.")
     parser.add_argument("--version", action="version", version=f"shammah-tui {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     serve_flag = _Parser(add_help=False)
-    serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT",
+    serve_flag.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", default=argparse.SUPPRESS,
                             help="also serve the Messages API on 127.0.0.1 (default port 8765): the panes "
                                  "show its traffic learn")
+    serve_flag.add_argument("--continue", dest="resume_last", action="store_true", default=argparse.SUPPRESS,
+                            help="reopen the last conversation")
     parser.add_argument("--serve", nargs="?", type=_port, const=8765, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--continue", dest="resume_last", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("tui", parents=[common, serve_flag], help="open the terminal UI (the default)")
     ask = sub.add_parser("ask", parents=[common], help="answer one query through the pipeline")
-    ask.add_argument("query")
+    ask.add_argument("query", help="the question ('-' reads it from stdin)")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     batch = sub.add_parser("batch", parents=[common], help="answer a stream of queries from a file ('-' = stdin)")
     batch.add_argument("file")
@@ -68,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     bench.add_argument("--save", action="store_true", help="write a results file to bench/results/")
+    _add_conversations(sub, common)
     serve = sub.add_parser("serve", parents=[common],
                            help="a Messages-API endpoint on localhost: Claude clients learn through Shammah")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
@@ -75,6 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a --host other machines can reach (clients still need the token)")
     return parser
+
+
+def _add_conversations(sub, common: argparse.ArgumentParser) -> None:
+    conversations = sub.add_parser("conversations", parents=[common],
+                                   help="past conversations: list, show, export, rename, delete")
+    actions = conversations.add_subparsers(dest="action", parser_class=_Parser, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="the most recent first (the default)")
+    listing.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per conversation")
+    show = actions.add_parser("show", parents=[common], help="a conversation's messages")
+    show.add_argument("id", nargs="?", type=_positive, help="its number (default: the last one)")
+    show.add_argument("--json", action="store_true", help="the conversation as one JSON object")
+    export = actions.add_parser("export", parents=[common], help="a conversation as Markdown or JSON")
+    export.add_argument("id", nargs="?", type=_positive, help="its number (default: the last one)")
+    export.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    export.add_argument("--output", "-o", metavar="PATH",
+                        help="write to this file or folder (default: print to stdout)")
+    rename = actions.add_parser("rename", parents=[common], help="give a conversation a title")
+    rename.add_argument("id", type=_positive)
+    rename.add_argument("title", help="the new title ('' goes back to its first question)")
+    delete = actions.add_parser("delete", parents=[common], help="remove a conversation and its messages "
+                                "(what was learned from it stays)")
+    delete.add_argument("id", type=_positive)
 
 
 def _port(text: str) -> int:
@@ -103,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "query", None) == "-":
+        try:
+            args.query = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"shammah-tui: cannot read the question from stdin: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     data_dir = resolve_data_dir(args.data_dir)
     try:
         settings = engine_settings(data_dir, {"teacher": args.teacher})
@@ -125,11 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         if command == "tui":
             from shammah_tui.ui import run_tui
 
-            return run_tui(data_dir, settings, serve_port=getattr(args, "serve", None))
+            return run_tui(data_dir, settings, serve_port=getattr(args, "serve", None),
+                           resume_last=getattr(args, "resume_last", False))
+        if command == "conversations":
+            return asyncio.run(_conversations(args, data_dir, settings))
         if command == "bench":
             from shammah_tui.benchmark import run_bench
 
-            return run_bench(args)
+            return run_bench(args, make_progress())
         if command == "train" and not args.wait:
             return _train_in_background(data_dir, args)
         return asyncio.run(_run(command, args, data_dir, settings))
@@ -218,7 +261,7 @@ async def _ask(engine, args) -> int:
 
 
 def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, query or None, error or None) for each non-blank line."""
+    """(line number, query or None, what is wrong with the line or None) for each non-blank line."""
     handle = sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
     with handle:
         for number, line in enumerate(handle, start=1):
@@ -230,24 +273,43 @@ def _batch_lines(path: str) -> Iterator[tuple[int, str | None, str | None]]:
                     obj = json.loads(text)
                 except (ValueError, RecursionError) as exc:  # JSONDecodeError, 5000-digit ints, deep nesting
                     reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-                    yield number, None, f"line {number}: not valid JSON ({reason})"
+                    yield number, None, f"not valid JSON ({reason})"
                     continue
                 query = obj.get("query") if isinstance(obj, dict) else None
                 if not isinstance(query, str):
-                    yield number, None, f"line {number}: JSON line needs a string field \"query\""
+                    yield number, None, "JSON line needs a string field \"query\""
                     continue
                 yield number, query, None
             else:
                 yield number, text, None
 
 
-async def _batch(engine, args) -> int:
-    answered = 0
-    for _, query, error in _batch_lines(args.file):
-        if error is not None:
-            from shammah_tui.core.events import AskResult
+def batch_record(number: int, source: str | None, text: str) -> str:
+    """One input line's outcome as plain text: `N: [source] answer`, N being its line number in the
+    input; an answer's further lines are indented, so every line that starts with a digit starts a
+    record."""
+    head, *rest = text.split("\n") or [""]
+    indent = " " * (len(str(number)) + 2)
+    return "\n".join([f"{number}: [{source or 'error'}] {head}", *(indent + line for line in rest)])
 
-            result = AskResult(query=None, error=error)  # type: ignore[arg-type]
+
+def _lines_phrase(numbers: list[int], shown: int = 10) -> str:
+    listed = ", ".join(str(n) for n in numbers[:shown])
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {listed}{more}"
+
+
+async def _batch(engine, args) -> int:
+    from shammah_tui.core.events import AskResult
+    from shammah_tui.formatting import plural
+
+    answered = 0
+    total = 0
+    failed: list[int] = []
+    for number, query, problem in _batch_lines(args.file):
+        total += 1
+        if problem is not None:
+            result = AskResult(query=None, error=f"line {number}: {problem}")  # type: ignore[arg-type]
         else:
             assert query is not None  # a line without an error has its question
             result = await engine.ask(Question(query), AskPolicy(auto_train="off" if args.train_every else "wait"))
@@ -255,24 +317,44 @@ async def _batch(engine, args) -> int:
             if args.train_every and answered % args.train_every == 0:
                 if (await engine.queue_counts())["queued"]:
                     await engine.train("batch")
+        if result.error:
+            failed.append(number)
         if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
-        elif result.error:
-            print(f"[error] {result.error}", flush=True)
+            print(json.dumps({**result.to_json(), "line": number}, ensure_ascii=False), flush=True)
+        elif problem is not None:
+            print(batch_record(number, None, problem), flush=True)
         else:
-            print(f"[{result.source}] {result.answer}", flush=True)
+            print(batch_record(number, None if result.error else result.source,
+                               result.error or result.answer or ""), flush=True)
+    if failed:
+        # Every line was still tried; the exit code and this line say that not all were answered.
+        print(f"shammah-tui: {len(failed)} of {plural(total, 'query', 'queries')} not answered "
+              f"({_lines_phrase(failed)})", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
-async def _teach(engine, args) -> int:
-    from shammah_tui.formatting import plural, teach_outcome
+def make_progress():
+    """The progress bars of a long command (drawn on stderr when it is a terminal)."""
+    from shammah_tui.progress import WorkProgress
 
-    from shammah_tui.core.events import ToolCalled
+    return WorkProgress()
+
+
+async def _teach(engine, args) -> int:
+    from shammah_tui.core.events import ToolCalled, TrainingFinished
+    from shammah_tui.formatting import format_pct, plural, teach_outcome
 
     registry = engine.tool_registry()
     before = (await registry.call("analyze_model", {})).data.get("categories", {})
+    progress = make_progress()
+    # A round of teaching ends with its training run: the bar counts runs against the rounds asked.
+    rounds = progress.add("teaching", args.rounds)
 
     def show(event) -> None:
+        progress.on_event(event)
+        if isinstance(event, TrainingFinished):
+            progress.advance(rounds)
         if isinstance(event, ToolCalled) and event.event.status != "running":
             e = event.event
             compact = json.dumps(e.input, ensure_ascii=False)
@@ -283,7 +365,8 @@ async def _teach(engine, args) -> int:
     try:
         from shammah_tui.core.teaching import TeacherError
 
-        summary = await engine.teach(rounds=args.rounds, topic=args.topic)
+        with progress:
+            summary = await engine.teach(rounds=args.rounds, topic=args.topic)
     except TeacherError as exc:
         raise _Failure(exc.message) from None
     finally:
@@ -293,39 +376,37 @@ async def _teach(engine, args) -> int:
           f"{plural(summary.tool_calls, 'tool call')}")
     print(f"{'category':<18}{'before':>8}{'after':>8}")
     for family in after:
-        print(f"{family:<18}{before.get(family, {}).get('accuracy', 0):>8.0%}{after[family]['accuracy']:>8.0%}")
+        print(f"{family:<18}{format_pct(before.get(family, {}).get('accuracy', 0)):>8}"
+              f"{format_pct(after[family]['accuracy']):>8}")
     mean = lambda d: sum(v["accuracy"] for v in d.values()) / max(len(d), 1)  # noqa: E731
-    print(f"{'mean':<18}{mean(before):>8.1%}{mean(after):>8.1%}")
+    print(f"{'mean':<18}{format_pct(mean(before)):>8}{format_pct(mean(after)):>8}")
     return EXIT_OK
 
 
 async def _train(engine) -> int:
-    from shammah_tui.core.events import Notice, TrainingStep
+    from shammah_tui.core.events import Notice
+    from shammah_tui.formatting import format_loss
 
-    last: dict[str, float] = {}
     notices: list[str] = []
+    progress = make_progress()
 
     def show(event) -> None:
         if isinstance(event, Notice):
             notices.append(event.text)
-        if isinstance(event, TrainingStep):
-            s = event.step
-            if s.step == s.total_steps or s.step % 10 == 0:
-                print(f"{s.model:<10} step {s.step:>4}/{s.total_steps} loss {s.loss:.4f} "
-                      f"({s.examples_per_s:.0f} ex/s)", flush=True)
-            last[s.model] = s.loss
+        progress.on_event(event)
 
     unsubscribe = engine.subscribe(show)
     try:
-        report = await engine.train("cli")
+        with progress:
+            report = await engine.train("cli")
     finally:
         unsubscribe()
     if report is None:  # nothing queued, or another process is training (the engine said which)
         print(notices[-1] if notices else "Nothing to train on: the queue is empty.")
         return EXIT_OK
     for model, loss in report.losses.items():
-        print(f"{model:<10} loss {loss.old_loss:.4f} -> {loss.new_loss:.4f} ({loss.improvement_pct:+.1f}%) "
-              f"measured on {loss.measured_on}")
+        print(f"{model:<10} loss {format_loss(loss.old_loss)} -> {format_loss(loss.new_loss)} "
+              f"({loss.improvement_pct:+.1f}%) measured on {loss.measured_on}")
     if report.status == "failed":
         raise _Failure(f"training failed: {report.error}")
     return EXIT_OK
@@ -355,6 +436,73 @@ async def _stats(engine, args) -> int:
         print(json.dumps(stats, ensure_ascii=False))
         return EXIT_OK
     print(stats_text(stats))
+    return EXIT_OK
+
+
+async def _conversations(args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
+    """`conversations [list|show|export|rename|delete]`, over the store alone (no models, no teacher)."""
+    from shammah_tui.teachers.offline import OfflineTeacher
+
+    engine = await open_engine(data_dir, settings, OfflineTeacher(), use_models=False)
+    try:
+        return await _conversation_action(engine.store, args, data_dir)
+    finally:
+        await engine.close()
+
+
+async def _conversation_action(store, args: argparse.Namespace, data_dir: Path) -> int:
+    import time
+
+    from shammah_tui.formatting import ellipsize, plural
+    from shammah_tui.ui.export import conversation_json, conversation_markdown, export_path, iso, write_export
+
+    action = args.action or "list"
+    if action == "list":
+        rows = await store.conversations(limit=getattr(args, "limit", 50))
+        for row in rows:
+            if getattr(args, "json", False):
+                print(json.dumps({"id": row.id, "title": row.title, "messages": row.messages,
+                                  "created_at": iso(row.created_at), "last_at": iso(row.last_at)},
+                                 ensure_ascii=False))
+            else:
+                print(f"{row.id:>5}  {iso(row.last_at)[:16].replace('T', ' ')}  "
+                      f"{plural(row.messages, 'message'):>13}  {ellipsize(' '.join(row.title.split()), 60)}")
+        if not rows and not getattr(args, "json", False):
+            print("No conversations yet.", file=sys.stderr)
+        return EXIT_OK
+    conversation_id = args.id
+    if conversation_id is None:
+        conversation_id = await store.latest_conversation()
+        if conversation_id is None:
+            raise _Failure("no conversations yet")
+    summary = await store.conversation(conversation_id)
+    if summary is None:
+        raise _Failure(f"no conversation #{conversation_id} (`shammah-tui conversations list` shows them)")
+    if action == "rename":
+        await store.rename_conversation(conversation_id, " ".join(args.title.split()))
+        print(f"Conversation #{conversation_id} renamed.")
+        return EXIT_OK
+    if action == "delete":
+        await store.delete_conversation(conversation_id)
+        print(f"Conversation #{conversation_id} deleted ({plural(summary.messages, 'message')}).")
+        return EXIT_OK
+    messages = await store.messages(conversation_id, limit=max(summary.messages, 1))
+    now = time.time()
+    if action == "show" and not args.json:
+        print(f"#{conversation_id} {summary.title}".rstrip())
+        for m in messages:
+            who = "you" if m.role == "user" else (m.source or "shammah") if m.role == "assistant" else m.role
+            print(f"\n[{who}] {m.text.rstrip()}")
+        return EXIT_OK
+    fmt = "json" if action == "show" else args.format
+    text = (conversation_json if fmt == "json" else conversation_markdown)(conversation_id, summary.title,
+                                                                           messages, now)
+    output = getattr(args, "output", None)
+    if not output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    path = write_export(export_path(data_dir, conversation_id, fmt, output, now), text)
+    print(f"Exported {plural(len(messages), 'message')} to {path}")
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ The CLI and the UI show the same figures through these, so a figure reads the sa
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -80,6 +81,22 @@ def format_count(n: int | float | None) -> str:
     if n is None:
         return "—"
     return f"{int(round(n)):,}"
+
+
+def format_figure(value: int | float | None) -> str:
+    """A measured figure with three significant digits and no more: `1,235`, `512`, `12.3`, `1.23`,
+    `0.0123`; whole numbers with thousands separated; a dash when unknown."""
+    if value is None or isinstance(value, bool):
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude >= 100 or magnitude == 0:
+        return f"{value:,.0f}"
+    decimals = 1 if magnitude >= 10 else 2 if magnitude >= 1 else 2 - int(math.floor(math.log10(magnitude)))
+    return f"{value:.{decimals}f}"
 
 
 def format_params(n: int | float | None) -> str:
@@ -202,7 +219,7 @@ def stats_text(stats: Mapping[str, Any]) -> str:
         f"queries {format_count(stats.get('queries'))} · local share {format_pct(stats.get('local_share'))}",
         f"examples {format_count(stats.get('examples_queued'))} queued, "
         f"{format_count(stats.get('examples_trained'))} trained · learned answers "
-        f"{format_count(stats.get('learned_answers'))} · runs {format_count(stats.get('training_runs'))}",
+        f"{format_count(stats.get('learned_answers'))} · {runs_phrase(stats)}",
         f"verified agreement {format_pct(stats.get('verified_agreement'))} · estimated local error "
         f"{format_pct(stats.get('estimated_local_error'))} (bound δ {format_pct(stats.get('error_bound'))})",
         f"teacher tokens {format_count(stats.get('teacher_tokens_used'))} used, "
@@ -210,7 +227,9 @@ def stats_text(stats: Mapping[str, Any]) -> str:
     ]
     last = stats.get("last_run")
     if last:
-        lines += ["", f"{'last run':<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]
+        run_id = stats.get("last_run_id")
+        title = f"run #{run_id}" if run_id is not None else "last run"
+        lines += ["", f"{title:<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]
         for model, row in last.items():
             lines.append(f"{model:<10}{format_loss(row.get('old_loss')):>10}{format_loss(row.get('new_loss')):>10}"
                          f"{row.get('improvement_pct', 0):>+8.1f}%  {row.get('measured_on', '')}".rstrip())
@@ -232,6 +251,26 @@ def error_line(exc: BaseException) -> str:
     text = (message or str(exc)).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if message else f"{type(exc).__name__}: {first}"
+
+
+def runs_phrase(stats: Mapping[str, Any]) -> str:
+    """The training runs of `stats()` as counted: `3 runs`, or `5 runs done of 7 started` when some
+    were cancelled or failed (every run takes an id, so `run #7` can follow 5 finished runs)."""
+    done = stats.get("training_runs")
+    started = stats.get("runs_started")
+    if done is None:
+        return "— runs"
+    if started is None or started <= done:
+        return plural(int(done), "run")
+    return f"{plural(int(done), 'run')} done of {format_count(started)} started"
+
+
+def join_words(items: Iterable[str], last: str = "and") -> str:
+    """`a`, `a and b`, `a, b and c`: items as a sentence lists them."""
+    words = [w for w in items if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -13,7 +13,7 @@ import pytest
 from shammah_tui import __version__
 from shammah_tui.cli import main
 
-COMMANDS = ["tui", "ask", "batch", "teach", "train", "stats", "bench", "serve"]
+COMMANDS = ["tui", "ask", "batch", "teach", "train", "stats", "bench", "serve", "conversations"]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: int = 300):
@@ -115,7 +115,59 @@ def test_errors_read_the_same_everywhere(tmp_path):
     batch = tmp_path / "q.txt"
     batch.write_text('{"nope": 1}\nWhat is 2+2?\n')
     out = run_cli("batch", str(batch), "--data-dir", str(tmp_path / "data"))
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ['[error] line 1: JSON line needs a string field "query"', "[template] 4"]
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.splitlines() == ['1: [error] JSON line needs a string field "query"', "2: [template] 4"]
     asked = run_cli("ask", "Why did the Roman Empire fall?", "--data-dir", str(tmp_path / "data"))
-    assert asked.returncode == 1 and asked.stderr.startswith("shammah-tui: The offline teacher only knows")
+    assert asked.returncode == 1 and asked.stderr.startswith("shammah-tui: The offline teacher")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_work_before_or_after_the_subcommand(tmp_path, where):
+    data = tmp_path / "chosen"
+    options = ["--data-dir", str(data), "--teacher", "offline"]
+    argv = [*options, "stats", "--json"] if where == "before" else ["stats", "--json", *options]
+    out = run_cli(*argv, env={"SHAMMAH_HOME": str(tmp_path / "default")})
+    assert out.returncode == 0, out.stderr
+    assert (data / "shammah.db").exists() and not (tmp_path / "default").exists()
+
+
+def test_global_options_before_the_subcommand_reach_it():
+    from shammah_tui.cli import build_parser
+
+    args = build_parser().parse_args(["--data-dir", "X", "--teacher", "offline", "ask", "q"])
+    assert (args.data_dir, args.teacher, args.query) == ("X", "offline", "q")
+    assert build_parser().parse_args(["--serve", "9000", "tui"]).serve == 9000
+    assert build_parser().parse_args(["ask", "q"]).data_dir is None
+
+
+def test_batch_exit_code_summary_and_numbered_lines(tmp_path):
+    batch = tmp_path / "q.txt"
+    batch.write_text('What is 2+2?\n\n{"query": \nWhy did the Roman Empire fall?\nWhat is 3+4?\n')
+    out = run_cli("batch", str(batch), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert lines[0] == "1: [template] 4" and lines[-1] == "5: [template] 7"
+    assert lines[1].startswith("3: [error] not valid JSON") and lines[2].startswith("4: [error] The offline")
+    assert out.stderr.splitlines()[-1] == "shammah-tui: 2 of 4 queries not answered (lines 3, 4)"
+    as_json = run_cli("batch", str(batch), "--json", "--data-dir", str(tmp_path / "data"))
+    assert as_json.returncode == 1
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [1, 3, 4, 5] and [bool(r["error"]) for r in rows] == [False, True, True, False]
+    clean = tmp_path / "ok.txt"
+    clean.write_text("What is 2+2?\n")
+    assert run_cli("batch", str(clean), "--data-dir", str(tmp_path / "data")).returncode == 0
+
+
+def test_batch_record_keeps_an_answer_of_several_lines_with_its_number():
+    from shammah_tui.cli import batch_record
+
+    assert batch_record(12, "forward", "one\ntwo") == "12: [forward] one\n    two"
+    assert batch_record(3, None, "bad line") == "3: [error] bad line"
+
+
+def test_ask_dash_reads_the_question_from_stdin(tmp_path):
+    out = run_cli("ask", "-", "--json", "--data-dir", str(tmp_path / "data"), input="What is 2+2?\n")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["answer"] == "4"
+    empty = run_cli("ask", "-", "--data-dir", str(tmp_path / "data"), input="  \n")
+    assert empty.returncode == 2 and "empty" in empty.stderr

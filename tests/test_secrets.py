@@ -49,7 +49,9 @@ def test_canary_key_never_leaves_the_environment(tmp_path):
     runs["stats"] = subprocess.run([*CLI, "stats", "--json", *common], capture_output=True, text=True, env=env,
                                    timeout=60)
     assert runs["ask"].returncode == 1 and "127.0.0.1:9" in runs["ask"].stdout  # the forward failed, said where
-    assert runs["batch"].returncode == 0 and runs["stats"].returncode == 0, runs
+    # Every batch line was tried; the one that needed Claude failed: exit 1 with a one-line summary.
+    assert runs["batch"].returncode == 1 and runs["stats"].returncode == 0, runs
+    assert runs["batch"].stderr.strip().splitlines()[-1] == "shammah-tui: 1 of 3 queries not answered (line 1)"
     for name, run in runs.items():
         assert "Traceback" not in run.stderr, (name, run.stderr)
         for text in (run.stdout, run.stderr):

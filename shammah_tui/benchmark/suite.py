@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -279,30 +280,39 @@ def machine() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def collect(quick: bool) -> dict[str, Any]:
-    """Each part in turn; the async ones in their own event loop (the UI probe runs the app's)."""
+def collect(quick: bool, on_part: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Each part in turn; the async ones in their own event loop (the UI probe runs the app's).
+    `on_part(name, index, count)` is told as each part starts."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="shammah-bench-") as tmp:
         tmp_path = Path(tmp)
-        results.update(bench_generation(repeats=9 if quick else 30))
-        results.update(asyncio.run(bench_pipeline(tmp_path / "pipeline", repeats=10 if quick else 40)))
-        results.update(bench_training(5 if quick else 10, 2 if quick else 3))
-        results.update(bench_rss(tmp_path / "rss"))
-        results.update(bench_ui(tmp_path / "ui"))
-        results.update(bench_ask_cold(tmp_path / "cold"))
+        parts: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("generation", lambda: bench_generation(repeats=9 if quick else 30)),
+            ("pipeline", lambda: asyncio.run(bench_pipeline(tmp_path / "pipeline", repeats=10 if quick else 40))),
+            ("training", lambda: bench_training(5 if quick else 10, 2 if quick else 3)),
+            ("memory", lambda: bench_rss(tmp_path / "rss")),
+            ("ui", lambda: bench_ui(tmp_path / "ui")),
+            ("cold ask", lambda: bench_ask_cold(tmp_path / "cold")),
+        ]
         if not quick:
-            results.update(asyncio.run(bench_learning()))
+            parts.append(("learning", lambda: asyncio.run(bench_learning())))
+        for index, (name, part) in enumerate(parts):
+            if on_part is not None:
+                on_part(name, index, len(parts))
+            results.update(part())
     results["machine"] = machine()
     results.setdefault("device", "cpu")
     return results
 
 
 def render(results: dict[str, Any]) -> str:
+    from shammah_tui.formatting import format_figure
+
     lines = [f"{'measure':<36}{'value':>14}  target"]
     for key, value in results.items():
         if key == "machine" or isinstance(value, (dict, list)):
             continue
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        shown = format_figure(value) if isinstance(value, (int, float)) else str(value)
         target = TARGETS.get(key)
         verdict = ""
         if target and isinstance(value, (int, float)):
@@ -317,8 +327,18 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    results = collect(quick=args.quick)
+def run_bench(args: argparse.Namespace, progress: Any = None) -> int:
+    """`bench`: `progress` (a WorkProgress, or None) shows which part runs and the ETA of the rest."""
+    if progress is None:
+        results = collect(quick=args.quick)
+    else:
+        with progress:
+            task = progress.add("bench", None)
+
+            def on_part(name: str, index: int, count: int) -> None:
+                progress.update(task, description=f"bench: {name}", completed=index, total=count)
+
+            results = collect(quick=args.quick, on_part=on_part)
     if args.save:
         out_dir = Path.cwd() / "bench" / "results"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,11 @@ class TrainingRun:
     error: str | None
     losses: dict[str, ModelLoss] = field(default_factory=dict)
 
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish (None while it runs)."""
+        return None if self.finished_at is None else max(0.0, self.finished_at - self.started_at)
+
 
 @dataclass
 class LossPoint:

@@ -11,12 +11,13 @@ from shammah_tui.curriculum.base import CurriculumItem, Family, Question, Soluti
 from shammah_tui.curriculum.capitals import CAPITALS
 from shammah_tui.curriculum.dates import FEBRUARY_DAYS, MONTHS, WEEKDAYS, is_leap_year
 from shammah_tui.curriculum.programming import IDIOMS
-from shammah_tui.curriculum.registry import FAMILIES, solve
+from shammah_tui.curriculum.registry import FAMILIES, plain_name, solve
 from shammah_tui.curriculum.sampling import corpus_texts, held_out_items, sample_items, stream
 from shammah_tui.curriculum.words import WORDS
 
 __all__ = [
     "CAPITALS", "FAMILIES", "FEBRUARY_DAYS", "IDIOMS", "MONTHS", "WEEKDAYS", "WORDS", "CurriculumItem",
     "Family", "Question", "Solution", "corpus_texts", "held_out_items", "is_leap_year", "loose", "phrase",
+    "plain_name",
     "sample_items", "solve", "stream",
 ]

@@ -68,3 +68,15 @@ def capitals_family() -> TemplatedFamily:
             "Capital of {country}?", "Tell me the capital of {country}."),
         {"country": r"[a-z][a-z ]{0,60}"},
         lambda: [{"country": c} for c in CAPITALS], _resolve_capital)])
+
+
+_ASKS_FOR_A_CAPITAL = re.compile(r"\bcapital(?: city)? of (?P<country>[^?.!,;]{1,60})", re.IGNORECASE)
+
+
+def unknown_country(query: str) -> str | None:
+    """The country a query asks the capital of, when the table does not have it; else None."""
+    match = _ASKS_FOR_A_CAPITAL.search(query)
+    if match is None:
+        return None
+    country = " ".join(match.group("country").split())
+    return None if not country or _country_key(country) in _COUNTRY_LOOKUP else country

@@ -19,6 +19,26 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+#: Each family as a person would name it (the family names are identifiers, not words).
+PLAIN_NAMES: dict[str, str] = {
+    "arithmetic": "arithmetic on the numbers given",
+    "unit_conversion": "unit conversions",
+    "words": "questions about words (letters, spelling backwards, upper case)",
+    "calendar": "calendar questions (days in a month, weekdays, leap years)",
+    "capitals": "the capitals of {countries} countries",
+    "programming": "common Python, git and shell idioms",
+}
+
+
+def plain_name(family: str, short: bool = False) -> str:
+    """`family` in plain words (the identifier itself when it has none); `short`: without the
+    examples in parentheses."""
+    from shammah_tui.curriculum.capitals import CAPITALS
+
+    name = PLAIN_NAMES.get(family, family.replace("_", " ")).format(countries=len(CAPITALS))
+    return name.split(" (")[0] if short else name
+
+
 def solve(query: str) -> Solution | None:
     """The exact answer when any family recognizes `query`, else None."""
     if not isinstance(query, str) or len(query) > MAX_RULE_QUERY_CHARS or not query.strip():

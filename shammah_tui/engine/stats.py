@@ -34,6 +34,8 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         "examples_trained": examples["trained"],
         "learned_answers": await store.learned_count(),
         "training_runs": await store.run_count(),
+        "runs_started": await store.runs_started(),
+        "last_run_id": None if last is None else last.id,
         "last_run": None if last is None else {
             model: {"old_loss": round(loss.old_loss, 5), "new_loss": round(loss.new_loss, 5),
                     "improvement_pct": round(loss.improvement_pct, 2), "measured_on": loss.measured_on}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from shammah_tui.formatting import plural
+
 
 def pick_device(prefer: str = "auto") -> torch.device:
     """``"auto"``: CUDA if available, else CPU. ``"cpu"``, ``"cuda"``, ``"cuda:N"`` ask for one.
@@ -34,5 +36,5 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return f"cpu ({plural(torch.get_num_threads(), 'thread')})"
     return str(device)

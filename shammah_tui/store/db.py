@@ -209,6 +209,21 @@ class Store:
         )
         return None if row is None else _conversation(row)
 
+    async def rename_conversation(self, conversation_id: int, title: str) -> bool:
+        """Give a conversation a title ("" goes back to its first question); False when there is none."""
+        async with self.transaction() as db:
+            cursor = await db.execute("UPDATE conversations SET title = ? WHERE id = ?",
+                                      (title, conversation_id))
+            return cursor.rowcount > 0
+
+    async def delete_conversation(self, conversation_id: int) -> bool:
+        """Remove a conversation and its messages; False when there is none. The query log and what
+        was learned from it stay: they are the stats' history and the models' data, not the chat."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            cursor = await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            return cursor.rowcount > 0
+
     async def messages(self, conversation_id: int, limit: int = 200) -> list[Message]:
         rows = await self._fetchall(
             "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
@@ -497,6 +512,10 @@ class Store:
     async def run_count(self) -> int:
         return int((await self._fetchrow(
             "SELECT COUNT(*) FROM training_runs WHERE status = 'done'"))[0])
+
+    async def runs_started(self) -> int:
+        """Every run ever started, whatever its end (a cancelled or failed run has an id too)."""
+        return int((await self._fetchrow("SELECT COUNT(*) FROM training_runs"))[0])
 
     async def loss_history(self, model: str, limit: int = 500) -> list[LossPoint]:
         rows = await self._fetchall(

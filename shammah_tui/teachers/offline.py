@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from shammah_tui import curriculum
 from shammah_tui.curriculum.skills import SKILLS, SkillInstance
+from shammah_tui.formatting import join_words
 from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.core.text import normalize_query
 from shammah_tui.core.teaching import TeachSummary, TeacherError, TeacherReply, TextCallback, Turn
@@ -64,11 +65,7 @@ class OfflineTeacher(Teacher):
             found = template_answer(query)
             text = found.answer if found is not None else None
         if text is None:
-            raise TeacherError(
-                "unavailable",
-                "The offline teacher only knows its curriculum (" + ", ".join(curriculum.FAMILIES)
-                + "); set ANTHROPIC_API_KEY and use --teacher claude for anything else.",
-            )
+            raise TeacherError("unavailable", refusal(query))
         if on_text is not None:
             for piece in _chunks(text):
                 on_text(piece)
@@ -107,9 +104,8 @@ class OfflineTeacher(Teacher):
                 taught[target] = taught.get(target, 0) + 1
                 turn()
                 mix = _skill_mix(analysis.get("skills", {}), skills)
-                say(f"Round {round_no}: teaching {', '.join(skills) or 'no skills'} "
-                    f"(mostly {_describe(mix)}) and {target} "
-                    f"(accuracy {analysis.get('categories', {}).get(target, {}).get('accuracy', 0.0):.0%}).")
+                accuracy = analysis.get("categories", {}).get(target, {}).get("accuracy", 0.0)
+                say(round_line(round_no, skills, mix, target, accuracy))
                 for part, batch in enumerate(_skill_batches(mix, SKILL_EXAMPLES_PER_ROUND,
                                                             f"{self._seed}:{round_no}")):
                     await call("generate_training_data", {
@@ -128,7 +124,8 @@ class OfflineTeacher(Teacher):
             turn()
             final = await call("analyze_model", {"categories": families, "samples_per_category": ANALYZE_SAMPLES,
                                                  "skills": bool(skills)})
-            held = "; ".join(f"{name} {v['accuracy']:.0%}" for name, v in final.get("skills", {}).items())
+            held = "; ".join(f"{SKILL_NAMES.get(name, name)} {v['accuracy']:.1%}"
+                             for name, v in final.get("skills", {}).items())
             summary.final_text = (f"Mean accuracy now {final.get('mean_accuracy', 0.0):.1%}."
                                   + (f" Held-out skills: {held}." if held else ""))
             summary.stopped_because = "done"
@@ -192,9 +189,47 @@ def _skill_batches(mix: list[tuple[str, str, float]], n: int, seed: str) -> list
     return [items[i:i + MAX_EXAMPLES] for i in range(0, len(items), MAX_EXAMPLES)]
 
 
+#: Each skill as a person would name it.
+SKILL_NAMES = {"arithmetic": "arithmetic", "words": "word operations", "leap": "leap years"}
+
+
+def round_line(round_no: int, skills: Sequence[str], mix: list[tuple[str, str, float]], family: str,
+               accuracy: float) -> str:
+    """What a round teaches, in a sentence: the skills (and the groups most of it goes to), and
+    the family with its accuracy before the round."""
+    taught = f"{curriculum.plain_name(family, short=True)} ({accuracy:.0%} accuracy so far)"
+    if not skills:
+        return f"Round {round_no}: teaching {taught}."
+    names = join_words(SKILL_NAMES.get(s, s) for s in skills)
+    focus = _describe(mix)
+    return (f"Round {round_no}: teaching the skill{'s' if len(skills) > 1 else ''} {names}"
+            + (f" (most of all {focus})" if focus else "") + f", and {taught}.")
+
+
 def _describe(mix: list[tuple[str, str, float]]) -> str:
+    """The heaviest cells of the mix, each skill named once: `arithmetic * and -, word operations
+    reverse`; empty when those are all the cells there are (nothing is singled out)."""
     top = sorted(mix, key=lambda cell: -cell[2])[:3]
-    return ", ".join(f"{name} {group}" if name != group else name for name, group, _ in top) or "nothing"
+    if len(top) == len(mix):
+        return ""
+    groups: dict[str, list[str]] = {}
+    for name, group, _ in top:
+        groups.setdefault(name, [])
+        if group != name:
+            groups[name].append(group)
+    return join_words(f"{SKILL_NAMES.get(name, name)} {join_words(g)}".strip() for name, g in groups.items())
+
+
+def refusal(query: str) -> str:
+    """Why the offline teacher cannot answer `query`, and what it can answer, in plain words."""
+    from shammah_tui.curriculum.capitals import unknown_country
+
+    known = join_words(curriculum.plain_name(f) for f in curriculum.FAMILIES)
+    country = unknown_country(query)
+    lead = (f"The offline teacher does not know the capital of {country}. "
+            if country else "The offline teacher cannot answer that. ")
+    return (f"{lead}Offline it answers only {known}. "
+            "For anything else, set ANTHROPIC_API_KEY and use --teacher claude.")
 
 
 def _with_paraphrases(item: curriculum.CurriculumItem) -> dict:

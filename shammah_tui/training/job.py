@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -153,7 +154,18 @@ class TrainingJob:
 
 
 def run_training_job(job: TrainingJob) -> JobResult:
-    """Everything a run does, in order; a cancel returns status 'cancelled' and no labels."""
+    """Everything a run does, in order; a cancel returns status 'cancelled' and no labels.
+
+    The report's duration is the whole job's: the evaluations and the classifiers' steps take as
+    long as the generator's, and the stored run (started → finished) counts them too.
+    """
+    started = time.perf_counter()
+    result = _run_job(job)
+    result.report.duration_s = time.perf_counter() - started
+    return result
+
+
+def _run_job(job: TrainingJob) -> JobResult:
     rng = random.Random(job.seed)
     new = list(job.new)
     # A share of the new examples sits this run out: asked after training, they show

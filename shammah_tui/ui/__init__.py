@@ -20,11 +20,13 @@ __all__ = ["run_tui", "build_app"]
 
 
 def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,
-              seed: int | None = None, load_models: bool = True, serve_port: int | None = None) -> ShammahApp:
+              seed: int | None = None, load_models: bool = True, serve_port: int | None = None,
+              resume_last: bool = False) -> ShammahApp:
     """The app for `data_dir`; it opens the engine inside its own event loop once running.
 
     With no `teacher`, the one `settings` asks for is made there too (so an
-    AsyncAnthropic client is created on the loop that will use it).
+    AsyncAnthropic client is created on the loop that will use it). `resume_last`
+    (`--continue`) asks for the last conversation to be reopened.
     """
     from shammah_tui.ui.app import ShammahApp
 
@@ -44,11 +46,11 @@ def build_app(data_dir: Path, settings: Settings, teacher: Teacher | None = None
         return await opener(data_dir, settings, chosen, seed=seed)
 
     return ShammahApp(open_engine=open_engine, load_models=load_models, data_dir=data_dir,
-                      theme=settings.theme, serve_port=serve_port)
+                      theme=settings.theme, serve_port=serve_port, resume_last=resume_last)
 
 
 def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, *,
-            seed: int | None = None, serve_port: int | None = None) -> int:
+            seed: int | None = None, serve_port: int | None = None, resume_last: bool = False) -> int:
     """Run the TUI until the user quits; returns the exit code (0 ok, 1 runtime failure).
 
     The engine is opened inside the app's event loop (aiosqlite binds to it),
@@ -57,7 +59,7 @@ def run_tui(data_dir: Path, settings: Settings, teacher: Teacher | None = None, 
     When the data directory cannot be opened, the app exits with code 1 and
     prints one line saying why (`shammah-tui: ...`).
     """
-    app = build_app(data_dir, settings, teacher, seed=seed, serve_port=serve_port)
+    app = build_app(data_dir, settings, teacher, seed=seed, serve_port=serve_port, resume_last=resume_last)
     app.run()
     if app.exit_reason:
         print(f"shammah-tui: {app.exit_reason}", file=sys.stderr)

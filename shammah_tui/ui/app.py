@@ -56,7 +56,7 @@ class ShammahApp(App[int]):
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
                  data_dir: Path | None = None, theme: str | None = None,
-                 serve_port: int | None = None) -> None:
+                 serve_port: int | None = None, resume_last: bool = False) -> None:
         """Give an open `engine`, or `open_engine` to open one once the app runs.
 
         `clock` is the only time source for anything shown; `load_models=False`
@@ -65,6 +65,8 @@ class ShammahApp(App[int]):
         `serve_port` starts the Messages-API server once the engine is open.
         """
         super().__init__()
+        self.resume_last = resume_last
+        """`--continue`: reopen the conversation that was open at the last quit."""
         if theme and theme in self.available_themes:
             self.theme = theme
         self._saved_theme = self.theme

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from shammah_tui.formatting import format_count, format_pct, join_nonempty
+from shammah_tui.formatting import format_count, format_pct, join_nonempty, plural, runs_phrase
 
 
 class EngineStats(Vertical):
@@ -33,7 +33,7 @@ class EngineStats(Vertical):
         self.query_one("#stat-queue", Label).update(join_nonempty([f"{format_count(queued)} queued", starts]))
         self.query_one("#stat-store", Label).update(join_nonempty([
             f"{format_count(stats.get('examples_trained'))} trained",
-            f"{format_count(stats.get('training_runs'))} runs",
+            runs_phrase(stats),
             f"{format_count(stats.get('learned_answers'))} learned"]))
         error = stats.get("estimated_local_error")
         bound = stats.get("error_bound")
@@ -43,7 +43,7 @@ class EngineStats(Vertical):
         line = self.query_one("#stat-error", Label)
         line.update(join_nonempty([
             f"Local error {format_pct(error)} {relation} δ {format_pct(bound)}",
-            f"{format_count(checks)} checks" if checks is not None else "",
+            plural(int(checks), "check") if checks is not None else "",
         ]))
         line.set_class(over, "-over")
         line.set_class(error is not None and not over, "-under")
