@@ -433,7 +433,7 @@ async def _stats(engine, args) -> int:
 
     stats = await engine.stats()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False))
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
         return EXIT_OK
     print(stats_text(stats))
     return EXIT_OK

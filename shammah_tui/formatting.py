@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from shammah_tui.core.kinds import SOURCES
+from shammah_tui.core.stats import Stats
 
 #: Most points a chart line is drawn with (a plot is ~100 columns wide).
 MAX_PLOT_POINTS = 300
@@ -207,32 +208,32 @@ def _find_params(info: Mapping[str, Any]) -> float | None:
     return total if found else None
 
 
-def stats_text(stats: Mapping[str, Any]) -> str:
+def stats_text(stats: Stats) -> str:
     """engine.stats() as a few aligned plain-text lines (`stats`, `/stats`)."""
-    by_source = stats.get("by_source") or {}
+    by_source = stats.by_source
     rates = source_rates(by_source)
     lines = [f"{'source':<10}{'answers':>9}{'share':>9}"]
     for s in SOURCES:
         lines.append(f"{s:<10}{format_count(by_source.get(s, 0)):>9}{format_pct(rates[s]):>9}")
     lines += [
         "",
-        f"queries {format_count(stats.get('queries'))} · local share {format_pct(stats.get('local_share'))}",
-        f"examples {format_count(stats.get('examples_queued'))} queued, "
-        f"{format_count(stats.get('examples_trained'))} trained · learned answers "
-        f"{format_count(stats.get('learned_answers'))} · {runs_phrase(stats)}",
-        f"verified agreement {format_pct(stats.get('verified_agreement'))} · estimated local error "
-        f"{format_pct(stats.get('estimated_local_error'))} (bound δ {format_pct(stats.get('error_bound'))})",
-        f"teacher tokens {format_count(stats.get('teacher_tokens_used'))} used, "
-        f"≈{format_count(stats.get('teacher_tokens_saved_estimate'))} saved",
+        f"queries {format_count(stats.queries)} · local share {format_pct(stats.local_share)}",
+        f"examples {format_count(stats.examples_queued)} queued, "
+        f"{format_count(stats.examples_trained)} trained · learned answers "
+        f"{format_count(stats.learned_answers)} · {runs_phrase(stats)}",
+        f"verified agreement {format_pct(stats.verified_agreement)} · estimated local error "
+        f"{format_pct(stats.estimated_local_error)} (bound δ {format_pct(stats.error_bound)})",
+        f"teacher tokens {format_count(stats.teacher_tokens_used)} used, "
+        f"≈{format_count(stats.teacher_tokens_saved_estimate)} saved",
     ]
-    last = stats.get("last_run")
+    last = stats.last_run
     if last:
-        run_id = stats.get("last_run_id")
+        run_id = stats.last_run_id
         title = f"run #{run_id}" if run_id is not None else "last run"
         lines += ["", f"{title:<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]
-        for model, row in last.items():
-            lines.append(f"{model:<10}{format_loss(row.get('old_loss')):>10}{format_loss(row.get('new_loss')):>10}"
-                         f"{row.get('improvement_pct', 0):>+8.1f}%  {row.get('measured_on', '')}".rstrip())
+        for model, change in last.items():
+            lines.append(f"{model:<10}{format_loss(change.old_loss):>10}{format_loss(change.new_loss):>10}"
+                         f"{change.improvement_pct:>+8.1f}%  {change.measured_on}".rstrip())
     return "\n".join(lines)
 
 
@@ -253,14 +254,11 @@ def error_line(exc: BaseException) -> str:
     return first if message else f"{type(exc).__name__}: {first}"
 
 
-def runs_phrase(stats: Mapping[str, Any]) -> str:
+def runs_phrase(stats: Stats) -> str:
     """The training runs of `stats()` as counted: `3 runs`, or `5 runs done of 7 started` when some
     were cancelled or failed (every run takes an id, so `run #7` can follow 5 finished runs)."""
-    done = stats.get("training_runs")
-    started = stats.get("runs_started")
-    if done is None:
-        return "— runs"
-    if started is None or started <= done:
+    done, started = stats.training_runs, stats.runs_started
+    if started <= done:
         return plural(int(done), "run")
     return f"{plural(int(done), 'run')} done of {format_count(started)} started"
 

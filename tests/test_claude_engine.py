@@ -176,8 +176,8 @@ async def test_a_forwarded_answer_is_learned_and_served_locally_next_time(
     assert await engine.store.example_counts() == {"queued": 1, "trained": 0}
     assert [q.source for q in await engine.store.queries()] == ["forward", "learned", "learned"]
     stats = await engine.stats()
-    assert stats["by_source"]["forward"] == 1 and stats["by_source"]["learned"] == 2
-    assert stats["teacher_tokens_used"] > 0
+    assert stats.by_source["forward"] == 1 and stats.by_source["learned"] == 2
+    assert stats.teacher_tokens_used > 0
 
 
 # --- (c) the key never reaches the data dir ------------------------------------------------

@@ -78,7 +78,7 @@ async def test_stats_count_every_run_started(tmp_path):
         stats = await collect_stats(store, Settings(), Thresholds(), "none")
     finally:
         await store.close()
-    assert (stats["training_runs"], stats["runs_started"], stats["last_run_id"]) == (2, 3, 3)
+    assert (stats.training_runs, stats.runs_started, stats.last_run_id) == (2, 3, 3)
 
 
 def test_progress_draws_on_a_terminal_and_nothing_when_piped():

@@ -25,7 +25,7 @@ def stream(tmp_path_factory) -> StreamOutcome:
     outcome = asyncio.run(run_stream(tmp_path_factory.mktemp("stream")))
     curve = [f"{local_share(outcome, i, i + 50):.0%}" for i in range(0, 500, 50)]
     print(f"\nlocal share per 50 queries: {curve}; local accuracy {local_accuracy(outcome):.1%}; "
-          f"by source {outcome.stats['by_source']}; {outcome.seconds:.0f} s")
+          f"by source {outcome.stats.by_source}; {outcome.seconds:.0f} s")
     return outcome
 
 
@@ -45,7 +45,7 @@ def test_the_cheap_tiers_serve_and_training_runs(stream):
     # templates answer everything the generator could, so the neural tier earns no credit here.
     used = {s for s in stream.sources if s}
     assert {"learned", "template", "forward"} <= used
-    assert stream.stats["training_runs"] >= 2
+    assert stream.stats.training_runs >= 2
 
 
 def test_generator_loss_on_its_data_falls_by_half(stream):

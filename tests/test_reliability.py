@@ -468,7 +468,7 @@ def test_steady_memory_and_latency_under_load(tmp_path, template_dir):
     p50_first, p50_last = statistics.median(latencies[:window]), statistics.median(latencies[-window:])
     print(f"\nload {n} queries: rss {rss_early:.1f} MB after {n // 10} -> {rss_end:.1f} MB at end; "
           f"p50 first {window} {p50_first:.2f} ms, last {window} {p50_last:.2f} ms; "
-          f"by source {stats['by_source']}")
-    assert stats["queries"] == n and stats["examples_trained"] == 0
+          f"by source {stats.by_source}")
+    assert stats.queries == n and stats.examples_trained == 0
     assert rss_end - rss_early < 50, (rss_early, rss_end)
     assert p50_last < 2 * p50_first + 0.5, (p50_first, p50_last)

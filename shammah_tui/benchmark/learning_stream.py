@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from shammah_tui.core.stats import Stats
 from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui import curriculum
 from shammah_tui.engine.open import open_engine
@@ -34,7 +35,7 @@ class StreamOutcome:
     first_examples_loss_after: float = 0.0
     novel_local: int = 0
     novel_total: int = 0
-    stats: dict = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
     seconds: float = 0.0
 
 

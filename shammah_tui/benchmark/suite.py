@@ -255,7 +255,7 @@ async def bench_learning() -> dict[str, Any]:
         "learning_local_share_curve": [round(local_share(outcome, i, i + 50), 3) for i in range(0, 500, 50)],
         "learning_local_share_last100": local_share(outcome, 400, 500),
         "learning_local_accuracy": local_accuracy(outcome),
-        "learning_by_source": outcome.stats["by_source"],
+        "learning_by_source": outcome.stats.by_source,
         "learning_novel_forwarded": 1 - outcome.novel_local / max(outcome.novel_total, 1),
         "learning_first_batch_loss_before": outcome.first_examples_loss_before,
         "learning_first_batch_loss_after": outcome.first_examples_loss_after,

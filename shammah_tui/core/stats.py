@@ -62,6 +62,9 @@ class Stats:
     examples_trained: int = 0
     learned_answers: int = 0
     training_runs: int = 0
+    """Runs that finished; `runs_started` counts cancelled and failed ones too (each takes an id)."""
+    runs_started: int = 0
+    last_run_id: int | None = None
     last_run: dict[str, LossChange] | None = None
     verified_agreement: float | None = None
     spot_checks: int = 0

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shammah_tui.atomic import write_text_atomically
 from shammah_tui.engine.model_host import ModelHost
@@ -27,6 +27,7 @@ from shammah_tui.engine.stats import collect_stats
 from shammah_tui.engine.teaching_host import EngineTeachingHost
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
+from shammah_tui.core.stats import Stats
 from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.lock import DataDirLock
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME, ensure_data_dir
@@ -198,7 +199,7 @@ class Engine:
         return await self.teacher.teach(self.tool_registry(), request, on_text)
 
     # ---------------------------------------------------------------------- stats
-    async def stats(self) -> dict[str, Any]:
-        """The `stats --json` object (the README lists its keys)."""
+    async def stats(self) -> Stats:
+        """What is measured so far (`Stats.to_json()` is the `stats --json` object)."""
         return await collect_stats(self.store, self.settings, self.local.thresholds,
                                    self.host.describe_encoder())

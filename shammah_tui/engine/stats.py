@@ -1,16 +1,15 @@
-"""The `stats --json` object: rates, queue and store sizes, the last run's losses, calibration."""
+"""`Engine.stats()`: rates, queue and store sizes, the last run's losses, calibration and bounds."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from shammah_tui.core.records import SkillResult
+from shammah_tui.core.stats import LossChange, SkillStats, Stats, TierBound
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.settings import Settings
-from shammah_tui.core.records import SkillResult
 from shammah_tui.store import Store
 
 
-async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> dict[str, Any]:
+async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> Stats:
     """Everything measured so far, read from the store (docs/ARCHITECTURE.md; the README lists the keys)."""
     by_source = await store.source_counts()
     latest: dict[str, SkillResult] = {}
@@ -25,60 +24,59 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
     answered = sum(by_source.values())
     local = answered - by_source["forward"]
     per_forward = (tokens_in + tokens_out) / forwards if forwards else 0.0
-    return {
-        "queries": answered,
-        "by_source": by_source,
-        "only_by_source": credited,
-        "local_share": round(local / answered, 4) if answered else 0.0,
-        "examples_queued": examples["queued"],
-        "examples_trained": examples["trained"],
-        "learned_answers": await store.learned_count(),
-        "training_runs": await store.run_count(),
-        "runs_started": await store.runs_started(),
-        "last_run_id": None if last is None else last.id,
-        "last_run": None if last is None else {
-            model: {"old_loss": round(loss.old_loss, 5), "new_loss": round(loss.new_loss, 5),
-                    "improvement_pct": round(loss.improvement_pct, 2), "measured_on": loss.measured_on}
+    return Stats(
+        queries=answered,
+        by_source=by_source,
+        only_by_source=credited,
+        local_share=round(local / answered, 4) if answered else 0.0,
+        examples_queued=examples["queued"],
+        examples_trained=examples["trained"],
+        learned_answers=await store.learned_count(),
+        training_runs=await store.run_count(),
+        runs_started=await store.runs_started(),
+        last_run_id=None if last is None else last.id,
+        last_run=None if last is None else {
+            model: LossChange(round(loss.old_loss, 5), round(loss.new_loss, 5), round(loss.improvement_pct, 2),
+                              loss.measured_on)
             for model, loss in last.losses.items()
         },
-        "verified_agreement": round(agreed / checked, 4) if checked else None,
-        "spot_checks": checked,
-        "estimated_local_error": round((checked - agreed) / checked, 4) if checked else None,
-        "error_bound": settings.error_bound,
-        "validator_threshold": round(thresholds.validator, 4),
-        "neural_score": thresholds.neural_score,
-        "neural_estimated_error": _rounded(thresholds.estimated_error),
-        "encoder": encoder,
-        "skills": {name: {"held_out_accuracy": round(r.accuracy, 4), "served_share": round(r.served, 4),
-                          "held_out_size": r.held_out, "held_out_loss": _rounded(r.loss)}
-                   for name, r in latest.items()},
-        "bounds": tier_bounds(settings, thresholds, checks),
-        "acceptance_threshold": round(thresholds.acceptance, 4),
-        "learned_estimated_error": _rounded(thresholds.acceptance_error),
-        "teacher_tokens_used": tokens_in + tokens_out,
-        "teacher_tokens_saved_estimate": round(per_forward * local),
-    }
+        verified_agreement=round(agreed / checked, 4) if checked else None,
+        spot_checks=checked,
+        estimated_local_error=round((checked - agreed) / checked, 4) if checked else None,
+        error_bound=settings.error_bound,
+        validator_threshold=round(thresholds.validator, 4),
+        neural_score=thresholds.neural_score,
+        neural_estimated_error=_rounded(thresholds.estimated_error),
+        encoder=encoder,
+        skills={name: SkillStats(round(r.accuracy, 4), round(r.served, 4), r.held_out, _rounded(r.loss))
+                for name, r in latest.items()},
+        bounds=tier_bounds(settings, thresholds, checks),
+        acceptance_threshold=round(thresholds.acceptance, 4),
+        learned_estimated_error=_rounded(thresholds.acceptance_error),
+        teacher_tokens_used=tokens_in + tokens_out,
+        teacher_tokens_saved_estimate=round(per_forward * local),
+    )
 
 
 def tier_bounds(settings: Settings, thresholds: Thresholds,
-                checks: dict[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
+                checks: dict[str, tuple[int, int]]) -> dict[str, TierBound]:
     """Per local tier, the promise and how it is kept, side by side: the bound δ, the error the
     calibration estimates at the threshold in force, and the error spot checks measured on what it
     served (with how many checks that is)."""
-    def served_error(source: str) -> float | None:
+    def checked(source: str) -> tuple[int, float | None]:
         n, agreed = checks.get(source, (0, 0))
-        return round((n - agreed) / n, 4) if n else None
+        return n, round((n - agreed) / n, 4) if n else None
 
+    (neural_n, neural_err), (learned_n, learned_err), (template_n, template_err) = map(
+        checked, ("neural", "learned", "template"))
     return {
-        "neural": {"bound": settings.error_bound, "estimated_error": _rounded(thresholds.estimated_error),
-                   "threshold": round(thresholds.validator, 4), "open_regions": len(thresholds.open_regions),
-                   "regions": len(thresholds.neural_regions), "spot_checks": checks.get("neural", (0, 0))[0],
-                   "served_error": served_error("neural")},
-        "learned": {"bound": settings.error_bound, "estimated_error": _rounded(thresholds.acceptance_error),
-                    "threshold": round(thresholds.acceptance, 4), "spot_checks": checks.get("learned", (0, 0))[0],
-                    "served_error": served_error("learned")},
+        "neural": TierBound(neural_n, neural_err, settings.error_bound, _rounded(thresholds.estimated_error),
+                            round(thresholds.validator, 4), len(thresholds.open_regions),
+                            len(thresholds.neural_regions)),
+        "learned": TierBound(learned_n, learned_err, settings.error_bound, _rounded(thresholds.acceptance_error),
+                             round(thresholds.acceptance, 4)),
         # Exact rules have no threshold to calibrate: only what spot checks measured.
-        "template": {"spot_checks": checks.get("template", (0, 0))[0], "served_error": served_error("template")},
+        "template": TierBound(template_n, template_err),
     }
 
 

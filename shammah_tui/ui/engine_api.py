@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
+from shammah_tui.core.stats import Stats
 from shammah_tui.core.events import AskResult, EngineEvent
 from shammah_tui.settings import Settings
 from shammah_tui.core.records import ConversationSummary, LossPoint, Message, SkillResult, ToolCallRow, TrainingRun
@@ -79,7 +80,7 @@ class EngineLike(Protocol):
     async def teach(self, rounds: int = 1, topic: str | None = None,
                     on_text: Callable[[str], None] | None = None) -> TeachSummary: ...
     def tool_registry(self) -> ToolRegistryLike: ...
-    async def stats(self) -> dict[str, Any]: ...
+    async def stats(self) -> Stats: ...
     async def close(self) -> None: ...
     def apply_settings(self, settings: Settings) -> None:
         """Use `settings` from now on (the UI saved one changed value to settings.toml first)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from shammah_tui.core.stats import Stats
 from shammah_tui.core.events import AskResult, EngineEvent, TrainingStep
 from shammah_tui.core.records import LossPoint, SkillResult, ToolCallRow, TrainingRun
 from shammah_tui.core.records import Message as StoredMessage
@@ -100,8 +101,8 @@ class SessionRestored(Message):
 class StatsFetched(Message):
     """A fresh `engine.stats()`."""
 
-    stats: dict[str, Any]
-    """The stats object (`engine.stats()`)."""
+    stats: Stats
+    """What `engine.stats()` measured."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shammah_tui.core.ask import DEFAULT_POLICY, AskPolicy, Question
+from shammah_tui.core.stats import Stats, TierBound
 from shammah_tui.core.events import (
     AskResult, EngineEvent, ModelsLoaded, QueryAnswered, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep,
@@ -178,7 +179,7 @@ class FakeEngine:
         self.registry_error: Exception | None = None
         self.load_gate: asyncio.Event | None = None
         self.ask_gate: asyncio.Event | None = None
-        self.stats_value: dict[str, Any] = default_stats()
+        self.stats_value: Stats = default_stats()
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._training: asyncio.Task[Any] | None = None
         self._run_id = 0
@@ -302,32 +303,25 @@ class FakeEngine:
             await self.teach_gate.wait()
         return TeachSummary(iterations=2, tool_calls=1, stopped_because="done")
 
-    async def stats(self) -> dict[str, Any]:
-        return dict(self.stats_value)
+    async def stats(self) -> Stats:
+        return self.stats_value
 
 
-def default_stats() -> dict[str, Any]:
-    return {
-        "queries": 40, "by_source": {"neural": 10, "learned": 12, "template": 6, "forward": 12},
-        "local_share": 0.7, "examples_queued": 12, "examples_trained": 640, "learned_answers": 210,
-        "training_runs": 3, "last_run": None, "verified_agreement": 0.979, "spot_checks": 48,
-        "estimated_local_error": 0.021, "error_bound": 0.05, "validator_threshold": 0.62,
-        "teacher_tokens_used": 12345, "teacher_tokens_saved_estimate": 40210,
-        "bounds": {"neural": {"bound": 0.05, "estimated_error": 0.012, "spot_checks": 20, "served_error": 0.0,
-                              "open_regions": 3, "regions": 7},
-                   "learned": {"bound": 0.05, "estimated_error": 0.018, "spot_checks": 28, "served_error": 0.036}},
-    }
+def default_stats() -> Stats:
+    return Stats(
+        queries=40, by_source={"neural": 10, "learned": 12, "template": 6, "forward": 12},
+        local_share=0.7, examples_queued=12, examples_trained=640, learned_answers=210,
+        training_runs=3, runs_started=3, verified_agreement=0.979, spot_checks=48,
+        estimated_local_error=0.021, error_bound=0.05, validator_threshold=0.62,
+        teacher_tokens_used=12345, teacher_tokens_saved_estimate=40210,
+        bounds={"neural": TierBound(20, 0.0, 0.05, 0.012, 0.62, 3, 7),
+                "learned": TierBound(28, 0.036, 0.05, 0.018, 0.9)},
+    )
 
 
-def empty_stats() -> dict[str, Any]:
+def empty_stats() -> Stats:
     """stats() of a fresh data directory."""
-    return {
-        "queries": 0, "by_source": dict.fromkeys(("neural", "learned", "template", "forward"), 0),
-        "local_share": 0.0, "examples_queued": 0, "examples_trained": 0, "learned_answers": 0,
-        "training_runs": 0, "last_run": None, "verified_agreement": None, "spot_checks": 0,
-        "estimated_local_error": None, "error_bound": 0.05, "validator_threshold": 0.5,
-        "teacher_tokens_used": 0, "teacher_tokens_saved_estimate": 0,
-    }
+    return Stats(error_bound=0.05, validator_threshold=0.5)
 
 
 def scripted_report() -> RunReport:

@@ -73,8 +73,11 @@ def test_slash_parsing():
 
 
 def test_stats_text_has_the_sources_the_bound_and_the_last_run():
-    stats = default_stats()
-    stats["last_run"] = {"generator": {"old_loss": 4.2, "new_loss": 3.1, "improvement_pct": 26.19}}
+    from dataclasses import replace
+
+    from shammah_tui.core.stats import LossChange
+
+    stats = replace(default_stats(), last_run={"generator": LossChange(4.2, 3.1, 26.19, "held-out batch")})
     text = stats_text(stats)
     assert "neural           10    25.0%" in text
     assert "bound δ 5.0%" in text

@@ -156,7 +156,7 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
     app = make_app(engine, clock)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        engine.stats_value["examples_queued"] = 121
+        engine.stats_value = dataclasses.replace(engine.stats_value, examples_queued=121)
         await ask(pilot, "/stats")
         await settle(pilot)
         assert str(app.main.query_one("#stat-queue").render()) == "121 queued · a run starts at 32"

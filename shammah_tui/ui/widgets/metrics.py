@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
@@ -19,6 +18,7 @@ from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import Label
 
+from shammah_tui.core.stats import Stats
 from shammah_tui.formatting import format_count, format_seconds, join_nonempty, plural
 from shammah_tui.core.kinds import MODELS, SOURCES
 from shammah_tui.core.records import LossPoint, SkillResult, TrainingRun
@@ -150,7 +150,7 @@ class MetricsPane(VerticalScroll, can_focus=True):
                 status="done", steps=run.steps, examples=run.examples,
                 examples_per_s=run.examples_per_s or 0.0, duration_s=max(0.0, duration))))
 
-    def show_stats(self, stats: Mapping[str, Any], auto_train: bool | None = None) -> None:
+    def show_stats(self, stats: Stats, auto_train: bool | None = None) -> None:
         """Numbers from `engine.stats()` (`auto_train`: whether a full batch starts a run)."""
         self.query_one(EngineStats).show(stats, self.run_at, auto_train)
 
