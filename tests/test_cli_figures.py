@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from shammah_tui.core.ask import AskPolicy, Question
+from shammah_tui.core.stats import LossChange, Stats
 from shammah_tui.formatting import format_figure, plural, runs_phrase, stats_text
 
 SETTINGS = 'teacher = "offline"\nauto_train = false\nsteps_per_run = 3\nbatch_size = 8\n'
@@ -22,9 +24,9 @@ QUESTIONS = ["What is the capital of France?", "What is the capital of Peru?", "
 
 def test_counts_are_pluralized():
     assert plural(1, "run") == "1 run" and plural(2, "check") == "2 checks" and plural(1, "thread") == "1 thread"
-    assert runs_phrase({"training_runs": 1, "runs_started": 1}) == "1 run"
-    assert runs_phrase({"training_runs": 5, "runs_started": 7}) == "5 runs done of 7 started"
-    assert runs_phrase({}) == "— runs"
+    assert runs_phrase(Stats(training_runs=1, runs_started=1)) == "1 run"
+    assert runs_phrase(Stats(training_runs=5, runs_started=7)) == "5 runs done of 7 started"
+    assert runs_phrase(Stats()) == "0 runs"
 
 
 def test_a_cpu_with_one_thread_reads_1_thread():
@@ -57,9 +59,8 @@ def test_bench_render_has_no_mixed_decimals():
 
 
 def test_stats_text_names_the_last_run_by_its_id_beside_a_count_that_explains_it():
-    text = stats_text({"training_runs": 5, "runs_started": 7, "last_run_id": 7,
-                       "last_run": {"generator": {"old_loss": 2.0, "new_loss": 1.5, "improvement_pct": 25.0,
-                                                  "measured_on": "held out"}}})
+    text = stats_text(Stats(training_runs=5, runs_started=7, last_run_id=7,
+                            last_run={"generator": LossChange(2.0, 1.5, 25.0, "held out")}))
     assert "5 runs done of 7 started" in text and "run #7" in text
 
 
@@ -154,7 +155,7 @@ async def test_a_stored_run_lasts_as_long_as_the_run_reported(tmp_path, monkeypa
     engine = await open_engine(data)
     try:
         for question in QUESTIONS:
-            await engine.ask(question, auto_train="off")
+            await engine.ask(Question(question), AskPolicy(auto_train="off"))
         report = await engine.train("test")
         assert report is not None and report.status == "done"
         (run,) = await engine.store.runs()
