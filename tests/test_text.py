@@ -60,6 +60,9 @@ def test_rephrasings_score_high(a: str, b: str) -> None:
     ("How many letters are in 'apple'?", "How many vowels are in 'apple'?"),
     ("When was Einstein born?", "Where was Einstein born?"),
     ("Is 2024 a leap year?", "Is 2024 not a leap year?"),
+    # A quoted word is the question's object even when it is a common word elsewhere.
+    ('What is "change" reversed?', 'What is "reversed" reversed?'),
+    ("What is the length of the word 'show'?", "What is the length of the word 'length'?"),
 ])
 def test_different_questions_score_low(a: str, b: str) -> None:
     assert query_similarity(a, b) <= 0.6

@@ -119,6 +119,8 @@ def _tokens(text: str) -> list[str]:
 
 
 _ORDERED_SYMBOLS = frozenset("+-*/()%^<>")
+#: A quoted word; the closing quote may be missing at the end (normalize_query strips edge quotes).
+_QUOTED_WORD = re.compile(r"""(?:^|(?<=[\s(]))['"“‘]([^\W_]+)(?:['"”’]|$)""")
 
 
 def _is_ordered(token: str) -> bool:
@@ -135,7 +137,9 @@ def _analyse(text: str) -> tuple[frozenset[str], frozenset[str], frozenset[str],
     unit named after "in"/"how many" ("10 km in miles", "how many miles is …").
     """
     tokens = _tokens(text)
-    content: set[str] = set()
+    # A quoted word is what the question is about ("What is 'for' reversed?"), even when it is a
+    # filler elsewhere: it is content, and never the same content as the word unquoted.
+    content: set[str] = {"quoted:" + _CANON.get(w, w) for w in _QUOTED_WORD.findall(text.casefold())}
     fillers: set[str] = set()
     targets: set[str] = set()
     ordered: list[str] = []
