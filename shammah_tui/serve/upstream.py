@@ -24,6 +24,7 @@ from shammah_tui.teachers.base import ErrorKind, TeacherError, TeacherReply
 #: Sent on every upstream request; a request that carries it came back to us (a loop).
 HOP_HEADER = "shammah-hop"
 SOURCE_HEADER = "shammah-source"
+REQUEST_ID_HEADER = "request-id"
 #: Request headers never passed on: the client's credentials, and what only concerned the
 #: connection to us (aiohttp sets its own).
 _DROP_REQUEST = frozenset({
@@ -99,7 +100,7 @@ class Relay:
     """
 
     def __init__(self, upstream: Upstream, request: web.Request, method: str, path: str, body: bytes | None,
-                 *, stream: bool, hold_tail: bool) -> None:
+                 *, stream: bool, hold_tail: bool, request_id: str = "") -> None:
         self.upstream = upstream
         self.request = request
         self.method = method
@@ -107,6 +108,8 @@ class Relay:
         self.body = body
         self.stream = stream
         self.hold_tail = hold_tail
+        self.request_id = request_id
+        """Ours, sent when Claude's answer carries none (a streamed response's headers go out first)."""
         self.tally = Tally()
         self.failure: TeacherError | None = None
         """Why the answer is not one to learn from (None: a finished answer came)."""
@@ -232,6 +235,8 @@ class Relay:
     def _headers(self, resp: aiohttp.ClientResponse) -> dict[str, str]:
         headers = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP_RESPONSE}
         headers[SOURCE_HEADER] = "forward"
+        if self.request_id and REQUEST_ID_HEADER not in resp.headers:
+            headers[REQUEST_ID_HEADER] = self.request_id
         return headers
 
     async def _write(self, data: bytes) -> None:
