@@ -208,6 +208,11 @@ def stats_text(stats: Mapping[str, Any]) -> str:
         f"teacher tokens {format_count(stats.get('teacher_tokens_used'))} used, "
         f"≈{format_count(stats.get('teacher_tokens_saved_estimate'))} saved",
     ]
+    saved = (stats.get("saved") or {}).get("total") or {}
+    if saved.get("requests"):
+        lines.append(f"served locally {format_count(saved['requests'])} requests · measured saving "
+                     f"{format_count(saved['input_tokens'])} in + {format_count(saved['output_tokens'])} out tokens, "
+                     f"${saved['usd']:.4f} (prices of {stats['saved'].get('prices_date')})")
     last = stats.get("last_run")
     if last:
         lines += ["", f"{'last run':<10}{'old loss':>10}{'new loss':>10}{'change':>9}"]

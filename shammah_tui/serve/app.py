@@ -11,7 +11,6 @@ request log, with the client token's name, what it cost upstream and what a loca
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from aiohttp import web
 from shammah_tui import __version__
 from shammah_tui.events import RequestServed
 from shammah_tui.pipeline.sanitize import strip_controls
-from shammah_tui.serve.auth import presented_token, token_matches
+from shammah_tui.serve.auth import presented_token, token_digest, token_matches
 from shammah_tui.serve.protocol import (
     ApiError,
     LocalTurn,
@@ -210,8 +209,7 @@ async def _token_name(state: ServeState, presented: str | None) -> str | None:
     if token_matches(presented, state.token):
         return DEFAULT_TOKEN_NAME
     # Looked up by hash: only hashes are stored, and a revoked token stops working at once.
-    digest = hashlib.sha256(presented.encode("utf-8", "replace")).hexdigest()
-    return await state.engine.store.client_token_name(digest)
+    return await state.engine.store.client_token_name(token_digest(presented))
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
