@@ -183,7 +183,8 @@ def check_chat_response(status: int, content_type: str, body: bytes) -> str | No
             data = json.loads(body)
             error = data.get("error")
             ok = (isinstance(error, dict) and isinstance(error.get("message"), str)
-                  and isinstance(error.get("type"), str) and content_type == "application/json")
+                  and isinstance(error.get("type"), str) and "param" in error and "code" in error
+                  and content_type == "application/json")
             if not ok:
                 return f"{status}: not OpenAI's error shape: {body[:200]!r}"
             if status == 500 and "Shammah server failed" in error["message"]:
