@@ -110,6 +110,19 @@ async def test_both_routes_share_what_they_learned(chat: Chat) -> None:
     assert len(chat.fake.requests) == 1
 
 
+async def test_fields_sent_as_null_mean_their_defaults(chat: Chat) -> None:
+    import aiohttp
+
+    chat.fake.enqueue_text(HAMLET_ANSWER)
+    body = {"model": MODEL, "messages": [{"role": "user", "content": HAMLET}], "n": None, "stream": None,
+            "max_tokens": None, "temperature": None, "tools": None, "stream_options": None}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(chat.server.url + "/v1/chat/completions", json=body,
+                                headers={"authorization": f"Bearer {chat.server.token}"}) as resp:
+            assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == HAMLET_ANSWER
+    assert chat.fake.requests[0].body["max_tokens"] == 4096
+
+
 async def test_max_tokens_cuts_a_local_answer_with_finish_reason_length(chat: Chat) -> None:
     chat.fake.enqueue_text("word " * 200, usage=(50, 200))
     question = [{"role": "user", "content": "Say word many times."}]

@@ -138,18 +138,18 @@ def _local_completion(request: web.Request, state: ServeState, model: str, max_t
 def messages_body(chat: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """The Messages request a chat request means, and whether a stream ends with a usage chunk.
     Raises ApiError(400) naming the first field that cannot be served faithfully."""
+    # null is how a client leaves a field out: it means the default, as it does to OpenAI
+    chat = {key: value for key, value in chat.items() if value is not None}
     extra = sorted(set(chat) - CHAT_FIELDS)
     if extra:
         raise invalid(f"{extra[0]}: not supported by this server's chat completions route (text conversations "
-                   "only; use /v1/messages for tools and the rest).")
+                      "only; use /v1/messages for tools and the rest).")
     model = chat.get("model")
     if not isinstance(model, str) or not model.strip():
         raise invalid("model: a non-empty string is required.")
     if chat.get("n", 1) != 1:
         raise invalid("n: only 1 is supported.")
-    max_tokens = chat.get("max_completion_tokens", chat.get("max_tokens"))
-    if max_tokens is None:
-        max_tokens = DEFAULT_MAX_TOKENS
+    max_tokens = chat.get("max_completion_tokens", chat.get("max_tokens", DEFAULT_MAX_TOKENS))
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise invalid("max_tokens: a positive integer is required.")
     stream = chat.get("stream", False)
