@@ -4,6 +4,7 @@ measured; errors in OpenAI's shape; the same answers as the Messages route."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 
@@ -89,7 +90,11 @@ async def test_a_question_is_forwarded_then_answered_locally_with_the_usage_clau
                              "messages": [{"role": "user", "content": HAMLET}], "stream": False}
     assert upstream.headers["Authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert all(chat.server.token not in value for value in upstream.headers.values())
-    logged = await chat.engine.store.requests()
+    for _ in range(100):  # a stream's row is written after its last byte went out
+        logged = await chat.engine.store.requests()
+        if len(logged) == 2:
+            break
+        await asyncio.sleep(0.02)
     assert [(r.route, r.source, r.input_tokens, r.output_tokens, r.saved_input_tokens, r.saved_output_tokens)
             for r in logged] == [("chat", "forward", *USAGE, 0, 0), ("chat", "learned", *USAGE, *USAGE)]
     assert logged[1].saved_usd == pytest.approx((USAGE[0] * 3 + USAGE[1] * 15) / 1e6)

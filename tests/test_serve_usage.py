@@ -4,6 +4,7 @@ named client tokens; the request log and its event, refusals included."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
@@ -63,6 +64,10 @@ async def test_a_local_answer_reports_and_saves_the_usage_claude_measured_for_it
         final = await stream.get_final_message()
     assert starts[0].message.usage.input_tokens == USAGE[0] and final.usage.output_tokens == USAGE[1]
     usd = (USAGE[0] * 3 + USAGE[1] * 15) / 1e6
+    for _ in range(100):  # a stream's row is written after its last byte went out
+        if len(await engine.store.requests()) == 3:
+            break
+        await asyncio.sleep(0.02)
     stats = await engine.stats()
     assert stats["saved"]["total"] == {"requests": 2, "input_tokens": 2 * USAGE[0], "output_tokens": 2 * USAGE[1],
                                        "usd": round(2 * usd, 6)}
@@ -149,8 +154,6 @@ async def test_a_503_without_an_upstream_is_logged_with_its_request_id(tmp_path)
 
 
 def test_named_tokens_are_logged_by_name_and_stop_working_when_revoked(tmp_path, capsys, fake_api) -> None:
-    import asyncio
-
     data = tmp_path / "data"
     assert main(["serve", "token", "add", "laptop", "--data-dir", str(data)]) == 0
     token = capsys.readouterr().out.splitlines()[0]
