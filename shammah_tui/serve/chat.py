@@ -43,7 +43,7 @@ from shammah_tui.serve.protocol import (
     parse_body,
 )
 from shammah_tui.serve.sse import Tally
-from shammah_tui.serve.upstream import REQUEST_ID_HEADER, SOURCE_HEADER, Upstream, _error_of
+from shammah_tui.serve.upstream import REQUEST_ID_HEADER, SOURCE_HEADER, Upstream, error_of
 from shammah_tui.teachers.anthropic_errors import error_kind
 from shammah_tui.teachers.base import TeacherError, TeacherReply
 
@@ -251,7 +251,7 @@ class _Fetch:
         if size > upstream.config.max_output_bytes:
             raise self._failed(502, "unknown", "Claude's answer passed the server's output limit.")
         if status != 200:
-            error_type, message = _error_of(status, raw)
+            error_type, message = error_of(status, raw)
             raise self._failed(status, error_kind(status, error_type or "api_error"),
                                f"Claude returned {status} ({error_type or 'error'}): {upstream.redact(message)}")
         tally = Tally()

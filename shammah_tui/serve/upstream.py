@@ -218,7 +218,7 @@ class Relay:
             key = self.upstream.config.api_key.encode()
             if key and key in body:  # an upstream that echoes the key must not hand it to a client
                 body = body.replace(key, b"[redacted]")
-            error_type, message = _error_of(resp.status, body)
+            error_type, message = error_of(resp.status, body)
             if error_type is None:  # not the API's shape: wrapped so the client's SDK can read it
                 error_type = ApiError(resp.status, "").error_type
                 body = json.dumps(error_body(error_type, message)).encode()
@@ -264,7 +264,7 @@ class Relay:
             self._client_gone = True
 
 
-def _error_of(status: int, body: bytes) -> tuple[str | None, str]:
+def error_of(status: int, body: bytes) -> tuple[str | None, str]:
     """(the API error type, its message) of an error body; type None when it is not the API's shape."""
     try:
         data = json.loads(body)
@@ -291,7 +291,7 @@ async def ask_again(upstream: Upstream, request: web.Request, body: dict[str, An
         raise TeacherError("connection",
                            f"Claude could not be reached for a spot check ({type(exc).__name__}).") from None
     if resp.status != 200:
-        error_type, message = _error_of(resp.status, raw)
+        error_type, message = error_of(resp.status, raw)
         raise TeacherError(error_kind(resp.status, error_type or "api_error"),
                            f"Claude returned {resp.status} to a spot check: {upstream.redact(message)}")
     tally = Tally()
