@@ -4,8 +4,9 @@ API response or API error, from a server that never stops serving.
     python bench/serve_fuzz.py [--examples 10000] [--seed 0] [--json]
 
 Requests come from tests/fuzzreq.py (hypothesis): odd JSON, wrong types, huge or empty content,
-odd unicode, escape sequences, unknown fields, bytes that are not JSON; plus a few bodies over
-the API's 32 MiB limit. The server is `shammah-tui serve` as a user starts it, with the loopback
+odd unicode, escape sequences, unknown fields, bytes that are not JSON, to the Messages route,
+count_tokens and the chat completions route (each answer in its route's shape); plus a few
+bodies over the API's 32 MiB limit. The server is `shammah-tui serve` as a user starts it, with the loopback
 Messages API as Claude. Every 500 requests a plain question must still be answered; at the end
 the server must stop cleanly on Ctrl+C and the database must pass `integrity_check`.
 """
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fake, upstream = start_fake()
     statuses: Counter[int] = Counter()
     sources: Counter[str] = Counter()
+    paths_sent: Counter[str] = Counter()
     problems: list[str] = []
     health: list[bool] = []
     latencies: list[float] = []
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             latencies.append((time.perf_counter() - t) * 1000)
             statuses[status] += 1
             sources[source or "-"] += 1
+            paths_sent[f"{path} {status}"] += 1
             problem = check_response(path, status, ctype, body)
             if problem is not None:
                 problems.append(f"{payload[:100]!r} -> {problem}")
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "machine": machine(), "requests": sent, "well_formed": sent - len(problems), "problems": problems[:20],
         "problem_count": len(problems), "by_status": dict(sorted(statuses.items())),
-        "by_source": dict(sources.most_common()), "health_checks": len(health), "health_ok": sum(health),
+        "by_source": dict(sources.most_common()), "by_path": dict(sorted(paths_sent.items())),
+        "health_checks": len(health), "health_ok": sum(health),
         "query_log_rows": logged, "server_exit_code": exit_code, "integrity_check": integrity,
         "latency_p50_ms": ordered[len(ordered) // 2] if ordered else None, "wall_s": time.perf_counter() - t0,
     }
@@ -154,6 +158,7 @@ def main() -> int:
             print(f"  {problem}")
         print(f"by status                {report['by_status']}")
         print(f"by shammah-source        {report['by_source']}")
+        print(f"by route and status      {report['by_path']}")
         print(f"health checks passed     {report['health_ok']}/{report['health_checks']}")
         print(f"query-log rows           {report['query_log_rows']}; integrity_check {report['integrity_check']}; "
               f"exit code on Ctrl+C {report['server_exit_code']}; p50 {report['latency_p50_ms']:.1f} ms")

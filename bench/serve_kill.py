@@ -12,7 +12,12 @@ kills the server with SIGKILL at once. Then, with the server down:
 - every row seen committed before the kill must still be there (query log, learned answers,
   training examples);
 - every answer a client received complete must have its rows: the server sends the end of an
-  answer only after storing it.
+  answer only after storing it;
+- every request-log row seen committed must still be there, and every JSON answer a client
+  received must have its request-log row (found by its request-id: a JSON response leaves only
+  after its row is written; a stream's row follows its last byte, so streams are only counted).
+
+Half the requests go to the OpenAI-shaped chat completions route, half to the Messages route.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class Load:
     def __init__(self, url: str, token: str, rng: random.Random, answered: list[str]) -> None:
         self.url, self.token, self.rng = url, token, rng
         self.answered = answered  # forwarded questions answered whole in earlier rounds: repeat them
-        self.complete: list[tuple[str, str, str]] = []  # (question, source, how)
+        self.complete: list[tuple[str, str, str, str]] = []  # (question, source, how, request-id)
         self.first = asyncio.Event()
         self.counter = 0
 
@@ -60,15 +65,18 @@ class Load:
             else:
                 question = f"what is {self.counter} * 3"
             stream = self.rng.random() < 0.5
+            chat = self.rng.random() < 0.5
             body = {"model": MODEL, "max_tokens": 128, "messages": [{"role": "user", "content": question}],
                     "stream": stream}
+            path = "/v1/chat/completions" if chat else "/v1/messages"
             try:
-                async with session.post(self.url + "/v1/messages", json=body,
-                                        headers={"x-api-key": self.token}) as resp:
+                async with session.post(self.url + path, json=body,
+                                        headers={"authorization": f"Bearer {self.token}"}) as resp:
                     data = await resp.read()
                     source = resp.headers.get("shammah-source", "")
-                    if resp.status == 200 and _whole(data, stream):
-                        self.complete.append((question, source, "sse" if stream else "json"))
+                    if resp.status == 200 and _whole(data, stream, chat):
+                        self.complete.append((question, source, "sse" if stream else "json",
+                                              resp.headers.get("request-id", "")))
                         if source == "forward":
                             self.answered.append(question)
                         self.first.set()
@@ -76,11 +84,11 @@ class Load:
                 await asyncio.sleep(0.05)  # the server is down: wait for the round to end
 
 
-def _whole(data: bytes, stream: bool) -> bool:
+def _whole(data: bytes, stream: bool, chat: bool) -> bool:
     if stream:
-        return data.rstrip().endswith(b'data: {"type": "message_stop"}')
+        return data.rstrip().endswith(b"data: [DONE]" if chat else b'data: {"type": "message_stop"}')
     try:
-        return json.loads(data).get("type") == "message"
+        return json.loads(data).get("object" if chat else "type") == ("chat.completion" if chat else "message")
     except ValueError:
         return False
 
@@ -92,12 +100,13 @@ def committed(db: Path) -> dict[str, Any]:
             "query_log": con.execute("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM query_log").fetchone(),
             "learned": {r[0] for r in con.execute("SELECT id FROM learned_answers")},
             "examples": con.execute("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM training_examples").fetchone(),
+            "request_log": con.execute("SELECT COALESCE(MAX(id), 0), COUNT(*) FROM request_log").fetchone(),
         }
     finally:
         con.close()
 
 
-def verify(db: Path, seen: dict[str, Any], complete: list[tuple[str, str, str]]) -> dict[str, Any]:
+def verify(db: Path, seen: dict[str, Any], complete: list[tuple[str, str, str, str]]) -> dict[str, Any]:
     con = sqlite3.connect(db, timeout=30)
     try:
         integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
@@ -109,14 +118,22 @@ def verify(db: Path, seen: dict[str, Any], complete: list[tuple[str, str, str]])
                                                (ex_max,)).fetchone()[0]
         logged = Counter(con.execute("SELECT query, source FROM query_log WHERE source IS NOT NULL").fetchall())
         learned_queries = {r[0] for r in con.execute("SELECT query FROM learned_answers")}
+        req_max, req_count = seen["request_log"]
+        requests_lost = req_count - con.execute("SELECT COUNT(*) FROM request_log WHERE id <= ?",
+                                                (req_max,)).fetchone()[0]
+        request_ids = {r[0] for r in con.execute("SELECT request_id FROM request_log")}
     finally:
         con.close()
-    received = Counter((q, s) for q, s, _ in complete)
+    received = Counter((q, s) for q, s, _, _ in complete)
     answers_without_rows = sum(max(0, n - logged[key]) for key, n in received.items())
     forwards_not_learned = sum(1 for (q, s) in received if s == "forward" and q not in learned_queries)
     return {"integrity": integrity, "log_rows_lost": log_lost, "learned_lost": len(seen["learned"] - learned_now),
             "examples_lost": examples_lost, "answers_without_rows": answers_without_rows,
-            "forwards_not_learned": forwards_not_learned}
+            "forwards_not_learned": forwards_not_learned, "request_log_rows_lost": requests_lost,
+            "json_answers_without_request_row": sum(1 for *_, how, rid in complete
+                                                    if how == "json" and rid not in request_ids),
+            "sse_answers_without_request_row": sum(1 for *_, how, rid in complete
+                                                   if how == "sse" and rid not in request_ids)}
 
 
 async def one_round(i: int, data: Path, upstream: str, log: Path, rng: random.Random, clients: int,
@@ -173,7 +190,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
     totals = {k: sum(r[k] for r in rounds) for k in ("log_rows_lost", "learned_lost", "examples_lost",
                                                        "answers_without_rows", "forwards_not_learned",
-                                                       "answers_received")}
+                                                       "answers_received", "request_log_rows_lost",
+                                                       "json_answers_without_request_row",
+                                                       "sse_answers_without_request_row")}
     report = {
         "machine": machine(), "kills": len(rounds), "clients": args.clients,
         "integrity_ok_rounds": sum(r["integrity"] == "ok" for r in rounds),
@@ -185,7 +204,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     report["ok"] = (report["integrity_ok_rounds"] == len(rounds) and totals["log_rows_lost"] == 0
                     and totals["learned_lost"] == 0 and totals["examples_lost"] == 0
-                    and totals["answers_without_rows"] == 0 and totals["forwards_not_learned"] == 0 and final_ok)
+                    and totals["answers_without_rows"] == 0 and totals["forwards_not_learned"] == 0
+                    and totals["request_log_rows_lost"] == 0 and totals["json_answers_without_request_row"] == 0
+                    and final_ok)
     return report
 
 
@@ -209,6 +230,9 @@ def main() -> int:
         print(f"answers received whole              {report['answers_received']}")
         print(f"  without their rows                {report['answers_without_rows']}")
         print(f"  forwarded but not learned         {report['forwards_not_learned']}")
+        print(f"request-log rows lost               {report['request_log_rows_lost']}")
+        print(f"JSON answers without their request-log row  {report['json_answers_without_request_row']} "
+              f"(streams: {report['sse_answers_without_request_row']}, their row follows the last byte)")
         print(f"restart after the kills answers     {report['restart_after_kills_answers']}; clean stop exit "
               f"code {report['clean_stop_exit_code']}")
         print("OK" if report["ok"] else "NOT OK")

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a --host other machines can reach (clients still need the token)")
+    serve.add_argument("words", nargs="*", metavar="token {add NAME|revoke NAME|list}",
+                       help="manage named client tokens instead of serving")
     return parser
 
 
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shammah-tui: {exc.message}", file=sys.stderr)
         return exc.exit_code
     command = args.command or "tui"
+    if command == "serve" and args.words:
+        return _serve_token(data_dir, args.words)
     problem = _usage_problem(command, args, settings)
     if problem is not None:
         print(f"shammah-tui: {problem}", file=sys.stderr)
@@ -503,6 +507,27 @@ async def _conversation_action(store, args: argparse.Namespace, data_dir: Path) 
         return EXIT_OK
     path = write_export(export_path(data_dir, conversation_id, fmt, output, now), text)
     print(f"Exported {plural(len(messages), 'message')} to {path}")
+    return EXIT_OK
+
+
+def _serve_token(data_dir: Path, words: list[str]) -> int:
+    from shammah_tui.serve.tokens import TokenCommandError, run_token_command, usage_problem
+    from shammah_tui.store import StoreError
+
+    problem = usage_problem(words)
+    if problem is not None:
+        print(f"shammah-tui: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        lines = asyncio.run(run_token_command(data_dir, words))
+    except TokenCommandError as exc:
+        print(f"shammah-tui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        print(f"shammah-tui: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    for line in lines:
+        print(line)
     return EXIT_OK
 
 

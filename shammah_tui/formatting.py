@@ -226,6 +226,11 @@ def stats_text(stats: Stats) -> str:
         f"teacher tokens {format_count(stats.teacher_tokens_used)} used, "
         f"≈{format_count(stats.teacher_tokens_saved_estimate)} saved",
     ]
+    saved = stats.saved.get("total") or {}
+    if saved.get("requests"):
+        lines.append(f"served locally {format_count(saved['requests'])} requests · measured saving "
+                     f"{format_count(saved['input_tokens'])} in + {format_count(saved['output_tokens'])} out tokens, "
+                     f"${saved['usd']:.4f} (prices of {stats.saved.get('prices_date')})")
     last = stats.last_run
     if last:
         run_id = stats.last_run_id

@@ -6,6 +6,7 @@ turns it into one line and exit code 2.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 from collections.abc import Mapping
@@ -96,6 +97,12 @@ class Settings:
     """Allow fetching the sentence encoder from the Hugging Face hub when it is nowhere on disk."""
     theme: str = "textual-dark"
     """The terminal UI's colour theme (ctrl+p, "Theme"; the UI saves your choice here)."""
+    prices_usd_per_mtok: str = "*opus*=15/75, *sonnet*=3/15, *haiku*=1/5"
+    """Claude's list prices, dollars per million input/output tokens, as `model pattern=in/out`
+    (shell-style patterns, first match wins): what a local answer saved is priced with them.
+    A model no pattern matches saves tokens but no counted dollars."""
+    prices_date: str = "2025-10-15"
+    """The day the price table was read off Anthropic's pricing page; reports say it beside dollars."""
 
     def generator_config(self) -> GeneratorConfig:
         """The generator's shape (its vocabulary size is the tokenizer's, set when the models load)."""
@@ -113,6 +120,13 @@ class Settings:
                            replay_fraction=self.replay_fraction, seed=self.seed,
                            train_passes=self.train_passes, min_steps_per_run=self.min_steps_per_run,
                            max_steps_per_run=self.max_steps_per_run, steps_per_run=self.steps_per_run)
+
+    def price_per_mtok(self, model: str) -> tuple[float, float] | None:
+        """(input, output) dollars per million tokens for `model`; None when the table lacks it."""
+        for pattern, price in _prices_or_none(self.prices_usd_per_mtok) or ():
+            if fnmatch.fnmatchcase(model.lower(), pattern.lower()):
+                return price
+        return None
 
     def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
         """A copy with `values` applied and validated; unknown keys are errors."""
@@ -159,10 +173,30 @@ class Settings:
             (1 <= self.torch_threads <= 256, "torch_threads", "must be between 1 and 256"),
             (0 <= self.seed < 2**31, "seed", "must be between 0 and 2147483647"),
             (bool(self.theme.strip()), "theme", "must not be empty"),
+            (_prices_or_none(self.prices_usd_per_mtok) is not None, "prices_usd_per_mtok",
+             "must be `pattern=in/out` items, comma-separated, with non-negative numbers"),
+            (bool(self.prices_date.strip()), "prices_date", "must not be empty"),
         ]
         for ok, key, problem in checks:
             if not ok:
                 raise SettingsError(f"{origin}: {key} {problem} (got {getattr(self, key)!r})")
+
+
+def _prices_or_none(text: str) -> list[tuple[str, tuple[float, float]]] | None:
+    table = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        pattern, _, price = item.partition("=")
+        cost_in, _, cost_out = price.partition("/")
+        try:
+            pair = (float(cost_in), float(cost_out))
+        except ValueError:
+            return None
+        if not pattern.strip() or not all(0 <= p < 1e6 for p in pair):
+            return None
+        table.append((pattern.strip(), pair))
+    return table
 
 
 def _coerce(key: str, raw: Any, kind: type, origin: str) -> Any:

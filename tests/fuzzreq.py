@@ -1,5 +1,5 @@
-"""Generated Messages-API requests for the serve fuzz test and bench, and the check that every
-answer is a well-formed API response or API error.
+"""Generated Messages-API and chat completions requests for the serve fuzz test and bench, and
+the check that every answer is a well-formed response or error of its route's API.
 
 Requests range from valid text turns with odd text (escape sequences, lone surrogates, huge or
 empty) through wrong types and unknown fields to bytes that are not JSON at all.
@@ -74,6 +74,25 @@ passed_bodies = valid_bodies.flatmap(lambda body: st.fixed_dictionaries(
                   "x_unknown_field": json_values}).map(lambda extra: body | extra))
 
 
+chat_parts = st.one_of(st.fixed_dictionaries({"type": st.just("text"), "text": texts}),
+                      st.fixed_dictionaries({"type": st.sampled_from(["image_url", "input_audio", "file"])},
+                                            optional={"image_url": json_values}))
+chat_messages = st.lists(st.fixed_dictionaries(
+    {"role": st.one_of(st.sampled_from(["system", "developer", "user", "user", "assistant", "tool"]), json_values),
+     "content": st.one_of(texts, st.text(min_size=3, max_size=80), st.lists(chat_parts, max_size=3), json_values)},
+    optional={"name": texts, "tool_call_id": texts}), max_size=5)
+#: Chat completions requests, from plausible to wrong in every field.
+chat_bodies = st.fixed_dictionaries(
+    {"model": st.one_of(st.just(MODEL), st.just(MODEL), texts, json_values), "messages": chat_messages},
+    optional={"stream": st.one_of(st.booleans(), json_values),
+              "stream_options": st.one_of(st.just({"include_usage": True}), json_values),
+              "max_tokens": st.one_of(st.integers(1, 4096), json_values),
+              "max_completion_tokens": st.one_of(st.integers(-3, 4096), json_values),
+              "temperature": st.one_of(st.floats(), json_values), "n": st.one_of(st.integers(0, 3), json_values),
+              "tools": json_values, "response_format": json_values, "user": texts, "x_unknown_field": json_values},
+)
+
+
 def _dump(value: Any) -> bytes:
     # surrogatepass: a lone surrogate becomes bytes that are not valid UTF-8, which a client may send too
     return json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8", "surrogatepass")
@@ -82,16 +101,20 @@ def _dump(value: Any) -> bytes:
 payloads = st.one_of(
     valid_bodies.map(_dump), valid_bodies.map(lambda body: json.dumps(body).encode()), passed_bodies.map(_dump),
     bodies.map(_dump), bodies.map(lambda body: json.dumps(body).encode()),
+    chat_bodies.map(_dump), chat_bodies.map(lambda body: json.dumps(body).encode()),
     json_values.map(_dump),
     st.binary(max_size=200),
     st.sampled_from([b"", b"{", b"[" * 50_000, b'{"model": "m", "max_tokens": 1e999}', b"\xef\xbb\xbf{}",
                      b'{"a": 1, "a": 2}', b"NaN", b'{"messages": [' + b"{}," * 10_000 + b"{}]}"]),
 )
-paths = st.sampled_from(["/v1/messages"] * 6 + ["/v1/messages/count_tokens"])
+paths = st.sampled_from(["/v1/messages"] * 6 + ["/v1/messages/count_tokens"] + ["/v1/chat/completions"] * 4)
+CHAT_PATH = "/v1/chat/completions"
 
 
 def check_response(path: str, status: int, content_type: str, body: bytes) -> str | None:
     """None if `body` is a well-formed API response or API error; else what is wrong."""
+    if path == CHAT_PATH:
+        return check_chat_response(status, content_type, body)
     try:
         if status >= 400:
             data = json.loads(body)
@@ -150,3 +173,41 @@ def _check_sse(body: bytes) -> str | None:
         if not middle or middle[-1] != "message_delta" or "content_block_start" not in middle:
             return f"bad event order {names}"
     return None
+
+
+def check_chat_response(status: int, content_type: str, body: bytes) -> str | None:
+    """None if `body` is a well-formed chat completion, chunk stream or OpenAI error."""
+    try:
+        data: Any
+        if status >= 400:
+            data = json.loads(body)
+            error = data.get("error")
+            ok = (isinstance(error, dict) and isinstance(error.get("message"), str)
+                  and isinstance(error.get("type"), str) and "param" in error and "code" in error
+                  and content_type == "application/json")
+            if not ok:
+                return f"{status}: not OpenAI's error shape: {body[:200]!r}"
+            if status == 500 and "Shammah server failed" in error["message"]:
+                return f"an unhandled exception in the server: {body[:200]!r}"
+            return None
+        if status != 200:
+            return f"unexpected status {status}"
+        if content_type == "text/event-stream":
+            events = [e for e in body.decode("utf-8").split("\n\n") if e.strip()]
+            if not events or events[-1] != "data: [DONE]":
+                return "a chunk stream that does not end with data: [DONE]"
+            for raw in events[:-1]:
+                chunk = json.loads(raw.removeprefix("data: "))
+                if chunk.get("object") != "chat.completion.chunk" or not isinstance(chunk.get("choices"), list):
+                    return f"not a chunk: {raw[:100]!r}"
+            return None
+        data = json.loads(body)
+        choice = data["choices"][0]
+        usage = data["usage"]
+        if (data.get("object") != "chat.completion" or choice["message"]["role"] != "assistant"
+                or not isinstance(choice["message"]["content"], str)
+                or usage["total_tokens"] != usage["prompt_tokens"] + usage["completion_tokens"]):
+            return f"bad completion {str(data)[:200]}"
+        return None
+    except (ValueError, AttributeError, KeyError, IndexError, TypeError) as exc:
+        return f"{status}: unreadable body ({type(exc).__name__}): {body[:200]!r}"

@@ -25,6 +25,7 @@ from anthropic import AsyncAnthropic
 from shammah_tui import curriculum
 from shammah_tui.cli import main
 from shammah_tui.engine import Engine
+from shammah_tui.core.events import QueryVerified
 from shammah_tui.serve.app import ServedRequest
 from shammah_tui.serve.auth import TOKEN_NAME
 from shammah_tui.serve.run import SHUTDOWN_GRACE_S, RunningServer, ServeError, start_server
@@ -144,6 +145,8 @@ async def test_a_spot_check_asks_the_clients_own_request_and_stays_in_its_scope(
     """A local answer's spot check sends the client's request again (system prompt, model, all of
     it), so a disagreeing verdict corrects the answer in that client's scope only."""
     served.engine.apply_settings(dataclasses.replace(served.engine.settings, spot_check_rate=1.0))
+    verified: list[QueryVerified] = []
+    served.engine.subscribe(lambda event: isinstance(event, QueryVerified) and verified.append(event))
     french = {"system": "Answer in French.", "model": MODEL, "max_tokens": 256,
               "messages": [{"role": "user", "content": "What is the capital of Peru?"}]}
     served.fake.enqueue_text("Lima.")
@@ -151,8 +154,8 @@ async def test_a_spot_check_asks_the_clients_own_request_and_stays_in_its_scope(
     served.fake.enqueue_text("La capitale du Pérou est Lima, au bord du Pacifique.")  # the check disagrees
     raw = await served.client.messages.with_raw_response.create(**french)
     assert raw.headers["shammah-source"] == "learned"
-    for _ in range(200):  # the check runs after the answer went out
-        if len(served.fake.requests) == 2 and (await served.engine.store.queries())[-1].spot_checked:
+    for _ in range(200):  # the check runs after the answer went out; its verdict is the last step
+        if verified:
             break
         await asyncio.sleep(0.02)
     check = served.fake.requests[1].body
@@ -513,7 +516,7 @@ async def test_stopping_with_a_stream_in_flight_is_quick_and_stores_nothing_part
 # --- no key: the offline teacher ------------------------------------------------------------------
 
 
-async def test_without_a_key_local_and_curriculum_answers_work_and_the_rest_is_a_clear_503(tmp_path) -> None:
+async def test_without_a_key_curriculum_answers_say_so_and_the_rest_is_a_clear_503(tmp_path) -> None:
     data = tmp_path / "data"
     engine = await open_engine(data, OfflineTeacher(seed=0))
     server = await start_server(engine, data, "127.0.0.1", 0, api_key="", limits=LIMITS)
@@ -521,7 +524,7 @@ async def test_without_a_key_local_and_curriculum_answers_work_and_the_rest_is_a
     item = curriculum.sample_items(1, 3, families=["capitals"])[0]
     try:
         assert server.upstream_url is None
-        for expected in ("forward", "learned"):
+        for expected in ("teacher-offline", "learned"):
             raw = await client.messages.with_raw_response.create(
                 model=MODEL, max_tokens=64, messages=[{"role": "user", "content": item.query}])
             assert raw.headers["shammah-source"] == expected and (await raw.parse()).content[0].text == item.answer
@@ -532,8 +535,13 @@ async def test_without_a_key_local_and_curriculum_answers_work_and_the_rest_is_a
         with pytest.raises(anthropic.ServiceUnavailableError):
             await client.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER_TOOL],
                                          messages=[{"role": "user", "content": "Weather in Lima?"}])
-        with pytest.raises(anthropic.ServiceUnavailableError):
-            await client.models.list()
+        # Nothing reached Claude, and an answer that ignored a system prompt would pass as its answer.
+        with pytest.raises(anthropic.ServiceUnavailableError) as info:
+            await client.messages.create(model=MODEL, max_tokens=64, system="You are a pirate. Answer as one.",
+                                         messages=[{"role": "user", "content": item.query}])
+        assert "system prompt" in info.value.message and info.value.response.headers["request-id"]
+        # Clients that list models at start still start.
+        assert [m.id for m in (await client.models.list()).data] == [engine.settings.claude_model]
     finally:
         await client.close()
         await server.stop()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shammah_tui.core.kinds import NoticeLevel, Source
+from shammah_tui.core.records import RequestLogRow
 from shammah_tui.core.tool_calls import ToolCallEvent
 from shammah_tui.core.runs import RunReport, StepEvent
 
@@ -29,6 +30,8 @@ class AskResult:
     error: str | None = None
     confidence: float | None = None
     query_id: int | None = None
+    learned_id: int | None = None
+    """The stored answer a local answer reused (its measured upstream usage is what it saved)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,5 +96,12 @@ class Notice:
     text: str
 
 
+@dataclass
+class RequestServed:
+    """`serve` answered (or refused) one request: the row its request log got."""
+
+    request: RequestLogRow
+
+
 EngineEvent = (QueryAnswered | QueryVerified | ModelsLoaded | TrainingStarted | TrainingStep | TrainingFinished
-               | ToolCalled | Notice)
+               | ToolCalled | Notice | RequestServed)

@@ -220,3 +220,30 @@ class Exchange:
     answered: bool
     """True: the reply is an assistant message; False: a notice (an error)."""
     source: str | None = None
+
+
+@dataclass
+class RequestLogRow:
+    """One request `serve` answered (or refused), with what it cost upstream or saved."""
+
+    request_id: str
+    method: str
+    path: str
+    route: str
+    """`messages`, `chat_completions`, `count_tokens`, `models`, `health`, or `other`."""
+    status: int
+    source: str | None
+    """`neural|learned|template|forward|teacher-offline`, or None for a refused request."""
+    model: str | None
+    token_name: str | None
+    """The client token's name (`default`: the token in serve.token); None when none matched."""
+    latency_ms: float
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    """The usage the client was told (measured upstream, or the stored answer's)."""
+    saved_input_tokens: int = 0
+    saved_output_tokens: int = 0
+    saved_usd: float = 0.0
+    error: str | None = None
+    created_at: float = 0.0
+    id: int | None = None

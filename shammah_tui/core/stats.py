@@ -80,6 +80,9 @@ class Stats:
     learned_estimated_error: float | None = None
     teacher_tokens_used: int = 0
     teacher_tokens_saved_estimate: int = 0
+    saved: dict[str, Any] = field(default_factory=dict)
+    """What served local answers saved, measured from the upstream usage of each reused answer:
+    `total`, per UTC day and source, and the date of the price table (`serve` traffic)."""
 
     def to_json(self) -> dict[str, Any]:
         """The `stats --json` object (DESIGN §6)."""

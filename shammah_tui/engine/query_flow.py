@@ -166,7 +166,8 @@ class QueryFlow:
         assert decision.answer is not None
         result = AskResult(query=query.text, answer=decision.answer, source=decision.source,
                            router_p=decision.router_p, validator_p=decision.validator_p,
-                           confidence=decision.confidence, latency_ms=decision.latency_ms)
+                           confidence=decision.confidence, latency_ms=decision.latency_ms,
+                           learned_id=decision.learned_id)
         record = QueryRecord(query.text, decision.source, decision.answer, decision.latency_ms,
                              query.context_key, query.conversation_id, decision.router_p,
                              decision.validator_p, decision.confidence, credited=decision.credited)

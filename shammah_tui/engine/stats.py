@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shammah_tui.core.records import SkillResult
 from shammah_tui.core.stats import LossChange, SkillStats, Stats, TierBound
 from shammah_tui.pipeline.thresholds import Thresholds
@@ -55,7 +57,26 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         learned_estimated_error=_rounded(thresholds.acceptance_error),
         teacher_tokens_used=tokens_in + tokens_out,
         teacher_tokens_saved_estimate=round(per_forward * local),
+        saved=await saved_by_source(store, settings),
     )
+
+
+async def saved_by_source(store: Store, settings: Settings) -> dict[str, Any]:
+    """What served local answers saved, per UTC day and source: the upstream usage measured for
+    each stored answer reused, priced with the dated table in settings. `serve` traffic only:
+    there the upstream's usage of each answer is known."""
+    days: dict[str, dict[str, dict[str, Any]]] = {}
+    total = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "usd": 0.0}
+    for day, source, requests, saved_in, saved_out, usd in await store.savings_by_day():
+        days.setdefault(day, {})[source] = {"requests": requests, "input_tokens": saved_in,
+                                            "output_tokens": saved_out, "usd": round(usd, 6)}
+        if source != "forward":
+            total["requests"] += requests
+            total["input_tokens"] += saved_in
+            total["output_tokens"] += saved_out
+            total["usd"] += usd
+    total["usd"] = round(float(total["usd"]), 6)
+    return {"total": total, "by_day": days, "prices_date": settings.prices_date}
 
 
 def tier_bounds(settings: Settings, thresholds: Thresholds,

@@ -2,10 +2,13 @@
 
 Clients never see the real API key: they authenticate with a token Shammah generates
 (`serve.token`, mode 0600), sent as `x-api-key` or `Authorization: Bearer`, like an API key.
+Named tokens (`shammah-tui serve token add NAME`) let each client be told apart in the request
+log and revoked on its own; the store keeps only their hashes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -27,7 +30,7 @@ def load_or_create_token(data_dir: Path) -> tuple[str, Path]:
     path = data_dir / TOKEN_NAME
     token = _read_token(path)
     if token is None:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = new_client_token()
 
         def write(tmp: Path) -> None:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -73,6 +76,15 @@ def token_matches(presented: str | None, token: str) -> bool:
         return False
     # compare_digest: how long a wrong guess takes says nothing about the token.
     return hmac.compare_digest(presented.encode("utf-8", "replace"), token.encode())
+
+
+def new_client_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What the store keeps of a named client token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def is_loopback(host: str) -> bool:

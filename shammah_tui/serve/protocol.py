@@ -8,6 +8,7 @@ Claude unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -99,8 +100,21 @@ def check_messages(body: dict[str, Any], *, need_max_tokens: bool = True) -> Non
         if message.get("role") not in ("user", "assistant"):
             raise invalid(f"messages.{i}.role: must be 'user' or 'assistant'.")
         _check_content(message.get("content"), f"messages.{i}.content")
+        # As the API: only a final assistant turn (a prefill) may be empty.
+        if _is_empty(message["content"]) and not (i == len(messages) - 1 and message["role"] == "assistant"):
+            raise invalid(f"messages.{i}.content: must not be empty (only a final assistant message may be).")
+    if messages[0]["role"] != "user":
+        raise invalid("messages.0.role: the first message must be the user's.")
     if "system" in body and not isinstance(body["system"], str):
         _check_content(body["system"], "system")
+
+
+def _is_empty(content: Any) -> bool:
+    """No content at all: an empty or blank string, an empty list, or only blank text blocks."""
+    if isinstance(content, str):
+        return not content.strip()
+    return all(block.get("type") == "text" and isinstance(block.get("text"), str) and not block["text"].strip()
+               for block in content)
 
 
 def _check_content(content: Any, where: str) -> None:
@@ -122,6 +136,7 @@ class LocalTurn:
     """Earlier (role, text) turns, oldest first."""
     scope: str
     """Keeps answers apart that must never be shared: another model, system prompt or conversation."""
+    system: str
     model: str
     max_tokens: int
     stream: bool
@@ -157,7 +172,8 @@ def local_turn(body: dict[str, Any]) -> LocalTurn | None:
     # or an escape sequence in them must not reach its hashing, the database or a terminal.
     history = tuple((role, strip_controls(text)) for role, text in zip(roles[:-1], texts[:-1]))
     return LocalTurn(question=question, history=history, scope=scope_of(body["model"], system, history),
-                     model=body["model"], max_tokens=body["max_tokens"], stream=body.get("stream") is True)
+                     system=system, model=body["model"], max_tokens=body["max_tokens"],
+                     stream=body.get("stream") is True)
 
 
 def _plain_text(content: Any) -> str | None:
@@ -250,6 +266,9 @@ class LocalMessage:
             sse_event("message_stop", {"type": "message_stop"}),
         ]
         return b"".join(events)
+
+    def with_usage(self, input_tokens: int, output_tokens: int) -> LocalMessage:
+        return dataclasses.replace(self, input_tokens=input_tokens, output_tokens=output_tokens)
 
     @staticmethod
     def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:

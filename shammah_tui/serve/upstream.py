@@ -24,6 +24,7 @@ from shammah_tui.core.teaching import ErrorKind, TeacherError, TeacherReply
 #: Sent on every upstream request; a request that carries it came back to us (a loop).
 HOP_HEADER = "shammah-hop"
 SOURCE_HEADER = "shammah-source"
+REQUEST_ID_HEADER = "request-id"
 #: Request headers never passed on: the client's credentials, and what only concerned the
 #: connection to us (aiohttp sets its own).
 _DROP_REQUEST = frozenset({
@@ -99,7 +100,7 @@ class Relay:
     """
 
     def __init__(self, upstream: Upstream, request: web.Request, method: str, path: str, body: bytes | None,
-                 *, stream: bool, hold_tail: bool) -> None:
+                 *, stream: bool, hold_tail: bool, request_id: str = "") -> None:
         self.upstream = upstream
         self.request = request
         self.method = method
@@ -107,6 +108,8 @@ class Relay:
         self.body = body
         self.stream = stream
         self.hold_tail = hold_tail
+        self.request_id = request_id
+        """Ours, sent when Claude's answer carries none (a streamed response's headers go out first)."""
         self.tally = Tally()
         self.failure: TeacherError | None = None
         """Why the answer is not one to learn from (None: a finished answer came)."""
@@ -215,7 +218,7 @@ class Relay:
             key = self.upstream.config.api_key.encode()
             if key and key in body:  # an upstream that echoes the key must not hand it to a client
                 body = body.replace(key, b"[redacted]")
-            error_type, message = _error_of(resp.status, body)
+            error_type, message = error_of(resp.status, body)
             if error_type is None:  # not the API's shape: wrapped so the client's SDK can read it
                 error_type = ApiError(resp.status, "").error_type
                 body = json.dumps(error_body(error_type, message)).encode()
@@ -232,6 +235,8 @@ class Relay:
     def _headers(self, resp: aiohttp.ClientResponse) -> dict[str, str]:
         headers = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP_RESPONSE}
         headers[SOURCE_HEADER] = "forward"
+        if self.request_id and REQUEST_ID_HEADER not in resp.headers:
+            headers[REQUEST_ID_HEADER] = self.request_id
         return headers
 
     async def _write(self, data: bytes) -> None:
@@ -259,7 +264,7 @@ class Relay:
             self._client_gone = True
 
 
-def _error_of(status: int, body: bytes) -> tuple[str | None, str]:
+def error_of(status: int, body: bytes) -> tuple[str | None, str]:
     """(the API error type, its message) of an error body; type None when it is not the API's shape."""
     try:
         data = json.loads(body)
@@ -286,7 +291,7 @@ async def ask_again(upstream: Upstream, request: web.Request, body: dict[str, An
         raise TeacherError("connection",
                            f"Claude could not be reached for a spot check ({type(exc).__name__}).") from None
     if resp.status != 200:
-        error_type, message = _error_of(resp.status, raw)
+        error_type, message = error_of(resp.status, raw)
         raise TeacherError(error_kind(resp.status, error_type or "api_error"),
                            f"Claude returned {resp.status} to a spot check: {upstream.redact(message)}")
     tally = Tally()

@@ -3,10 +3,11 @@
 from shammah_tui.store.db import Store, StoreError
 from shammah_tui.core.records import (
     CalibrationPoint, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss, PairLabel, QueryRecord,
-    SkillResult, ToolCallRow, TrainingExample, TrainingRun,
+    RequestLogRow, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 __all__ = [
     "Store", "StoreError", "CalibrationPoint", "Exchange", "Label", "LearnedAnswer", "LossPoint", "Message",
-    "ModelLoss", "PairLabel", "QueryRecord", "SkillResult", "ToolCallRow", "TrainingExample", "TrainingRun",
+    "ModelLoss", "PairLabel", "QueryRecord", "RequestLogRow", "SkillResult", "ToolCallRow", "TrainingExample",
+    "TrainingRun",
 ]

@@ -22,8 +22,8 @@ from shammah_tui.core.kinds import SOURCES
 from shammah_tui.lock import OPEN_LOCK_NAME, DataDirLock
 from shammah_tui.store.migrations import LATEST_VERSION, MIGRATIONS
 from shammah_tui.core.records import (
-    CalibrationPoint, ConversationSummary, Exchange, Label, LearnedAnswer, LossPoint, Message, ModelLoss,
-    PairLabel, QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
+    RequestLogRow, CalibrationPoint, ConversationSummary, Exchange, Label, LearnedAnswer, LossPoint, Message,
+    ModelLoss, PairLabel, QueryRecord, SkillResult, ToolCallRow, TrainingExample, TrainingRun,
 )
 
 #: Seconds a writer waits for another process's transaction before giving up.
@@ -340,12 +340,19 @@ class Store:
         answer is replaced when the same question in the same context is answered again.
         """
         async with self.transaction() as db:
+            # The upstream's usage of this very answer, when it measured one: what reusing it saves.
+            usage_in = usage_out = None
+            if log is not None and (log.teacher_input_tokens or log.teacher_output_tokens):
+                usage_in, usage_out = log.teacher_input_tokens, log.teacher_output_tokens
             await db.execute(
-                "INSERT INTO learned_answers (norm_query, context_key, query, answer, origin, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO learned_answers (norm_query, context_key, query, answer, origin, created_at,"
+                " usage_input_tokens, usage_output_tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (norm_query, context_key) DO UPDATE SET answer = excluded.answer,"
-                " query = excluded.query, origin = excluded.origin",
-                (norm_query, context_key, query, answer, origin, self._clock()),
+                " query = excluded.query, origin = excluded.origin,"
+                " usage_input_tokens = excluded.usage_input_tokens,"
+                " usage_output_tokens = excluded.usage_output_tokens",
+                (norm_query, context_key, query, answer, origin, self._clock(), usage_in, usage_out),
             )
             example_id = None
             if train:
@@ -400,6 +407,14 @@ class Store:
 
     async def learned_count(self) -> int:
         return int((await self._fetchrow("SELECT COUNT(*) FROM learned_answers"))[0])
+
+    async def learned_usage(self, learned_id: int) -> tuple[int, int] | None:
+        """(input, output) tokens the upstream measured for a stored answer; None when none did."""
+        row = await self._fetchone(
+            "SELECT usage_input_tokens, usage_output_tokens FROM learned_answers WHERE id = ?", (learned_id,))
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return int(row[0]), int(row[1])
 
     async def count_hit(self, learned_id: int) -> None:
         async with self.transaction() as db:
@@ -664,6 +679,70 @@ class Store:
                 for r in rows]
 
     # ------------------------------------------------------------------ settings
+    # --------------------------------------------------------- serve: requests
+    async def log_request(self, r: RequestLogRow) -> int:
+        # One statement, its own transaction: one trip to the database thread instead of three,
+        # on the path of every request `serve` answers.
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "INSERT INTO request_log (request_id, method, path, route, status, source, model, token_name,"
+                " latency_ms, input_tokens, output_tokens, saved_input_tokens, saved_output_tokens, saved_usd,"
+                " error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.request_id, r.method, r.path, r.route, r.status, r.source, r.model, r.token_name,
+                 r.latency_ms, r.input_tokens, r.output_tokens, r.saved_input_tokens, r.saved_output_tokens,
+                 r.saved_usd, r.error, r.created_at or self._clock()),
+            )
+            return _rowid(cursor)
+
+    async def requests(self, limit: int = 200) -> list[RequestLogRow]:
+        """The last `limit` served requests, oldest first."""
+        rows = await self._fetchall("SELECT * FROM request_log ORDER BY id DESC LIMIT ?", (limit,))
+        return [RequestLogRow(
+            request_id=r["request_id"], method=r["method"], path=r["path"], route=r["route"], status=r["status"],
+            source=r["source"], model=r["model"], token_name=r["token_name"], latency_ms=r["latency_ms"],
+            input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
+            saved_input_tokens=r["saved_input_tokens"], saved_output_tokens=r["saved_output_tokens"],
+            saved_usd=r["saved_usd"], error=r["error"], created_at=r["created_at"], id=r["id"],
+        ) for r in reversed(rows)]
+
+    async def savings_by_day(self) -> list[tuple[str, str, int, int, int, float]]:
+        """Per UTC day and source of served requests: (day, source, requests, saved input tokens,
+        saved output tokens, saved dollars), oldest day first."""
+        rows = await self._fetchall(
+            "SELECT date(created_at, 'unixepoch'), source, COUNT(*), SUM(saved_input_tokens),"
+            " SUM(saved_output_tokens), SUM(saved_usd) FROM request_log WHERE source IS NOT NULL"
+            " GROUP BY 1, 2 ORDER BY 1, 2")
+        return [(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]), float(r[5])) for r in rows]
+
+    # ------------------------------------------------------ serve: client tokens
+    async def add_client_token(self, name: str, token_sha256: str) -> None:
+        """Raises StoreError when a token of that name exists (revoked or not)."""
+        try:
+            async with self.transaction() as db:
+                await db.execute("INSERT INTO client_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)",
+                                 (name, token_sha256, self._clock()))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a client token named {name!r} exists already") from None
+
+    async def revoke_client_token(self, name: str) -> bool:
+        """False when no live token has that name."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE client_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (self._clock(), name))
+            return cursor.rowcount > 0
+
+    async def client_token_name(self, token_sha256: str) -> str | None:
+        """The name of the live token with this hash."""
+        row = await self._fetchone(
+            "SELECT name FROM client_tokens WHERE token_sha256 = ? AND revoked_at IS NULL", (token_sha256,))
+        return None if row is None else str(row[0])
+
+    async def client_tokens(self) -> list[tuple[str, float, float | None]]:
+        """(name, created at, revoked at or None) of every named token."""
+        rows = await self._fetchall("SELECT name, created_at, revoked_at FROM client_tokens ORDER BY id")
+        return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+
     async def get_value(self, key: str) -> str | None:
         row = await self._fetchone("SELECT value FROM settings WHERE key = ?", (key,))
         return None if row is None else str(row[0])

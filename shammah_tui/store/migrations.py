@@ -179,7 +179,7 @@ CREATE INDEX skill_results_by_skill ON skill_results(skill, id);
 ALTER TABLE run_losses ADD COLUMN measured_on TEXT NOT NULL DEFAULT 'training batch';
 """),
     # Sources are checked in code (`Store.log_query`, from the one source registry): adding a tier
-    # is no table rebuild. This is the last one.
+    # is no table rebuild.
     Migration(4, "sources_checked_in_code", """
 CREATE TABLE query_log_new (
     id INTEGER PRIMARY KEY,
@@ -213,6 +213,40 @@ CREATE INDEX query_log_by_source ON query_log(source);
 """),
     Migration(5, "calibration_points_name_their_generator", """
 ALTER TABLE calibration_points ADD COLUMN generator_run INTEGER;
+"""),
+    # What Claude's answer cost, kept with the answer: a local answer that reuses it saved exactly
+    # that. NULL where no upstream measured it (the offline teacher, a corrected spot check).
+    # The request log is `serve`'s traffic, one row a request; client tokens are kept as hashes.
+    Migration(6, "measured_usage_request_log_client_tokens", """
+ALTER TABLE learned_answers ADD COLUMN usage_input_tokens INTEGER;
+ALTER TABLE learned_answers ADD COLUMN usage_output_tokens INTEGER;
+CREATE TABLE request_log (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    route TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    source TEXT,
+    model TEXT,
+    token_name TEXT,
+    latency_ms REAL NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    saved_input_tokens INTEGER NOT NULL DEFAULT 0,
+    saved_output_tokens INTEGER NOT NULL DEFAULT 0,
+    saved_usd REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX request_log_by_time ON request_log(created_at);
+CREATE TABLE client_tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
 """),
 ]
 
