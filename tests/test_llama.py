@@ -119,7 +119,7 @@ def test_tokenizer_round_trips_and_splits_digits(tiny):
     ids = tok.encode("hello world")
     assert [tok.tok.id_to_token(i) for i in ids] == ["hello", "Ġworld"]
     # "12" is a merge in the vocabulary, but the smollm pre-tokenizer cuts digits apart first.
-    assert [tok.tok.id_to_token(i) for i in tok.encode("x 2024")] == ["x", "Ġ", "2", "0", "2", "4"]
+    assert [tok.tok.id_to_token(i) for i in tok.encode("x 2012")] == ["x", "Ġ", "2", "0", "1", "2"]
 
 
 def test_streamed_text_is_the_decoded_text(tiny):
