@@ -30,9 +30,10 @@ from .llama_tokenizer import ChatTokenizer, build_tokenizer
 
 FORMAT = 1  # bump when the converted layout changes: older directories are converted again
 #: The weight format a conversion stores and a load returns unless asked otherwise. Measured on the
-#: 2-core CPU (bench/llama_speed.py, 1 thread): bfloat16 decodes ~30 tok/s against float32's ~25,
-#: first token 57 ms against 132, mean KL from float32 0.002 nats with 98 % of argmaxes the same;
-#: torch's dynamic int8 is faster still (~47 tok/s) but its int8 activations move half the argmaxes.
+#: busy 2-core CPU (bench/llama_speed.py, 1 thread): bfloat16 decodes 25-30 tok/s against float32's
+#: 17-26, first token 50 ms against 180, half the memory, mean KL from float32 0.002 nats with 98 %
+#: of argmaxes the same; torch's dynamic int8 is faster (29-53 tok/s) but its int8 activations
+#: change half the argmaxes (KL 1.5).
 DEFAULT_DTYPE = torch.bfloat16
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 WEIGHTS, TOKENIZER, CONFIG = "model.safetensors", "tokenizer.json", "config.json"
