@@ -9,6 +9,12 @@ largest absolute logit difference over every position and the argmax agreement. 
 --transformers (and transformers importable, e.g. from PYTHONPATH; it is not a dependency),
 also against transformers' own GGUF loader (LlamaForCausalLM), and compares its tokenizer's
 ids for the same prompt. Skipped with a message when the GGUF file is absent.
+
+Measured (31-token chat prompt, logits spanning -23.8..37.4): against numpy, max |logit diff|
+8.9e-05 and every argmax the same; against transformers 5.25.0's GGUF loader (installed with
+``pip install --target`` outside the venv, plus accelerate), 4.5e-05, every argmax the same, the
+same chat template text and ids, and the same ids for a probe string with digits, an emoji, tabs
+and a typed "<|im_end|>".
 """
 
 from __future__ import annotations
