@@ -7,7 +7,7 @@ teacher of bench/learning_streams.py gives (real English sentences; the same key
 with another opening and closing on every call): the share of same-key pairs that agree (should
 be 1) and of different-key pairs that agree (should be 0). These verdicts are the free labels the
 semantic tier is calibrated on, so a same-key pair that "disagrees" closes the tier for nothing.
-Also prints the cosines the agreement tests quote (tests/test_agreement.py). Skipped with a
+Also prints the cosines the agreement tests quote (tests/unit/test_agreement.py). Skipped with a
 message when the encoder's weights are absent.
 """
 

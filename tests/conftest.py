@@ -7,6 +7,14 @@ import pytest
 from tests.fakeapi import fake_api  # noqa: F401  (fixture: a Messages API server on 127.0.0.1)
 
 
+@pytest.fixture(scope="session")
+def models_seed(tmp_path_factory):
+    """One models dir (a tokenizer) for the whole session: every engine test copies it."""
+    from tests.datadirs import build_models_dir
+
+    return build_models_dir(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     """No test reads the developer's data dir, key or teacher choice."""

@@ -1,4 +1,4 @@
-"""One of several processes that open fresh data dirs at the same moment (tests/test_first_start.py).
+"""One of several processes that open fresh data dirs at the same moment (tests/system/test_first_start.py).
 
 Run as `python -m tests.open_worker ROOT ROUNDS WORKER`. For each round r it says it is ready
 (`ready-r-WORKER`), waits for the coordinator's `go-r`, opens `ROOT/r/data` as the app does (the

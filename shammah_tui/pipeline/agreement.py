@@ -2,7 +2,7 @@
 
 Router and validator labels, spot checks and the live "verified" rate all come
 from `agreement`, so its rules are a contract; they are listed in its docstring
-and pinned by tests/test_agreement.py.
+and pinned by tests/unit/test_agreement.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,17 +21,13 @@ from shammah_tui.paths import DB_NAME, SETTINGS_NAME
 from shammah_tui.settings import Settings
 from shammah_tui import curriculum
 from shammah_tui.teachers.offline import OfflineTeacher
-from tests.test_tools import _build_models_dir, seed_data_dir
+from tests.datadirs import seed_data_dir
 
 #: Mean held-out accuracy must rise by more than this over three rounds. Measured: 33.3% → 52.1%
 #: (+18.8 points: calendar 0 → 50%, capitals 0 → 25%, programming 0 → 37.5%); one category of
 #: 8 held-out queries is 2.1 points of the mean.
 MIN_GAIN = 0.10
 
-
-@pytest.fixture(scope="session")
-def models_seed(tmp_path_factory) -> Path:
-    return _build_models_dir(tmp_path_factory.getbasetemp())
 
 
 def collapse(names: list[str], name: str = "generate_training_data") -> list[str]:

@@ -25,7 +25,7 @@ from shammah_tui.settings import Settings
 from shammah_tui import curriculum
 from shammah_tui.teachers.claude import SYSTEM_PROMPT_ANSWER, SYSTEM_PROMPT_TEACH, ClaudeTeacher
 from tests.fakeapi import FakeMessagesAPI
-from tests.test_tools import _build_models_dir, seed_data_dir
+from tests.datadirs import seed_data_dir
 
 CANARY = "sk-ant-canary-4242"
 MODEL = "claude-test-model"
@@ -34,10 +34,6 @@ SETTINGS = dataclasses.replace(Settings(teacher="claude", claude_model=MODEL), s
 HAMLET = "Who wrote Hamlet?"
 HAMLET_ANSWER = "William Shakespeare wrote Hamlet."
 
-
-@pytest.fixture(scope="session")
-def models_seed(tmp_path_factory) -> Path:
-    return _build_models_dir(tmp_path_factory.getbasetemp())
 
 
 def claude(base_url: str) -> ClaudeTeacher:

@@ -13,7 +13,7 @@ from shammah_tui.pipeline.text import FILLERS, SIMILARITY_THRESHOLD, query_simil
 from shammah_tui.benchmark.learning_stream import NOVEL_QUERIES
 from shammah_tui.curriculum import FAMILIES, WORDS, Question
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.mark.parametrize("text, normalized", [

@@ -25,7 +25,7 @@ from shammah_tui.curriculum import (
     stream,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SAMPLES_PER_FAMILY = 500
 
 

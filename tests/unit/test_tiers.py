@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import DecisionState, LocalAnswerer
@@ -13,43 +11,11 @@ from shammah_tui.core.text import normalize_query
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.pipeline.tiers import TIER_PLUGINS
 from shammah_tui.core.records import LearnedAnswer
+from tests.fake_models import FakeModels
 
 OPEN = Thresholds(router=0.0, validator=0.5, router_trained=True, validator_trained=True,
                   generator_trained=True, estimated_error=0.01,
                   open_regions=frozenset({pattern_of("Who painted the Mona Lisa?"), pattern_of("What is 12*7?")}))
-
-
-@dataclass
-class _Generated:
-    text: str
-    confidence: float
-
-
-class _Tokenizer:
-    def encode(self, text: str) -> list[int]:
-        return list(range(len(text.split())))
-
-
-class FakeModels:
-    """A generator that always says `text`; `answering` lets a test hold it mid-decision."""
-
-    def __init__(self, text: str, *, p: float = 0.9, confidence: float = 0.9) -> None:
-        self.text, self.p, self.confidence = text, p, confidence
-        self.tokenizer = _Tokenizer()
-        self.started = threading.Event()
-        self.resume = threading.Event()
-        self.resume.set()
-
-    def router_p(self, queries: list[str], features: list[list[float]]) -> list[float]:
-        return [0.9 for _ in queries]
-
-    def answer(self, query: str, context: str = "", max_new_tokens: int = 64) -> _Generated:
-        self.started.set()
-        assert self.resume.wait(10)
-        return _Generated(self.text, self.confidence)
-
-    def validator_p(self, queries: list[str], answers: list[str], features: list[list[float]]) -> list[float]:
-        return [self.p for _ in queries]
 
 
 def answerer(models: FakeModels | None, order: tuple, thresholds: Thresholds = OPEN,

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,55 +16,18 @@ import pytest
 from shammah_tui.core.ask import AskPolicy, Question
 from shammah_tui.engine import Engine
 from shammah_tui.core.events import ToolCalled
-from shammah_tui.paths import DB_NAME, MODELS_DIR
+from shammah_tui.paths import DB_NAME
 from shammah_tui.settings import Settings
 from shammah_tui import curriculum
 from shammah_tui.teachers.offline import OfflineTeacher
 from shammah_tui.tools.analyze_model import HELD_OUT_SEED
 from shammah_tui.tools.limits import MAX_EXAMPLES, MAX_TEXT
-from tests.test_tiers import FakeModels
+from tests.datadirs import seed_data_dir
+from tests.fake_models import FakeModels
 
 #: Short runs: a handful of optimizer steps, short generations in the run's evaluations.
 SETTINGS = dataclasses.replace(Settings(teacher="offline"), steps_per_run=6, max_new_tokens=16,
                                spot_check_rate=0.0)
-
-
-# --- shared fixtures ---------------------------------------------------------------------
-
-
-def _build_models_dir(base: Path) -> Path:
-    """A models dir holding only a tokenizer, built once per session by a real engine.
-
-    Building the tokenizer costs seconds; every engine here starts from the same one and
-    fresh (seeded) weights, exactly as a first start would.
-    """
-    shared = base / "shared-models"
-    if shared.exists():
-        return shared
-
-    async def build(data_dir: Path) -> None:
-        engine = await Engine.open(data_dir, Settings(teacher="offline"), OfflineTeacher())
-        try:
-            await engine.load_models()
-        finally:
-            await engine.close()
-
-    scratch = base / "shared-models-build"
-    shutil.rmtree(scratch, ignore_errors=True)
-    asyncio.run(build(scratch))
-    shutil.copytree(scratch / MODELS_DIR, shared)
-    return shared
-
-
-@pytest.fixture(scope="session")
-def models_seed(tmp_path_factory) -> Path:
-    return _build_models_dir(tmp_path_factory.getbasetemp())
-
-
-def seed_data_dir(data_dir: Path, models_seed: Path) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(models_seed, data_dir / MODELS_DIR)
-    return data_dir
 
 
 @pytest.fixture
