@@ -130,11 +130,16 @@ async def test_a_quick_answer_shows_with_its_question_and_a_slow_one_shows_think
                            any(isinstance(w, AnswerView) and w.state != "pending" for w in shown),
                            app.main.prompt.value == ""))
 
-        app._display = watch  # type: ignore[method-assign]
         # "Quick" is decided by which comes first, the answer or the pending timer: a long timer
         # makes this answer quick however busy the machine is.
         app.main.show_pending_after_s = 30.0
-        await ask(pilot, "capital of France?")
+        # Typed first, then watched: frames drawn while the prompt took focus, still empty, tell nothing.
+        app.main.prompt.focus()
+        app.main.prompt.value = "capital of France?"
+        await pilot.pause()
+        app._display = watch  # type: ignore[method-assign]
+        await pilot.press("enter")
+        await pilot.pause()
         await settle(pilot)
         kinds = [type(w).__name__ for w in conversation.items]
         assert kinds == ["UserMessage", "AnswerView"] and answers(app)[0].state == "learned"
