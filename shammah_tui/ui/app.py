@@ -43,7 +43,7 @@ class ShammahApp(App[int]):
     #: read the default screen's CSS_PATH); the modal screens' are here too, so that opening one does
     #: not re-parse and re-apply the whole stylesheet (~1 s on a busy 2-core machine).
     CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/help.tcss", "screens/tool_detail.tcss",
-                "screens/conversations.tcss", "screens/setting_edit.tcss"]
+                "screens/request_detail.tcss", "screens/conversations.tcss", "screens/setting_edit.tcss"]
     TITLE = "Shammah"
     COMMANDS = App.COMMANDS | {SettingsCommands}
 
@@ -153,6 +153,7 @@ class ShammahApp(App[int]):
             self.notify(str(exc), title="Serving failed", severity="error")
             return
         server = self._server
+        self._main.reveal_requests()
         upstream = "Claude" if server.upstream_url else "the offline teacher"
         self._main.conversation.add_notice("information", (
             f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
