@@ -49,7 +49,7 @@ async def test_served_requests_appear_as_rows(engine, clock):
         assert table.cursor_row == 3, "the newest request is at the bottom, under the cursor"
         first = cell_texts(table, 0)
         assert first[1:] == ["default", "messages", "200", "template", "0.8 ms", "21"]
-        assert cell_texts(table, 1)[1:5] == ["laptop", "chat_completions", "200", "forward"]
+        assert cell_texts(table, 1)[1:5] == ["laptop", "chat_comple…", "200", "forward"]
         assert cell_texts(table, 3)[1:] == ["ci-bot", "messages", "503", "—", "30 s", "0"]
 
 

@@ -27,9 +27,9 @@ from shammah_tui.formatting import ellipsize, format_count, format_ms
 
 #: Rows kept; older ones are dropped.
 MAX_ROWS = 200
-#: (key, heading, width) of each column.
-COLUMNS = (("time", "time", 8), ("client", "client", 10), ("route", "route", 16), ("status", "status", 6),
-           ("source", "source", 15), ("latency", "latency", 8), ("saved", "saved", 7))
+#: (key, heading, width) of each column: 72 cells with their padding, so all of them fit at 80 columns.
+COLUMNS = (("time", "time", 8), ("client", "client", 8), ("route", "route", 12), ("status", "status", 6),
+           ("source", "source", 10), ("latency", "latency", 7), ("saved", "saved", 7))
 
 
 def is_error(row: RequestLogRow) -> bool:
@@ -67,8 +67,9 @@ class RequestLog(Vertical):
         self._serial = 0
 
     def compose(self) -> ComposeResult:
+        # The row's own colour wins over the cursor's, so an error stays red where the cursor rests.
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=False, show_cursor=True,
-                                           id="request-table")
+                                           cursor_foreground_priority="renderable", id="request-table")
         for key, heading, width in COLUMNS:
             table.add_column(heading, key=key, width=width)
         yield table
@@ -127,8 +128,9 @@ class RequestLog(Vertical):
 
 def _cells(row: RequestLogRow, error_style: Style | None) -> list[Text]:
     """A request's cells; plain `Text`, so nothing a client sent is read as markup."""
-    values = (clock_time(row.created_at), ellipsize(row.token_name or "—", 10), ellipsize(row.route, 16),
-              str(row.status), row.source or "—", format_ms(row.latency_ms), format_count(tokens_saved(row)))
+    values = (clock_time(row.created_at), row.token_name or "—", row.route, str(row.status), row.source or "—",
+              format_ms(row.latency_ms), format_count(tokens_saved(row)))
     right = {"status", "latency", "saved"}
-    return [Text(value, style=error_style or "", justify="right" if key in right else "left", no_wrap=True)
-            for (key, _, _), value in zip(COLUMNS, values)]
+    return [Text(ellipsize(value, width), style=error_style or "", justify="right" if key in right else "left",
+                 no_wrap=True)
+            for (key, _, width), value in zip(COLUMNS, values)]
