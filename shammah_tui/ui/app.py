@@ -159,12 +159,13 @@ class ShammahApp(App[int]):
             f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
             f"ANTHROPIC_BASE_URL={server.url} and ANTHROPIC_API_KEY to the token in {server.token_path}."))
 
-    async def stop_serving(self) -> None:
-        """Stop the Messages-API server, if it runs."""
+    async def stop_serving(self, *, say: bool = True) -> None:
+        """Stop the Messages-API server, if it runs (and `say` so in the conversation)."""
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
-            self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
+            if say:
+                self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
 
     @work(group="models", exit_on_error=False)
     async def load_models(self) -> None:
@@ -176,7 +177,7 @@ class ShammahApp(App[int]):
             self._main.post_message(msg.ModelsFailed(error_line(exc)))
 
     async def on_unmount(self) -> None:
-        await self.stop_serving()
+        await self.stop_serving(say=False)  # the screens, the conversation with them, are gone by now
         await self.close_engine()
 
     async def close_engine(self) -> None:
