@@ -152,3 +152,31 @@ async def test_f5_shows_the_pane_before_any_request(engine, clock):
         assert not tabs.query_one("#tab-requests").has_class("-hidden")
         assert app.main.conversation.region.area == 0
         assert isinstance(log, RequestLog)
+
+
+async def test_serving_shows_the_empty_pane(engine, clock, monkeypatch, tmp_path):
+    """Once the app serves, the pane is there to watch, before the first request comes."""
+    import shammah_tui.serve.run as serve_run
+
+    class StubServer:
+        url = "http://127.0.0.1:8765"
+        upstream_url = None
+        token_path = tmp_path / "serve.token"
+
+        async def stop(self) -> None:
+            pass
+
+    async def start_server(*args, **kwargs):
+        return StubServer()
+
+    monkeypatch.setattr(serve_run, "start_server", start_server)
+    engine.data_dir = tmp_path
+    app = make_app(engine, clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert not app.main.request_log.revealed
+        app.action_start_serving(8765)
+        await settle(pilot)
+        log = app.main.request_log
+        assert log.revealed and log.region.area > 0
+        assert log.query_one(".empty-hint").region.area > 0
