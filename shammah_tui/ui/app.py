@@ -43,7 +43,7 @@ class ShammahApp(App[int]):
     #: read the default screen's CSS_PATH); the modal screens' are here too, so that opening one does
     #: not re-parse and re-apply the whole stylesheet (~1 s on a busy 2-core machine).
     CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/help.tcss", "screens/tool_detail.tcss",
-                "screens/conversations.tcss", "screens/setting_edit.tcss"]
+                "screens/request_detail.tcss", "screens/conversations.tcss", "screens/setting_edit.tcss"]
     TITLE = "Shammah"
     COMMANDS = App.COMMANDS | {SettingsCommands}
 
@@ -153,17 +153,19 @@ class ShammahApp(App[int]):
             self.notify(str(exc), title="Serving failed", severity="error")
             return
         server = self._server
+        self._main.reveal_requests()
         upstream = "Claude" if server.upstream_url else "the offline teacher"
         self._main.conversation.add_notice("information", (
             f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
             f"ANTHROPIC_BASE_URL={server.url} and ANTHROPIC_API_KEY to the token in {server.token_path}."))
 
-    async def stop_serving(self) -> None:
-        """Stop the Messages-API server, if it runs."""
+    async def stop_serving(self, *, say: bool = True) -> None:
+        """Stop the Messages-API server, if it runs (and `say` so in the conversation)."""
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
-            self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
+            if say:
+                self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
 
     @work(group="models", exit_on_error=False)
     async def load_models(self) -> None:
@@ -175,7 +177,7 @@ class ShammahApp(App[int]):
             self._main.post_message(msg.ModelsFailed(error_line(exc)))
 
     async def on_unmount(self) -> None:
-        await self.stop_serving()
+        await self.stop_serving(say=False)  # the screens, the conversation with them, are gone by now
         await self.close_engine()
 
     async def close_engine(self) -> None:

@@ -15,7 +15,7 @@ from textual.message import Message
 
 from shammah_tui.core.stats import Stats
 from shammah_tui.core.events import AskResult, EngineEvent, TrainingStep
-from shammah_tui.core.records import LossPoint, SkillResult, ToolCallRow, TrainingRun
+from shammah_tui.core.records import LossPoint, RequestLogRow, SkillResult, ToolCallRow, TrainingRun
 from shammah_tui.core.records import Message as StoredMessage
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ class SessionRestored(Message):
     """Recent tool calls."""
     skills: list[SkillResult] = field(default_factory=list)
     """Each skill's held-out accuracy after each earlier run, oldest first."""
+    requests: list[RequestLogRow] = field(default_factory=list)
+    """The last requests `serve` answered, oldest first."""
 
 
 @dataclass

@@ -110,6 +110,7 @@ class Session:
             last_run=done[-1] if done else None,
             tool_calls=await store.tool_calls(limit=100),
             skills=await store.skill_history(limit=60),
+            requests=await store.requests(limit=200),
         ))
         self.stats_dirty = True
 

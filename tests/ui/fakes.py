@@ -17,7 +17,7 @@ from shammah_tui.core.events import (
 )
 from shammah_tui.settings import Settings
 from shammah_tui.core.records import (
-    ConversationSummary, LossPoint, Message, ModelLoss, SkillResult, ToolCallRow, TrainingRun,
+    ConversationSummary, LossPoint, Message, ModelLoss, RequestLogRow, SkillResult, ToolCallRow, TrainingRun,
 )
 from shammah_tui.core.teaching import TeachSummary
 from shammah_tui.core.tool_calls import ToolCallEvent, ToolResult
@@ -62,6 +62,7 @@ class FakeStore:
     losses: dict[str, list[LossPoint]] = field(default_factory=dict)
     stored_runs: list[TrainingRun] = field(default_factory=list)
     stored_tool_calls: list[ToolCallRow] = field(default_factory=list)
+    stored_requests: list[RequestLogRow] = field(default_factory=list)
     conversations_made: int = 0
 
     async def latest_conversation(self) -> int | None:
@@ -113,6 +114,9 @@ class FakeStore:
 
     async def tool_calls(self, limit: int = 200) -> list[ToolCallRow]:
         return self.stored_tool_calls[-limit:]
+
+    async def requests(self, limit: int = 200) -> list[RequestLogRow]:
+        return self.stored_requests[-limit:]
 
     async def skill_history(self, limit: int = 500) -> list[SkillResult]:
         return []

@@ -8,10 +8,13 @@ SVGs live in <repo>/snapshots/test_snapshots/.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from shammah_tui.core.events import ModelsLoaded, TrainingFinished, TrainingStarted, TrainingStep, ToolCalled
+from shammah_tui.core.events import (
+    ModelsLoaded, RequestServed, TrainingFinished, TrainingStarted, TrainingStep, ToolCalled,
+)
 from shammah_tui.core.tool_calls import ToolCallEvent
 from shammah_tui.core.runs import StepEvent
 from tests.ui.conftest import ANSWERS
@@ -242,6 +245,49 @@ def test_focus_ring_on_the_tool_log(snap_compare, frozen, engine, clock):
         await emit(pilot, engine, MODELS_INFO, *tool_events())
         await settle(pilot)
         await pilot.press("f3")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """Times of day are shown in local time: UTC here, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@SIZES
+def test_request_log(snap_compare, frozen, utc, engine, clock, size):
+    """Served requests under the tool calls (the Requests tab, f5, on a narrow terminal); the
+    refused and failed ones stand out."""
+    from tests.ui.test_request_log import served_rows
+
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *tool_events(), *[RequestServed(row) for row in served_rows()])
+        if size == SMALL:
+            await pilot.press("f5")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_request_detail(snap_compare, frozen, utc, engine, clock):
+    """Enter on a failed request shows every field its log row keeps: the request and the response."""
+    from tests.ui.test_request_log import served_rows
+
+    app = make_app(engine, clock)
+
+    async def run_before(pilot):
+        await emit(pilot, engine, MODELS_INFO, *[RequestServed(row) for row in served_rows()])
+        await settle(pilot)
+        await pilot.press("f5")
+        await pilot.press("enter")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=LARGE, run_before=run_before)

@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from shammah_tui.core.events import (
     EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished, TrainingStarted,
-    TrainingStep,
+    TrainingStep, RequestServed,
 )
 from shammah_tui.formatting import describe_models, error_line, join_nonempty, plural
 from shammah_tui.ui import messages as msg
@@ -36,6 +36,7 @@ from shammah_tui.ui.widgets.conversation import Conversation
 from shammah_tui.ui.widgets.header_bar import HeaderBar
 from shammah_tui.ui.widgets.metrics import MetricsPane
 from shammah_tui.ui.widgets.prompt import PromptInput
+from shammah_tui.ui.widgets.request_log import RequestLog
 from shammah_tui.ui.widgets.search_bar import SearchBar
 from shammah_tui.ui.widgets.tool_log import ToolLog
 from shammah_tui.ui.widgets.training_progress import summarize_report
@@ -49,9 +50,10 @@ NARROW_WIDTH = 120
 #: Seconds between flushes of the tool log and the run's progress (bar and header).
 FLUSH_INTERVAL = 0.25
 #: Panes and the widget each one focuses.
-PANES = {"chat": "#prompt", "tools": "#tool-table", "metrics": "#metrics"}
+PANES = {"chat": "#prompt", "tools": "#tool-table", "metrics": "#metrics", "requests": "#request-table"}
 #: Pane titles (on their borders), with the key that focuses each.
-PANE_TITLES = {"conversation": "Chat · f2", "metrics": "Metrics · f4", "tool-log": "Tool calls · f3"}
+PANE_TITLES = {"conversation": "Chat · f2", "metrics": "Metrics · f4", "tool-log": "Tool calls · f3",
+               "request-log": "Requests · f5"}
 #: Longest question shown in full in the conversation (the engine judges the real limit).
 SHOWN_QUERY_CHARS = 4000
 #: An answer that comes sooner is shown with its question in one go; a later one shows "thinking…"
@@ -79,6 +81,7 @@ class MainScreen(Screen[None]):
     conversation = getters.query_one("#conversation", Conversation)
     metrics = getters.query_one("#metrics", MetricsPane)
     tool_log = getters.query_one("#tool-log", ToolLog)
+    request_log = getters.query_one("#request-log", RequestLog)
     header = getters.query_one("#header", HeaderBar)
     prompt = getters.query_one("#prompt", PromptInput)
     search_bar = getters.query_one("#search-bar", SearchBar)
@@ -104,12 +107,14 @@ class MainScreen(Screen[None]):
         self.set_class(self.app.size.width < NARROW_WIDTH, "-narrow")
         yield HeaderBar(id="header")
         yield Tabs(Tab("Chat F2", id="tab-chat"), Tab("Tools F3", id="tab-tools"),
-                   Tab("Metrics F4", id="tab-metrics"), id="pane-tabs")
+                   Tab("Metrics F4", id="tab-metrics"),
+                   Tab("Requests F5", id="tab-requests", classes="-hidden"), id="pane-tabs")
         with Horizontal(id="panes", classes="-tab-chat"):
             yield Conversation(id="conversation")
             with Vertical(id="side"):
                 yield MetricsPane(clock=self._clock, id="metrics")
                 yield ToolLog(id="tool-log")
+                yield RequestLog(id="request-log")
         search = SearchBar(id="search-bar")
         search.display = False
         yield search
@@ -197,6 +202,8 @@ class MainScreen(Screen[None]):
         self.metrics.restore(all_time=message.source_counts, recent=message.recent_sources,
                              losses=message.losses, last_run=message.last_run, skills=message.skills)
         self.tool_log.restore(message.tool_calls)
+        self.request_log.restore(message.requests)
+        self._requests_tab()
         self.metrics.redraw()
 
     # ------------------------------------------------------------ engine events
@@ -232,6 +239,8 @@ class MainScreen(Screen[None]):
                     self.tool_log.push(event.event)
                     if event.event.status != "running":
                         self.session.stats_dirty = True
+                case RequestServed():
+                    self.request_log.push(event.request)
 
     def on_models_failed(self, message: msg.ModelsFailed) -> None:
         self.header.models_state = "failed"
@@ -269,6 +278,22 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ToolDetailScreen(message.call))
 
+    def on_request_log_selected(self, message: RequestLog.Selected) -> None:
+        from shammah_tui.ui.screens.request_detail import RequestDetailScreen
+
+        self.app.push_screen(RequestDetailScreen(message.request))
+
+    def reveal_requests(self) -> None:
+        """Show the request log (and its tab on a narrow terminal), even before a request comes."""
+        self.request_log.reveal()
+        self._requests_tab()
+
+    def _requests_tab(self) -> None:
+        if self.request_log.revealed:
+            tab = self.query_one("#tab-requests", Tab)
+            if tab.has_class("-hidden"):
+                self.query_one("#pane-tabs", Tabs).show("tab-requests")
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             error = event.worker.error
@@ -276,9 +301,11 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ periodic work
     def flush(self) -> None:
-        """Apply buffered tool-log rows, draw the run's progress (bar and header, one figure),
+        """Apply buffered tool-log and request-log rows, draw the run's progress (bar and header, one figure),
         end a run the engine no longer has, and refresh the stats when something changed."""
         self.tool_log.flush()
+        self.request_log.flush()
+        self._requests_tab()
         progress = self.metrics.progress
         if progress.running:
             progress.redraw()
@@ -612,6 +639,8 @@ class MainScreen(Screen[None]):
         if pane == "chat" and self.prompt.has_focus and self.pane == "chat":
             self.conversation.focus()
             return
+        if pane == "requests":
+            self.reveal_requests()
         self.pane = pane
         self.call_after_refresh(self._focus_pane, pane)
 
