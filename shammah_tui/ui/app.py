@@ -158,12 +158,13 @@ class ShammahApp(App[int]):
             f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
             f"ANTHROPIC_BASE_URL={server.url} and ANTHROPIC_API_KEY to the token in {server.token_path}."))
 
-    async def stop_serving(self) -> None:
-        """Stop the Messages-API server, if it runs."""
+    async def stop_serving(self, *, announce: bool = True) -> None:
+        """Stop the Messages-API server, if it runs (`announce`: say so in the conversation)."""
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
-            self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
+            if announce:
+                self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
 
     @work(group="models", exit_on_error=False)
     async def load_models(self) -> None:
@@ -175,8 +176,12 @@ class ShammahApp(App[int]):
             self._main.post_message(msg.ModelsFailed(error_line(exc)))
 
     async def on_unmount(self) -> None:
-        await self.stop_serving()
-        await self.close_engine()
+        # The screen's widgets are gone by now: nothing may be shown. The engine is closed even
+        # when the server fails to stop, or its threads keep the process alive.
+        try:
+            await self.stop_serving(announce=False)
+        finally:
+            await self.close_engine()
 
     async def close_engine(self) -> None:
         """Cancel training, close the teacher and the store (once)."""

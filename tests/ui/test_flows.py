@@ -479,3 +479,20 @@ def test_training_steps_coalesce_without_losing_points():
     assert not second.can_replace(other_run)
     notice = msg.CoreEvent.of(Notice("information", "x"))
     assert not first.can_replace(notice) and not notice.can_replace(steps(1, 3))
+
+
+async def test_quitting_while_serving_stops_the_server_and_closes_the_engine(engine, clock):
+    class Server:
+        url = "http://127.0.0.1:1"
+        stopped = False
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    server = Server()
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app._server = server
+        await pilot.press("ctrl+q")
+    assert server.stopped and engine.closed
