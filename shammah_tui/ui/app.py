@@ -66,7 +66,7 @@ class ShammahApp(App[int]):
         """
         super().__init__()
         self.resume_last = resume_last
-        """`--continue`: reopen the conversation that was open at the last quit."""
+        """`--continue`: reopen the conversation that was open at the last quit (else a new one)."""
         if theme and theme in self.available_themes:
             self.theme = theme
         self._saved_theme = self.theme
@@ -132,7 +132,8 @@ class ShammahApp(App[int]):
 
     def _attach_engine(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready
-        self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
+        self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None,
+                          resume=self.resume_last)
         if self._serve_port is not None:
             self.start_serving(self._serve_port)
 
@@ -196,6 +197,11 @@ class ShammahApp(App[int]):
             except Exception:
                 engine = None
         if engine is not None:
+            if self._main.session.engine is engine:
+                try:
+                    await self._main.session.save()
+                except Exception:
+                    pass  # the next start opens a new conversation, without the input's lines
             try:
                 await engine.close()
             except Exception:

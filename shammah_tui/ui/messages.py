@@ -95,6 +95,8 @@ class SessionRestored(Message):
     """Recent tool calls."""
     skills: list[SkillResult] = field(default_factory=list)
     """Each skill's held-out accuracy after each earlier run, oldest first."""
+    inputs: list[str] = field(default_factory=list)
+    """The lines sent from the input before the last quit, oldest first."""
 
 
 @dataclass

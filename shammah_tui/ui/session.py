@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -47,6 +48,12 @@ Cancelled = Literal["answer", "teaching", "training", "busy", ""]
 
 #: Least seconds (on the injected clock) between two engine.stats() reads: it scans the store.
 STATS_MIN_INTERVAL = 2.0
+#: Store values (`Store.get_value`) that carry the session over a restart: the conversation open
+#: at quit (`--continue` reopens it), and the lines sent from the input (↑ recalls them).
+OPEN_CONVERSATION_KEY = "ui.open_conversation"
+INPUT_HISTORY_KEY = "ui.input_history"
+#: Most input lines kept over a restart.
+INPUT_HISTORY = 100
 #: Flushes a run may go on showing after the engine says none is running, before the UI ends it
 #: itself (its TrainingFinished may still be queued behind the flush that noticed).
 ORPHAN_FLUSHES = 8
@@ -69,6 +76,10 @@ class Session:
         """(role, text) of the conversation so far, given to the engine as context."""
         self.left_conversation: int | None = None
         """The conversation the last clear (or reopen) left, for undo."""
+        self.inputs: list[str] = []
+        """The lines sent from the input, oldest first (kept over a restart)."""
+        self._restoring: asyncio.Event | None = None
+        """Set once `restore` has chosen the conversation (a question waits for it)."""
         self.asking = False
         """From a question's start until its AskFinished is handled."""
         self.teach_stopping = False
@@ -93,25 +104,67 @@ class Session:
         return self.engine
 
     # ------------------------------------------------------------------ restore
-    async def restore(self) -> None:
-        """Read what the store remembers; posts SessionRestored."""
+    async def restore(self, *, resume: bool = False) -> None:
+        """Read what the store remembers; posts SessionRestored.
+
+        A new conversation, unless `resume` (`--continue`): then the one open at the last quit
+        (else the newest). The session shows it from here on, so a question asked before the
+        rest is read is stored in it.
+        """
         store = self._engine().store
-        conversation_id = await store.latest_conversation()
-        if conversation_id is None:
-            conversation_id = await store.new_conversation()
+        self._restoring = restoring = asyncio.Event()
+        try:
+            conversation_id = await self._opening_conversation(resume)
+            messages = await store.messages(conversation_id, limit=100)
+            if self.conversation_id is None:
+                self.show_conversation(conversation_id, messages)
+        finally:
+            restoring.set()
+        try:
+            inputs = [str(line) for line in json.loads(await store.get_value(INPUT_HISTORY_KEY) or "[]")]
+        except ValueError:
+            inputs = []
+        self.inputs = inputs[-INPUT_HISTORY:] + self.inputs
         runs = await store.runs(limit=20)
         done = [r for r in runs if r.status == "done"]
         self._post(msg.SessionRestored(
             conversation_id=conversation_id,
-            messages=await store.messages(conversation_id, limit=100),
+            messages=messages,
             source_counts=await store.source_counts(),
             recent_sources=await store.recent_sources(60),
             losses={m: await store.loss_history(m, limit=3000) for m in MODELS},
             last_run=done[-1] if done else None,
             tool_calls=await store.tool_calls(limit=100),
             skills=await store.skill_history(limit=60),
+            inputs=inputs,
         ))
         self.stats_dirty = True
+
+    async def _opening_conversation(self, resume: bool) -> int:
+        store = self._engine().store
+        latest = await store.latest_conversation()
+        if resume:
+            saved = await store.get_value(OPEN_CONVERSATION_KEY)
+            if saved and saved.isdigit() and await store.conversation(int(saved)) is not None:
+                return int(saved)
+            if latest is not None:
+                return latest
+        elif latest is not None and not await store.messages(latest, limit=1):
+            return latest  # the last start's conversation, still empty: no pile of empty ones
+        return await store.new_conversation()
+
+    async def save(self) -> None:
+        """Store what a restart carries over: the open conversation and the input's lines."""
+        store = self._engine().store
+        if self.conversation_id is not None:
+            await store.set_value(OPEN_CONVERSATION_KEY, str(self.conversation_id))
+        await store.set_value(INPUT_HISTORY_KEY, json.dumps(self.inputs[-INPUT_HISTORY:]))
+
+    def remember_input(self, line: str) -> None:
+        """A line sent from the input."""
+        if line and (not self.inputs or self.inputs[-1] != line):
+            self.inputs.append(line)
+            del self.inputs[:-INPUT_HISTORY]
 
     def show_conversation(self, conversation_id: int, messages: list[msg.StoredMessage]) -> None:
         """`conversation_id` is the one shown now, with its `messages` as the engine's context."""
@@ -150,6 +203,13 @@ class Session:
             reply(AnswerView.Fragment(fragment))
 
         try:
+            if self.conversation_id is None:
+                # Asked before the session knew its conversation (the store still being read while
+                # the models load): wait for it, so that the question is stored in one.
+                if self._restoring is not None:
+                    await self._restoring.wait()
+                if self.conversation_id is None:
+                    self.conversation_id = await engine.store.new_conversation()
             # The local answer shows at once; a spot check's verdict follows as QueryVerified.
             question = Question(text, conversation_id=self.conversation_id, history=tuple(self.history))
             result = await engine.ask(question, AskPolicy(spot_check="background"), on_text=on_text)

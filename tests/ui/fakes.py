@@ -63,9 +63,21 @@ class FakeStore:
     stored_runs: list[TrainingRun] = field(default_factory=list)
     stored_tool_calls: list[ToolCallRow] = field(default_factory=list)
     conversations_made: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    """`get_value` / `set_value`'s table."""
+    read_gate: asyncio.Event | None = None
+    """When set, reading the latest conversation waits for it (a slow start)."""
 
     async def latest_conversation(self) -> int | None:
+        if self.read_gate is not None:
+            await self.read_gate.wait()
         return self.latest
+
+    async def get_value(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def set_value(self, key: str, value: str) -> None:
+        self.values[key] = value
 
     async def new_conversation(self, title: str = "") -> int:
         self.conversations_made += 1

@@ -16,7 +16,8 @@ from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.prompt import PromptInput
 from shammah_tui.ui.widgets.user_message import UserMessage
-from tests.ui.fakes import FakeEngine
+from shammah_tui.core.records import Message as StoredMessage
+from tests.ui.fakes import FakeEngine, FakeStore
 from tests.ui.helpers import ask, make_app, settle
 
 
@@ -258,3 +259,26 @@ async def test_settings_and_theme_are_saved_to_settings_toml(clock, tmp_path):
     again = build_app(tmp_path, load_settings(tmp_path, environ={}), load_models=False)
     assert again.theme == "textual-light"
     assert build_app(tmp_path, Settings(theme="no-such-theme"), load_models=False).theme == "textual-dark"
+
+
+async def test_a_reopened_conversation_shows_its_end_by_ctrl_o_as_by_open(clock):
+    store = FakeStore(latest=2)
+    for i in range(30):
+        store.stored_messages += [StoredMessage(2 * i + 1, 1, "user", f"question {i}", None, None, 0.0),
+                                  StoredMessage(2 * i + 2, 1, "assistant", f"answer {i}", "learned", i, 0.0)]
+    engine = FakeEngine(store=store)
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        conversation = app.main.conversation
+        await app.main.run_slash_line("/open 1")
+        await settle(pilot)
+        assert conversation.max_scroll_y > 0 and conversation.scroll_y == conversation.max_scroll_y
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot, skip=("models", "history"))
+        await pilot.press("enter")  # the newest is conversation #1 (#2 is empty)
+        await settle(pilot)
+        assert app.main.session.conversation_id == 1
+        assert conversation.max_scroll_y > 0 and conversation.scroll_y == conversation.max_scroll_y

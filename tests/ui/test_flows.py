@@ -337,7 +337,7 @@ async def test_stats_clear_and_command_palette(engine, clock):
 
 async def test_last_session_help_and_tool_detail(populated_engine, clock):
     engine = populated_engine
-    app = make_app(engine, clock)
+    app = make_app(engine, clock, resume_last=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         # Continuity: the last conversation, rates, losses, last run and tool calls come back.
@@ -448,7 +448,7 @@ async def test_engine_opened_inside_the_app_loop_and_open_failure_exits_1(clock,
         await store.add_message(conversation, "assistant", "kept in the store", "learned")
         return FakeEngine(store=store)  # type: ignore[arg-type]
 
-    app = ShammahApp(open_engine=open_engine, clock=clock, load_models=False)
+    app = ShammahApp(open_engine=open_engine, clock=clock, load_models=False, resume_last=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert [u.text for u in app.main.query(UserMessage)] == ["from an earlier session"]

@@ -126,15 +126,70 @@ async def test_esc_cancels_the_answer_then_teaching_then_the_run():
     assert session.cancel() == ""
 
 
-async def test_restore_opens_the_latest_conversation_or_a_new_one():
-    session, engine, screen = make_session(FakeEngine(store=FakeStore(latest=3)))
+async def test_restore_starts_a_new_conversation_unless_resumed():
+    def with_history() -> FakeStore:
+        store = FakeStore(latest=3)
+        store.stored_messages = [StoredMessage(1, 2, "user", "two", None, None, 0.0),
+                                 StoredMessage(2, 3, "user", "three", None, None, 0.0)]
+        return store
+
+    # Default (`shammah-tui`): a new conversation, as `claude` starts one.
+    session, engine, screen = make_session(FakeEngine(store=with_history()))
     await session.restore()
     (restored,) = screen.of(msg.SessionRestored)
-    assert restored.conversation_id == 3 and session.stats_dirty
+    assert restored.conversation_id == session.conversation_id == 4 and restored.messages == []
+    assert session.stats_dirty
+    # ...reusing the last start's conversation while it is still empty.
+    await session.restore()
+    assert screen.of(msg.SessionRestored)[1].conversation_id == 4 and engine.store.conversations_made == 1
+
+    # `--continue`: the conversation open at the last quit, else the newest.
+    store = with_history()
+    store.values["ui.open_conversation"] = "2"
+    session, engine, screen = make_session(FakeEngine(store=store))
+    await session.restore(resume=True)
+    (restored,) = screen.of(msg.SessionRestored)
+    assert restored.conversation_id == session.conversation_id == 2
+    assert [m.text for m in restored.messages] == ["two"] and session.history == [("user", "two")]
+    session, engine, screen = make_session(FakeEngine(store=with_history()))
+    await session.restore(resume=True)
+    assert screen.of(msg.SessionRestored)[0].conversation_id == 3
 
     session, engine, screen = make_session()
-    await session.restore()
+    await session.restore(resume=True)
     assert screen.of(msg.SessionRestored)[0].conversation_id == 1 and engine.store.conversations_made == 1
+
+
+async def test_save_keeps_the_open_conversation_and_the_input_lines_for_the_next_start():
+    session, engine, screen = make_session(FakeEngine(store=FakeStore(latest=3)))
+    await session.restore()
+    for line in ("first", "/stats", "/stats", "second"):
+        session.remember_input(line)
+    await session.save()
+    assert engine.store.values["ui.open_conversation"] == str(session.conversation_id)
+
+    again = Session(clock=FixedClock(), post=screen, run=lambda work, group: TaskJob(work))
+    again.attach(engine)
+    await again.restore(resume=True)
+    restored = screen.of(msg.SessionRestored)[-1]
+    assert restored.conversation_id == session.conversation_id
+    assert restored.inputs == again.inputs == ["first", "/stats", "second"]
+
+
+async def test_a_question_asked_while_the_store_is_read_is_stored_in_the_conversation():
+    store = FakeStore(latest=3)
+    store.read_gate = asyncio.Event()
+    session, engine, screen = make_session(FakeEngine(store=store))
+    restoring = asyncio.ensure_future(session.restore(resume=True))
+    await asyncio.sleep(0)
+    session.start_ask("asked early", Posted())
+    await asyncio.sleep(0.01)
+    store.read_gate.set()
+    await restoring
+    await session._ask_job.task  # type: ignore[union-attr]
+    assert engine.asked[0][1] == 3
+    assert [(m.conversation_id, m.text) for m in store.stored_messages] == [(3, "asked early"),
+                                                                           (3, "Answer to: asked early")]
 
 
 async def test_teaching_reports_its_turns_and_a_stop():

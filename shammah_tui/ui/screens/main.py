@@ -96,7 +96,7 @@ class MainScreen(Screen[None]):
         self.show_pending_after_s = SHOW_PENDING_AFTER_S
         """How long an answer may take to be shown together with its question."""
         self._mounted = False
-        self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
+        self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None, bool] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -122,9 +122,9 @@ class MainScreen(Screen[None]):
         self.set_interval(FLUSH_INTERVAL, self.flush, name="flush")
         self._mounted = True
         if self._pending_attach is not None:
-            engine, loading, then = self._pending_attach
+            engine, loading, then, resume = self._pending_attach
             self._pending_attach = None
-            self.attach(engine, loading_models=loading, then=then)
+            self.attach(engine, loading_models=loading, then=then, resume=resume)
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
@@ -155,14 +155,16 @@ class MainScreen(Screen[None]):
         self.prompt.insert(event.character)
 
     # ------------------------------------------------------------ engine link
-    def attach(self, engine: EngineLike, *, loading_models: bool, then: Callable[[], object] | None = None) -> None:
+    def attach(self, engine: EngineLike, *, loading_models: bool, then: Callable[[], object] | None = None,
+               resume: bool = False) -> None:
         """Start showing `engine`: subscribe to its events and restore the last session.
 
         `then` runs once subscribed (the app starts loading the models there, so
-        no ModelsLoaded event can come before the screen listens).
+        no ModelsLoaded event can come before the screen listens). `resume` (`--continue`)
+        reopens the conversation open at the last quit; else a new one starts.
         """
         if not self._mounted:
-            self._pending_attach = (engine, loading_models, then)
+            self._pending_attach = (engine, loading_models, then, resume)
             return
         self.session.attach(engine)
         self.header.teacher = engine.teacher.label
@@ -171,7 +173,7 @@ class MainScreen(Screen[None]):
         self.metrics.progress.batch_size = engine.settings.step_batch_size
         self.metrics.run_at = engine.settings.batch_size
         self._unsubscribe = engine.subscribe(self._on_engine_event)
-        self.run_worker(self.session.restore(), group="restore", exit_on_error=False)
+        self.run_worker(self.session.restore(resume=resume), group="restore", exit_on_error=False)
         if then is not None:
             then()
 
@@ -192,8 +194,8 @@ class MainScreen(Screen[None]):
         return True
 
     def on_session_restored(self, message: msg.SessionRestored) -> None:
-        self.session.show_conversation(message.conversation_id, message.messages)
         self.conversation.restore(message.messages)
+        self.prompt.load_history(message.inputs)
         self.metrics.restore(all_time=message.source_counts, recent=message.recent_sources,
                              losses=message.losses, last_run=message.last_run, skills=message.skills)
         self.tool_log.restore(message.tool_calls)
@@ -303,6 +305,7 @@ class MainScreen(Screen[None]):
             self.prompt.value = ""
             return
         self.prompt.remember(line)
+        self.session.remember_input(line)
         try:
             command = parse_slash(line)
         except SlashError as exc:

@@ -274,8 +274,21 @@ class Conversation(VerticalScroll, can_focus=True):
                 widgets.append(AnswerView(badge=source, state=source, meta="", text=m.text))
             else:
                 widgets.append(NoticeLine("error", m.text))
-        if widgets:
+        if not widgets:
+            return
+        asked = self.items
+        if asked:  # questions asked while the store was read come after the conversation's past
+            self.mount(*widgets, before=asked[0])
+        else:
             self._add(*widgets)
+        # Its end, as a reopened conversation is read on from there; also after the history list
+        # closes, which otherwise leaves the view at the top.
+        self.call_after_refresh(self._show_end)
+
+    def _show_end(self) -> None:
+        if self.virtual_size.height > self.scrollable_content_region.height > 0:
+            self.anchor()
+            self.scroll_end(animate=False, immediate=True)
 
     async def clear(self) -> None:
         """Remove everything and show the welcome hint again."""

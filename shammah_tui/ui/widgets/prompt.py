@@ -65,6 +65,11 @@ class PromptInput(TextArea):
             del self._history[:-HISTORY]
         self._cursor = len(self._history)
 
+    def load_history(self, lines: list[str]) -> None:
+        """Put the lines sent before the last quit ahead of this session's."""
+        self._history = (lines + self._history)[-HISTORY:]
+        self._cursor = len(self._history)
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
