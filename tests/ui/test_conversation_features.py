@@ -174,6 +174,20 @@ async def test_search_the_conversation(engine, clock):
         assert not bar.display and app.main.prompt.has_focus
         assert not app.main.conversation.query(".-match")
 
+        # Up goes to the older match, from the newest; down (and shift+enter) to the newer one.
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        await pilot.press("ctrl+f")
+        await pilot.press(*"capital")
+        await settle(pilot)
+        count = bar.query_one("#search-count")
+        steps = []
+        for key in ("up", "up", "down", "enter", "shift+enter"):
+            await pilot.press(key)
+            await pilot.pause()
+            steps.append(str(count.render()))
+        assert steps == ["3 of 4", "2 of 4", "3 of 4", "2 of 4", "3 of 4"]
+
 
 async def test_several_lines_from_the_keyboard_and_from_a_paste(engine, clock):
     app = make_app(engine, clock)
