@@ -496,3 +496,19 @@ async def test_quitting_while_serving_stops_the_server_and_closes_the_engine(eng
         app._server = server
         await pilot.press("ctrl+q")
     assert server.stopped and engine.closed
+
+
+async def test_a_notice_at_start_keeps_the_welcome_and_a_question_ends_it(engine, clock):
+    from shammah_tui.core.events import Notice
+    from tests.ui.helpers import emit
+
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await emit(pilot, engine, Notice("information", "No sentence encoder in the cache."))
+        await settle(pilot)
+        assert app.main.conversation.query("#welcome")
+        assert notices(app) == ["No sentence encoder in the cache."]
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        assert not app.main.conversation.query("#welcome")

@@ -214,7 +214,9 @@ class Conversation(VerticalScroll, can_focus=True):
             self._welcome = None
 
     def _add(self, *widgets: Widget) -> None:
-        self._drop_welcome()
+        # Notices (a model or server message at start) go below the welcome; a message ends it.
+        if not all(isinstance(w, NoticeLine) for w in widgets):
+            self._drop_welcome()
         shown = self.items
         excess = len(shown) + len(widgets) - MAX_ITEMS
         if excess > 0:
@@ -278,6 +280,7 @@ class Conversation(VerticalScroll, can_focus=True):
             return
         asked = self.items
         if asked:  # questions asked while the store was read come after the conversation's past
+            self._drop_welcome()
             self.mount(*widgets, before=asked[0])
         else:
             self._add(*widgets)
