@@ -216,10 +216,11 @@ class ShammahApp(App[int]):
 
     def edit_setting(self, key: str) -> None:
         """Toggle a yes/no setting; ask for any other's new value. Saved to settings.toml."""
-        from shammah_tui.ui.editable_settings import format_value, setting_value
+        from shammah_tui.ui.editable_settings import format_value, setting_value, value_problem
         from shammah_tui.ui.screens.setting_edit import SettingEditScreen
 
-        current = setting_value(self.engine.settings, key) if self.engine is not None else None
+        engine = self.engine
+        current = setting_value(engine.settings, key) if engine is not None else None
         if isinstance(current, bool):
             self._main.change_setting(key, not current)
             return
@@ -228,7 +229,8 @@ class ShammahApp(App[int]):
             if value is not None:
                 self._main.change_setting(key, value)
 
-        self.push_screen(SettingEditScreen(key, format_value(current) if current is not None else ""), done)
+        check = (lambda text: value_problem(engine.settings, key, text)) if engine is not None else None
+        self.push_screen(SettingEditScreen(key, format_value(current) if current is not None else "", check), done)
 
     # ---------------------------------------------------------------- actions
     def action_help(self) -> None:

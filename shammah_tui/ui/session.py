@@ -24,7 +24,7 @@ from shammah_tui.formatting import error_line, join_nonempty, plural, stats_text
 from shammah_tui.core.kinds import MODELS
 from shammah_tui.core.records import ConversationSummary
 from shammah_tui.ui import messages as msg
-from shammah_tui.ui.editable_settings import EDITABLE, setting_value
+from shammah_tui.ui.editable_settings import AT_NEXT_START, EDITABLE, plain_problem, setting_value
 from shammah_tui.ui.engine_api import EngineLike
 from shammah_tui.ui.widgets.answer import AnswerView
 
@@ -412,17 +412,18 @@ class Session:
     @staticmethod
     def parse_set(arg: str) -> tuple[str, str] | str:
         """(key, value) from `/set key value`, or why it cannot be set."""
-        key, _, value = arg.partition(" ")
-        if key not in EDITABLE or not value.strip():
-            known = ", ".join(EDITABLE)
-            return f"/set takes a setting and a value, e.g. /set spot_check_rate 0.2. Settings: {known}."
+        key, _, value = arg.strip().partition(" ")
+        if key not in EDITABLE:
+            return f"Unknown setting {key!r}. Settings: {', '.join(EDITABLE)}."
+        if not value.strip():
+            return f"/set {key} takes a value, e.g. /set spot_check_rate 0.2."
         return key, value.strip()
 
     async def change_setting(self, key: str, value: Any) -> None:
         """Save one setting to settings.toml (comments kept) and apply it to the engine; posts
         SettingChanged."""
         from shammah_tui.paths import SETTINGS_NAME
-        from shammah_tui.settings import update_settings_file
+        from shammah_tui.settings import SettingsError, update_settings_file
 
         if self.data_dir is None:
             if key != "theme":  # a theme is shown at once; only where nothing can be saved is it not kept
@@ -435,7 +436,10 @@ class Session:
             if self.engine is not None:
                 # Only the changed key: the rest may differ from the file (the command line's choices).
                 self.engine.apply_settings(dataclasses.replace(self.engine.settings, **{key: new_value}))
-                applied = True
+                applied = key not in AT_NEXT_START
+        except SettingsError as exc:
+            self._post(msg.SettingChanged(key, None, False, plain_problem(str(exc), key, value)))
+            return
         except Exception as exc:
             self._post(msg.SettingChanged(key, None, False, error_line(exc)))
             return

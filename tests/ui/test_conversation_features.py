@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from textual import events
+from textual.widgets import Input
 
 from shammah_tui.settings import Settings, default_settings_toml, load_settings
 from shammah_tui.store import Store
@@ -256,11 +257,46 @@ async def test_settings_and_theme_are_saved_to_settings_toml(clock, tmp_path):
                    for n in notices(app, "information"))
         await ask(pilot, "/set error_bound 3")
         await settle(pilot)
-        assert any(n.startswith("error_bound not changed:") for n in notices(app, "warning"))
+        # One plain line: no exception class, no file path, the value as typed.
+        assert "error_bound not changed: must be in (0, 1) (got 3)" in notices(app, "warning")
+        await ask(pilot, "/set tier_order neural, nope")
+        await settle(pilot)
+        assert ("tier_order not changed: must list distinct tiers from neural, learned, template "
+                "(got neural, nope)") in notices(app, "warning")
+        await ask(pilot, "/set foo 1")
+        await settle(pilot)
+        assert notices(app, "warning")[-1].startswith("Unknown setting 'foo'. Settings: spot_check_rate")
+        await ask(pilot, "/set batch_size")
+        await settle(pilot)
+        assert notices(app, "warning")[-1].startswith("/set batch_size takes a value")
         assert load_settings(tmp_path, environ={}).error_bound == Settings().error_bound
         app.edit_setting("auto_train")  # the palette's toggle
         await settle(pilot)
         assert load_settings(tmp_path, environ={}).auto_train is False
+
+        # The palette's editor keeps an invalid value open with its problem, and saves a valid one.
+        from shammah_tui.ui.screens.setting_edit import SettingEditScreen
+
+        app.edit_setting("batch_size")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingEditScreen)
+        field = app.screen.query_one(Input)
+        field.value = "lots"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingEditScreen)
+        assert str(app.screen.query_one("#setting-error").render()) == "Not saved: must be an integer (got lots)"
+        field.value = "64"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.main and load_settings(tmp_path, environ={}).batch_size == 64
+
+        # The teacher's model can be chosen; the teacher takes it at the next start.
+        await ask(pilot, "/set claude_model claude-opus-5")
+        await settle(pilot)
+        assert load_settings(tmp_path, environ={}).claude_model == "claude-opus-5"
+        assert any("claude_model = claude-opus-5, saved to settings.toml (takes effect at the next start)" in n
+                   for n in notices(app, "information"))
         assert "# δ: the estimated error rate of local answers is kept under this bound." in (
             tmp_path / "settings.toml").read_text()  # the comments stay
 

@@ -296,6 +296,8 @@ async def test_a_setting_is_saved_and_applied(tmp_path):
     session, engine, screen = make_session(data_dir=tmp_path)
     assert session.parse_set("spot_check_rate 0.25") == ("spot_check_rate", "0.25")
     assert "Settings:" in str(session.parse_set("nonsense 1"))
+    assert str(session.parse_set("nonsense 1")).startswith("Unknown setting 'nonsense'")
+    assert str(session.parse_set("batch_size")).startswith("/set batch_size takes a value")
 
     await session.change_setting("spot_check_rate", "0.25")
     (changed,) = screen.of(msg.SettingChanged)
@@ -310,3 +312,17 @@ async def test_a_setting_is_saved_and_applied(tmp_path):
     session.data_dir = None
     await session.change_setting("auto_train", False)
     assert screen.of(msg.SettingChanged)[0].error == "no data directory to save settings in"
+
+
+def test_the_settings_list_indents_each_description_under_its_setting():
+    from shammah_tui.settings import Settings
+    from shammah_tui.ui.editable_settings import DESCRIPTION_WIDTH, EDITABLE, settings_text
+
+    lines = settings_text(Settings()).splitlines()
+    described = [line for line in lines if line.startswith("    ")]
+    assert described and all(len(line) <= DESCRIPTION_WIDTH + 4 for line in described)
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == list(EDITABLE)
+    assert "tier_order" in EDITABLE and "claude_model" in EDITABLE
+    # The order the description gives is the default one.
+    assert "template, learned, neural" in EDITABLE["tier_order"]
+    assert Settings().tier_order == ("template", "learned", "neural")
