@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.color import Color
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -32,6 +33,9 @@ from shammah_tui.core.kinds import SOURCE_INFO
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
+
+#: A source badge's text, unless the theme's background is darker.
+BADGE_TEXT = Color.parse("#161616")
 
 EngineOpener = Callable[[], Awaitable["EngineLike"]]
 
@@ -50,8 +54,15 @@ class ShammahApp(App[int]):
     BINDINGS = bindings(on_app=True)
 
     def get_css_variables(self) -> dict[str, str]:
-        """The theme's variables, and `$src-<source>` for each row of the source registry."""
-        return {**super().get_css_variables(), **{f"src-{name}": info.colour for name, info in SOURCE_INFO.items()}}
+        """The theme's variables, `$src-<source>` for each row of the source registry, and
+        `$badge-text`, a source badge's text colour."""
+        variables = super().get_css_variables()
+        # The source colours are light: dark text reads on them (≥ 4.5:1, tests/ui/test_contrast.py).
+        # The theme's background where it is darker still (textual-dark's), else BADGE_TEXT.
+        background = Color.parse(variables["background"])
+        badge_text = variables["background"] if background.brightness < BADGE_TEXT.brightness else BADGE_TEXT.hex
+        return {**variables, "badge-text": badge_text,
+                **{f"src-{name}": info.colour for name, info in SOURCE_INFO.items()}}
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
