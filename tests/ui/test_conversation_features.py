@@ -57,6 +57,11 @@ async def test_copy_the_last_answer_a_message_and_a_code_block(engine, clock):
         assert app.clipboard == "show code"
         await pilot.press("up", "c")
         assert app.clipboard == "Paris is the capital of France."
+        toasts: list[str] = []
+        app.notify = lambda message, **kwargs: toasts.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("y")  # no code block in it: the whole answer, and the toast says so
+        assert app.clipboard == "Paris is the capital of France."
+        assert toasts == ["Copied the whole answer: it has no code block (31 characters)."]
         await pilot.press("i")  # back to the input
         await pilot.pause()
         assert app.main.prompt.has_focus

@@ -135,7 +135,8 @@ class Conversation(VerticalScroll, can_focus=True):
         if blocks:
             self.post_message(self.CopyRequested(blocks[-1], "code block"))
         else:
-            self.post_message(self.CopyRequested(message_text(item), message_kind(item)))
+            what = f"whole {message_kind(item)}: it has no code block"
+            self.post_message(self.CopyRequested(message_text(item), what))
 
     # ---------------------------------------------------------------- search
     def find(self, text: str) -> list[Widget]:
