@@ -78,6 +78,10 @@ class Session:
         """The conversation the last clear (or reopen) left, for undo."""
         self.inputs: list[str] = []
         """The lines sent from the input, oldest first (kept over a restart)."""
+        self._auto_train_held = False
+        """The user cancelled a run: questions start none by themselves for a while."""
+        self._held_at: int | None = None
+        """The queue's length when the hold began (read at the next question)."""
         self._restoring: asyncio.Event | None = None
         """Set once `restore` has chosen the conversation (a question waits for it)."""
         self.asking = False
@@ -212,7 +216,9 @@ class Session:
                     self.conversation_id = await engine.store.new_conversation()
             # The local answer shows at once; a spot check's verdict follows as QueryVerified.
             question = Question(text, conversation_id=self.conversation_id, history=tuple(self.history))
-            result = await engine.ask(question, AskPolicy(spot_check="background"), on_text=on_text)
+            auto_train = "off" if await self._auto_train_held_now() else "background"
+            result = await engine.ask(question, AskPolicy(auto_train=auto_train, spot_check="background"),
+                                      on_text=on_text)
         except asyncio.CancelledError:
             reply(AnswerView.Settled("cancelled", "cancelled", "cancelled"))
             self._post(msg.AskFinished(text, None))
@@ -272,6 +278,7 @@ class Session:
         engine = self._engine()
         if engine.training:
             return False
+        self._auto_train_held = False
         task = engine.start_training("manual")
         if task is not None:
             task.add_done_callback(self._training_done)
@@ -285,8 +292,28 @@ class Session:
             self._post(msg.CoreEvent.of(Notice("error", f"Training failed: {error_line(exc)}")))
 
     def cancel_training(self) -> bool:
-        """Cancel the training run; False when none is going."""
-        return self.engine is not None and self.engine.cancel_training()
+        """Cancel the training run; False when none is going.
+
+        The queue still holds the batch the run was for, so the next question would start it again
+        at once: until another batch is queued (or the user trains), none starts by itself.
+        """
+        if self.engine is None or not self.engine.cancel_training():
+            return False
+        self._auto_train_held, self._held_at = True, None
+        return True
+
+    async def _auto_train_held_now(self) -> bool:
+        """Whether a question may not start a run yet (see `cancel_training`)."""
+        if not self._auto_train_held:
+            return False
+        engine = self._engine()
+        queued = (await engine.queue_counts())["queued"]
+        if self._held_at is None:
+            self._held_at = queued
+        if queued < self._held_at + engine.settings.batch_size:
+            return True
+        self._auto_train_held = False
+        return False
 
     def run_orphaned(self, shown_running: bool) -> bool:
         """Called each flush: whether a run shown as running has been gone from the engine long

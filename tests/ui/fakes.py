@@ -192,6 +192,10 @@ class FakeEngine:
         self.load_gate: asyncio.Event | None = None
         self.ask_gate: asyncio.Event | None = None
         self.stats_value: Stats = default_stats()
+        self.queued = 0
+        """Examples queued (`queue_counts`)."""
+        self.auto_train_on_ask = False
+        """Whether a question starts a run by itself (as a full queue does), when its policy lets it."""
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._training: asyncio.Task[Any] | None = None
         self._run_id = 0
@@ -245,7 +249,12 @@ class FakeEngine:
         if self.ask_gate is not None:
             await self.ask_gate.wait()
         self.emit(QueryAnswered(result))  # a failure is in the result only, as the engine does
+        if self.auto_train_on_ask and policy.auto_train != "off" and not self.training:
+            self.start_training("auto")
         return result
+
+    async def queue_counts(self) -> dict[str, int]:
+        return {"queued": self.queued, "trained": 0}
 
     # -- training
     @property

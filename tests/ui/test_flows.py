@@ -512,3 +512,28 @@ async def test_a_notice_at_start_keeps_the_welcome_and_a_question_ends_it(engine
         await ask(pilot, "capital of France?")
         await settle(pilot)
         assert not app.main.conversation.query("#welcome")
+
+
+async def test_a_run_the_user_cancelled_does_not_start_again_by_itself_at_once(engine, clock):
+    engine.auto_train_on_ask = True  # as a full queue does: each question would start a run
+    engine.queued = 40
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.train_gate = asyncio.Event()
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.cancelled_training and not engine.training
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        assert engine.train_calls == ["manual"]
+        assert not any("started by itself" in text for text in notices(app, "information"))
+
+        # Another batch queued: runs start by themselves again.
+        engine.queued += engine.settings.batch_size
+        engine.train_gate = None
+        await ask(pilot, "what is 12 * 7?")
+        await settle(pilot)
+        assert engine.train_calls == ["manual", "auto"]

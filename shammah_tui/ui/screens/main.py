@@ -57,6 +57,9 @@ SHOWN_QUERY_CHARS = 4000
 #: An answer that comes sooner is shown with its question in one go; a later one shows "thinking…"
 #: first. Below what a person notices, above most local answers (p50 4 ms while a run trains).
 SHOW_PENDING_AFTER_S = 0.05
+#: Said when the user cancels a run (Session.cancel_training holds runs started by questions).
+CANCELLING_RUN = ("Cancelling the training run… No run starts by itself until another batch of examples is "
+                  "queued (ctrl+t trains now).")
 #: How a run is announced, by what started it.
 TRIGGER_NOTES = {
     "manual": "started",
@@ -500,7 +503,7 @@ class MainScreen(Screen[None]):
     def action_cancel_training(self) -> None:
         """Cancel the training run, if one is going."""
         if self.session.cancel_training():
-            self.conversation.add_notice("information", "Cancelling the training run…")
+            self.conversation.add_notice("information", CANCELLING_RUN)
 
     def action_teach(self) -> None:
         """Start teaching (no topic)."""
@@ -521,7 +524,7 @@ class MainScreen(Screen[None]):
         """Cancel the answer in flight, else teaching, else the training run, else the search."""
         match self.session.cancel():
             case "training":
-                self.conversation.add_notice("information", "Cancelling the training run…")
+                self.conversation.add_notice("information", CANCELLING_RUN)
             case "" if self.search_bar.display:
                 self.search_bar.action_close()
 
