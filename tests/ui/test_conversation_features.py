@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from textual import events
 from textual.widgets import Input
 
@@ -212,6 +214,19 @@ async def test_several_lines_from_the_keyboard_and_from_a_paste(engine, clock):
         assert engine.asked[-1][0] == "first line\nsecond line"
         await pilot.press("up")  # history
         assert prompt.value == "first line\nsecond line"
+
+        # A long paste ending in a newline: counted as the engine counts it ("query is N characters").
+        from shammah_tui.core.sanitize import QueryRejected, clean_query
+
+        pasted = "word " * 1922 + "ab\n"  # 9,613 characters, the last a newline
+        with pytest.raises(QueryRejected, match="query is 9,612 characters"):
+            clean_query(pasted)
+        prompt.value = ""
+        app.post_message(events.Paste(pasted))
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(app.main.query(UserMessage).last().render()).endswith("… (9,612 characters)")
 
 
 async def test_typing_in_a_pane_goes_to_the_input_and_focus_keys_light_a_ring(engine, clock):

@@ -79,7 +79,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         await settle(pilot)
         text = str(app.main.query(UserMessage).last().render())
         assert "\x1b" not in text and text.startswith("› red x")
-        assert "50,013 characters" in text
+        assert "50,004 characters" in text  # counted as asked: without the escape sequences
 
         # An unexpected engine exception becomes one line, never a traceback.
         async def broken_ask(*args, **kwargs):

@@ -7,6 +7,7 @@ The handlers here pass what they bring down to the widgets.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from shammah_tui.core.events import (
     EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep,
 )
+from shammah_tui.core.sanitize import strip_controls
 from shammah_tui.formatting import describe_models, error_line, join_nonempty, plural
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.command_table import bindings
@@ -43,6 +45,11 @@ from shammah_tui.ui.widgets.user_message import UserMessage
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
+
+
+def question_text(text: str) -> str:
+    """`text` as the engine takes it: no control characters, NFC, no surrounding whitespace."""
+    return unicodedata.normalize("NFC", strip_controls(text)).strip()
 
 #: Below this many columns the panes become tabs.
 NARROW_WIDTH = 120
@@ -348,8 +355,11 @@ class MainScreen(Screen[None]):
         if self.session.asking:
             self.conversation.add_notice("warning", "Still answering the last question (Esc cancels it).")
             return
+        # Counted as the engine counts it (a paste's trailing newline is not part of the question),
+        # so that this and a "query is N characters" refusal give the same number.
+        size = len(question_text(text))
         shown = text if len(text) <= SHOWN_QUERY_CHARS else (
-            text[:SHOWN_QUERY_CHARS] + f"… ({len(text):,} characters)")
+            text[:SHOWN_QUERY_CHARS] + f"… ({size:,} characters)")
         ready = self.session.engine is not None and self.session.engine.models_ready
         view = AnswerView(meta="thinking…" if ready else "thinking… (waiting for the models to load)")
         # The question and its answer are shown together when the answer comes within
