@@ -537,3 +537,26 @@ async def test_a_run_the_user_cancelled_does_not_start_again_by_itself_at_once(e
         await ask(pilot, "what is 12 * 7?")
         await settle(pilot)
         assert engine.train_calls == ["manual", "auto"]
+
+
+async def test_question_mark_opens_help_unless_typed_into_a_question(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        prompt = app.main.prompt
+        assert prompt.has_focus and prompt.value == ""
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main and prompt.has_focus
+        await pilot.press(*"why", "question_mark")
+        await pilot.pause()
+        assert app.screen is app.main and prompt.value == "why?"
+        await pilot.press("f2")  # the messages: ? is not typed there either
+        await pilot.pause()
+        assert app.main.conversation.has_focus
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)

@@ -71,6 +71,13 @@ class PromptInput(TextArea):
         self._cursor = len(self._history)
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.character == "?" and not self.text:
+            # The help key (a question is never just "?"). Textual leaves a printable key to the
+            # focused text field, so the app's binding for it is not reached from here.
+            event.stop()
+            event.prevent_default()
+            await self.run_action("app.help")
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
