@@ -216,9 +216,9 @@ class Session:
                     self.conversation_id = await engine.store.new_conversation()
             # The local answer shows at once; a spot check's verdict follows as QueryVerified.
             question = Question(text, conversation_id=self.conversation_id, history=tuple(self.history))
-            auto_train = "off" if await self._auto_train_held_now() else "background"
-            result = await engine.ask(question, AskPolicy(auto_train=auto_train, spot_check="background"),
-                                      on_text=on_text)
+            held = await self._auto_train_held_now()
+            policy = AskPolicy(auto_train="off" if held else "background", spot_check="background")
+            result = await engine.ask(question, policy, on_text=on_text)
         except asyncio.CancelledError:
             reply(AnswerView.Settled("cancelled", "cancelled", "cancelled"))
             self._post(msg.AskFinished(text, None))
