@@ -136,15 +136,19 @@ class ModelHost:
         """The sentence encoder from the configured folder or the Hugging Face cache (or the hub,
         when the settings allow it); None, said once, when there is none."""
         from shammah_tui.models.encoder import DEFAULT_REPO, EncoderError, SentenceEncoder, locate_encoder
+        from shammah_tui.models.encoder_files import hf_hub_cache
 
         folder = locate_encoder(self.settings.encoder_path or None, os.environ)
         if folder is None and self.settings.encoder_download:
             folder = _download_encoder(DEFAULT_REPO)
         if folder is None:
             self.encoder_status = "none found"
-            where = self.settings.encoder_path or "the Hugging Face cache ($HF_HOME)"
-            self._emit(Notice("information", f"No sentence encoder in {where}: the learned tier matches "
-                                             "questions by their wording only."))
+            where = self.settings.encoder_path or f"the Hugging Face cache ({hf_hub_cache(os.environ)})"
+            self._emit(Notice("information", (
+                f"No sentence encoder in {where}: the learned tier matches questions by their wording "
+                "only. To match by meaning, put all-MiniLM-L6-v2 there (or name its folder in "
+                "encoder_path), or set encoder_download = true in settings.toml to fetch it once; "
+                "then restart.")))
             return None
         try:
             encoder = SentenceEncoder.load(folder)

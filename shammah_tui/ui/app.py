@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.color import Color
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -32,6 +33,9 @@ from shammah_tui.core.kinds import SOURCE_INFO
 
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
+
+#: A source badge's text, unless the theme's background is darker.
+BADGE_TEXT = Color.parse("#161616")
 
 EngineOpener = Callable[[], Awaitable["EngineLike"]]
 
@@ -50,8 +54,15 @@ class ShammahApp(App[int]):
     BINDINGS = bindings(on_app=True)
 
     def get_css_variables(self) -> dict[str, str]:
-        """The theme's variables, and `$src-<source>` for each row of the source registry."""
-        return {**super().get_css_variables(), **{f"src-{name}": info.colour for name, info in SOURCE_INFO.items()}}
+        """The theme's variables, `$src-<source>` for each row of the source registry, and
+        `$badge-text`, a source badge's text colour."""
+        variables = super().get_css_variables()
+        # The source colours are light: dark text reads on them (≥ 4.5:1, tests/ui/test_contrast.py).
+        # The theme's background where it is darker still (textual-dark's), else BADGE_TEXT.
+        background = Color.parse(variables["background"])
+        badge_text = variables["background"] if background.brightness < BADGE_TEXT.brightness else BADGE_TEXT.hex
+        return {**variables, "badge-text": badge_text,
+                **{f"src-{name}": info.colour for name, info in SOURCE_INFO.items()}}
 
     def __init__(self, engine: EngineLike | None = None, *, open_engine: EngineOpener | None = None,
                  clock: Callable[[], float] = time.monotonic, load_models: bool = True,
@@ -66,7 +77,7 @@ class ShammahApp(App[int]):
         """
         super().__init__()
         self.resume_last = resume_last
-        """`--continue`: reopen the conversation that was open at the last quit."""
+        """`--continue`: reopen the conversation that was open at the last quit (else a new one)."""
         if theme and theme in self.available_themes:
             self.theme = theme
         self._saved_theme = self.theme
@@ -132,7 +143,8 @@ class ShammahApp(App[int]):
 
     def _attach_engine(self, engine: EngineLike) -> None:
         loading = self._load_models and not engine.models_ready
-        self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None)
+        self._main.attach(engine, loading_models=loading, then=self.load_models if loading else None,
+                          resume=self.resume_last)
         if self._serve_port is not None:
             self.start_serving(self._serve_port)
 
@@ -159,12 +171,12 @@ class ShammahApp(App[int]):
             f"Serving the Messages API at {server.url} (misses go to {upstream}). Clients set "
             f"ANTHROPIC_BASE_URL={server.url} and ANTHROPIC_API_KEY to the token in {server.token_path}."))
 
-    async def stop_serving(self, *, say: bool = True) -> None:
-        """Stop the Messages-API server, if it runs (and `say` so in the conversation)."""
+    async def stop_serving(self, *, announce: bool = True) -> None:
+        """Stop the Messages-API server, if it runs (`announce`: say so in the conversation)."""
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
-            if say:
+            if announce:
                 self._main.conversation.add_notice("information", "Stopped serving the Messages API.")
 
     @work(group="models", exit_on_error=False)
@@ -177,8 +189,12 @@ class ShammahApp(App[int]):
             self._main.post_message(msg.ModelsFailed(error_line(exc)))
 
     async def on_unmount(self) -> None:
-        await self.stop_serving(say=False)  # the screens, the conversation with them, are gone by now
-        await self.close_engine()
+        # The screen's widgets are gone by now: nothing may be shown. The engine is closed even
+        # when the server fails to stop, or its threads keep the process alive.
+        try:
+            await self.stop_serving(announce=False)
+        finally:
+            await self.close_engine()
 
     async def close_engine(self) -> None:
         """Cancel training, close the teacher and the store (once)."""
@@ -193,6 +209,11 @@ class ShammahApp(App[int]):
             except Exception:
                 engine = None
         if engine is not None:
+            if self._main.session.engine is engine:
+                try:
+                    await self._main.session.save()
+                except Exception:
+                    pass  # the next start opens a new conversation, without the input's lines
             try:
                 await engine.close()
             except Exception:
@@ -207,10 +228,11 @@ class ShammahApp(App[int]):
 
     def edit_setting(self, key: str) -> None:
         """Toggle a yes/no setting; ask for any other's new value. Saved to settings.toml."""
-        from shammah_tui.ui.editable_settings import format_value, setting_value
+        from shammah_tui.ui.editable_settings import format_value, setting_value, value_problem
         from shammah_tui.ui.screens.setting_edit import SettingEditScreen
 
-        current = setting_value(self.engine.settings, key) if self.engine is not None else None
+        engine = self.engine
+        current = setting_value(engine.settings, key) if engine is not None else None
         if isinstance(current, bool):
             self._main.change_setting(key, not current)
             return
@@ -219,7 +241,8 @@ class ShammahApp(App[int]):
             if value is not None:
                 self._main.change_setting(key, value)
 
-        self.push_screen(SettingEditScreen(key, format_value(current) if current is not None else ""), done)
+        check = (lambda text: value_problem(engine.settings, key, text)) if engine is not None else None
+        self.push_screen(SettingEditScreen(key, format_value(current) if current is not None else "", check), done)
 
     # ---------------------------------------------------------------- actions
     def action_help(self) -> None:

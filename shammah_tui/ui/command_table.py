@@ -126,10 +126,11 @@ COMMANDS: tuple[Command, ...] = (
             offered="not_serving"),
     Command("stop_serving", on_app=True, title="Stop serving",
             palette_help="Stop the Messages-API server at {server_url}", offered="serving"),
-    Command("help", on_app=True, key="f1", footer="Help", tooltip="Keys and commands",
+    # ? where it is not typed: outside the input, and in it while it is empty (PromptInput._on_key).
+    Command("help", on_app=True, key="f1,question_mark", footer="Help", tooltip="Keys and commands (f1, ?)",
             slash="help", slash_help="keys and commands",
             title="Help", palette_help="Keys and slash commands",
-            help_keys="f1", help="this help"),
+            help_keys="f1 / ?", help="this help (? where the input is empty)"),
     Command("show_pane('chat')", key="f2", footer="Chat", show=False,
             tooltip="The input; again: the messages (↑/↓, c copies)",
             title="Show chat pane", palette_help="Show and focus the chat pane",

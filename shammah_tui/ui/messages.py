@@ -97,6 +97,8 @@ class SessionRestored(Message):
     """Each skill's held-out accuracy after each earlier run, oldest first."""
     requests: list[RequestLogRow] = field(default_factory=list)
     """The last requests `serve` answered, oldest first."""
+    inputs: list[str] = field(default_factory=list)
+    """The lines sent from the input before the last quit, oldest first."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -23,7 +24,7 @@ from shammah_tui.formatting import error_line, join_nonempty, plural, stats_text
 from shammah_tui.core.kinds import MODELS
 from shammah_tui.core.records import ConversationSummary
 from shammah_tui.ui import messages as msg
-from shammah_tui.ui.editable_settings import EDITABLE, setting_value
+from shammah_tui.ui.editable_settings import AT_NEXT_START, EDITABLE, plain_problem, setting_value
 from shammah_tui.ui.engine_api import EngineLike
 from shammah_tui.ui.widgets.answer import AnswerView
 
@@ -47,6 +48,12 @@ Cancelled = Literal["answer", "teaching", "training", "busy", ""]
 
 #: Least seconds (on the injected clock) between two engine.stats() reads: it scans the store.
 STATS_MIN_INTERVAL = 2.0
+#: Store values (`Store.get_value`) that carry the session over a restart: the conversation open
+#: at quit (`--continue` reopens it), and the lines sent from the input (↑ recalls them).
+OPEN_CONVERSATION_KEY = "ui.open_conversation"
+INPUT_HISTORY_KEY = "ui.input_history"
+#: Most input lines kept over a restart.
+INPUT_HISTORY = 100
 #: Flushes a run may go on showing after the engine says none is running, before the UI ends it
 #: itself (its TrainingFinished may still be queued behind the flush that noticed).
 ORPHAN_FLUSHES = 8
@@ -69,6 +76,14 @@ class Session:
         """(role, text) of the conversation so far, given to the engine as context."""
         self.left_conversation: int | None = None
         """The conversation the last clear (or reopen) left, for undo."""
+        self.inputs: list[str] = []
+        """The lines sent from the input, oldest first (kept over a restart)."""
+        self._auto_train_held = False
+        """The user cancelled a run: questions start none by themselves for a while."""
+        self._held_at: int | None = None
+        """The queue's length when the hold began (read at the next question)."""
+        self._restoring: asyncio.Event | None = None
+        """Set once `restore` has chosen the conversation (a question waits for it)."""
         self.asking = False
         """From a question's start until its AskFinished is handled."""
         self.teach_stopping = False
@@ -93,17 +108,32 @@ class Session:
         return self.engine
 
     # ------------------------------------------------------------------ restore
-    async def restore(self) -> None:
-        """Read what the store remembers; posts SessionRestored."""
+    async def restore(self, *, resume: bool = False) -> None:
+        """Read what the store remembers; posts SessionRestored.
+
+        A new conversation, unless `resume` (`--continue`): then the one open at the last quit
+        (else the newest). The session shows it from here on, so a question asked before the
+        rest is read is stored in it.
+        """
         store = self._engine().store
-        conversation_id = await store.latest_conversation()
-        if conversation_id is None:
-            conversation_id = await store.new_conversation()
+        self._restoring = restoring = asyncio.Event()
+        try:
+            conversation_id = await self._opening_conversation(resume)
+            messages = await store.messages(conversation_id, limit=100)
+            if self.conversation_id is None:
+                self.show_conversation(conversation_id, messages)
+        finally:
+            restoring.set()
+        try:
+            inputs = [str(line) for line in json.loads(await store.get_value(INPUT_HISTORY_KEY) or "[]")]
+        except ValueError:
+            inputs = []
+        self.inputs = inputs[-INPUT_HISTORY:] + self.inputs
         runs = await store.runs(limit=20)
         done = [r for r in runs if r.status == "done"]
         self._post(msg.SessionRestored(
             conversation_id=conversation_id,
-            messages=await store.messages(conversation_id, limit=100),
+            messages=messages,
             source_counts=await store.source_counts(),
             recent_sources=await store.recent_sources(60),
             losses={m: await store.loss_history(m, limit=3000) for m in MODELS},
@@ -111,8 +141,35 @@ class Session:
             tool_calls=await store.tool_calls(limit=100),
             skills=await store.skill_history(limit=60),
             requests=await store.requests(limit=200),
+            inputs=inputs,
         ))
         self.stats_dirty = True
+
+    async def _opening_conversation(self, resume: bool) -> int:
+        store = self._engine().store
+        latest = await store.latest_conversation()
+        if resume:
+            saved = await store.get_value(OPEN_CONVERSATION_KEY)
+            if saved and saved.isdigit() and await store.conversation(int(saved)) is not None:
+                return int(saved)
+            if latest is not None:
+                return latest
+        elif latest is not None and not await store.messages(latest, limit=1):
+            return latest  # the last start's conversation, still empty: no pile of empty ones
+        return await store.new_conversation()
+
+    async def save(self) -> None:
+        """Store what a restart carries over: the open conversation and the input's lines."""
+        store = self._engine().store
+        if self.conversation_id is not None:
+            await store.set_value(OPEN_CONVERSATION_KEY, str(self.conversation_id))
+        await store.set_value(INPUT_HISTORY_KEY, json.dumps(self.inputs[-INPUT_HISTORY:]))
+
+    def remember_input(self, line: str) -> None:
+        """A line sent from the input."""
+        if line and (not self.inputs or self.inputs[-1] != line):
+            self.inputs.append(line)
+            del self.inputs[:-INPUT_HISTORY]
 
     def show_conversation(self, conversation_id: int, messages: list[msg.StoredMessage]) -> None:
         """`conversation_id` is the one shown now, with its `messages` as the engine's context."""
@@ -151,9 +208,18 @@ class Session:
             reply(AnswerView.Fragment(fragment))
 
         try:
+            if self.conversation_id is None:
+                # Asked before the session knew its conversation (the store still being read while
+                # the models load): wait for it, so that the question is stored in one.
+                if self._restoring is not None:
+                    await self._restoring.wait()
+                if self.conversation_id is None:
+                    self.conversation_id = await engine.store.new_conversation()
             # The local answer shows at once; a spot check's verdict follows as QueryVerified.
             question = Question(text, conversation_id=self.conversation_id, history=tuple(self.history))
-            result = await engine.ask(question, AskPolicy(spot_check="background"), on_text=on_text)
+            held = await self._auto_train_held_now()
+            policy = AskPolicy(auto_train="off" if held else "background", spot_check="background")
+            result = await engine.ask(question, policy, on_text=on_text)
         except asyncio.CancelledError:
             reply(AnswerView.Settled("cancelled", "cancelled", "cancelled"))
             self._post(msg.AskFinished(text, None))
@@ -213,6 +279,7 @@ class Session:
         engine = self._engine()
         if engine.training:
             return False
+        self._auto_train_held = False
         task = engine.start_training("manual")
         if task is not None:
             task.add_done_callback(self._training_done)
@@ -226,8 +293,28 @@ class Session:
             self._post(msg.CoreEvent.of(Notice("error", f"Training failed: {error_line(exc)}")))
 
     def cancel_training(self) -> bool:
-        """Cancel the training run; False when none is going."""
-        return self.engine is not None and self.engine.cancel_training()
+        """Cancel the training run; False when none is going.
+
+        The queue still holds the batch the run was for, so the next question would start it again
+        at once: until another batch is queued (or the user trains), none starts by itself.
+        """
+        if self.engine is None or not self.engine.cancel_training():
+            return False
+        self._auto_train_held, self._held_at = True, None
+        return True
+
+    async def _auto_train_held_now(self) -> bool:
+        """Whether a question may not start a run yet (see `cancel_training`)."""
+        if not self._auto_train_held:
+            return False
+        engine = self._engine()
+        queued = (await engine.queue_counts())["queued"]
+        if self._held_at is None:
+            self._held_at = queued
+        if queued < self._held_at + engine.settings.batch_size:
+            return True
+        self._auto_train_held = False
+        return False
 
     def run_orphaned(self, shown_running: bool) -> bool:
         """Called each flush: whether a run shown as running has been gone from the engine long
@@ -353,17 +440,18 @@ class Session:
     @staticmethod
     def parse_set(arg: str) -> tuple[str, str] | str:
         """(key, value) from `/set key value`, or why it cannot be set."""
-        key, _, value = arg.partition(" ")
-        if key not in EDITABLE or not value.strip():
-            known = ", ".join(EDITABLE)
-            return f"/set takes a setting and a value, e.g. /set spot_check_rate 0.2. Settings: {known}."
+        key, _, value = arg.strip().partition(" ")
+        if key not in EDITABLE:
+            return f"Unknown setting {key!r}. Settings: {', '.join(EDITABLE)}."
+        if not value.strip():
+            return f"/set {key} takes a value, e.g. /set spot_check_rate 0.2."
         return key, value.strip()
 
     async def change_setting(self, key: str, value: Any) -> None:
         """Save one setting to settings.toml (comments kept) and apply it to the engine; posts
         SettingChanged."""
         from shammah_tui.paths import SETTINGS_NAME
-        from shammah_tui.settings import update_settings_file
+        from shammah_tui.settings import SettingsError, update_settings_file
 
         if self.data_dir is None:
             if key != "theme":  # a theme is shown at once; only where nothing can be saved is it not kept
@@ -376,7 +464,10 @@ class Session:
             if self.engine is not None:
                 # Only the changed key: the rest may differ from the file (the command line's choices).
                 self.engine.apply_settings(dataclasses.replace(self.engine.settings, **{key: new_value}))
-                applied = True
+                applied = key not in AT_NEXT_START
+        except SettingsError as exc:
+            self._post(msg.SettingChanged(key, None, False, plain_problem(str(exc), key, value)))
+            return
         except Exception as exc:
             self._post(msg.SettingChanged(key, None, False, error_line(exc)))
             return

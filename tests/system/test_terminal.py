@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -59,5 +60,41 @@ def test_start_ask_see_a_labelled_answer_and_quit(tmp_path):
         assert done.exists(), "the app did not quit"
         assert done.read_text().strip() == "0"
         assert "\x1b" not in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_quit_while_serving_exits_0_and_closes_the_port(tmp_path):
+    session = f"shammah-serve-{tmp_path.name}"
+    done = tmp_path / "exit-code"
+    port = free_port()
+    command = (f"{sys.executable} -m shammah_tui --teacher offline --data-dir {tmp_path / 'data'} --serve {port}; "
+               f"echo $? > {done}; sleep 60")  # the pane stays, to show what went wrong
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+                   check=True, timeout=30)
+    try:
+        wait_for(session, "Serving the Messages API", 60)
+        assert port_open(port)
+        tmux("send-keys", "-t", session, "C-q")
+        deadline = time.monotonic() + 20
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        screen = tmux("capture-pane", "-t", session, "-p")
+        assert done.exists(), f"the app did not quit; screen:\n{screen}"
+        assert done.read_text().strip() == "0", screen
+        assert "Error" not in screen
+        assert not port_open(port)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=30)

@@ -64,9 +64,21 @@ class FakeStore:
     stored_tool_calls: list[ToolCallRow] = field(default_factory=list)
     stored_requests: list[RequestLogRow] = field(default_factory=list)
     conversations_made: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    """`get_value` / `set_value`'s table."""
+    read_gate: asyncio.Event | None = None
+    """When set, reading the latest conversation waits for it (a slow start)."""
 
     async def latest_conversation(self) -> int | None:
+        if self.read_gate is not None:
+            await self.read_gate.wait()
         return self.latest
+
+    async def get_value(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def set_value(self, key: str, value: str) -> None:
+        self.values[key] = value
 
     async def new_conversation(self, title: str = "") -> int:
         self.conversations_made += 1
@@ -184,6 +196,10 @@ class FakeEngine:
         self.load_gate: asyncio.Event | None = None
         self.ask_gate: asyncio.Event | None = None
         self.stats_value: Stats = default_stats()
+        self.queued = 0
+        """Examples queued (`queue_counts`)."""
+        self.auto_train_on_ask = False
+        """Whether a question starts a run by itself (as a full queue does), when its policy lets it."""
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._training: asyncio.Task[Any] | None = None
         self._run_id = 0
@@ -237,7 +253,12 @@ class FakeEngine:
         if self.ask_gate is not None:
             await self.ask_gate.wait()
         self.emit(QueryAnswered(result))  # a failure is in the result only, as the engine does
+        if self.auto_train_on_ask and policy.auto_train != "off" and not self.training:
+            self.start_training("auto")
         return result
+
+    async def queue_counts(self) -> dict[str, int]:
+        return {"queued": self.queued, "trained": 0}
 
     # -- training
     @property

@@ -17,9 +17,10 @@ from shammah_tui.ui.widgets.threaded_plot import ThreadedPlot
 from tests.ui.fakes import FakeEngine
 
 
-def make_app(engine: FakeEngine, clock: Callable[[], float], *, load_models: bool = False) -> ShammahApp:
-    """The app on a scripted engine, with animations off."""
-    app = ShammahApp(engine, clock=clock, load_models=load_models)
+def make_app(engine: FakeEngine, clock: Callable[[], float], *, load_models: bool = False,
+             resume_last: bool = False) -> ShammahApp:
+    """The app on a scripted engine, with animations off (`resume_last`: as `--continue`)."""
+    app = ShammahApp(engine, clock=clock, load_models=load_models, resume_last=resume_last)
     app.animation_level = "none"
     return app
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from textual import events
+from textual.widgets import Input
 
 from shammah_tui.settings import Settings, default_settings_toml, load_settings
 from shammah_tui.store import Store
@@ -16,7 +19,8 @@ from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
 from shammah_tui.ui.widgets.prompt import PromptInput
 from shammah_tui.ui.widgets.user_message import UserMessage
-from tests.ui.fakes import FakeEngine
+from shammah_tui.core.records import Message as StoredMessage
+from tests.ui.fakes import FakeEngine, FakeStore
 from tests.ui.helpers import ask, make_app, settle
 
 
@@ -55,6 +59,11 @@ async def test_copy_the_last_answer_a_message_and_a_code_block(engine, clock):
         assert app.clipboard == "show code"
         await pilot.press("up", "c")
         assert app.clipboard == "Paris is the capital of France."
+        toasts: list[str] = []
+        app.notify = lambda message, **kwargs: toasts.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("y")  # no code block in it: the whole answer, and the toast says so
+        assert app.clipboard == "Paris is the capital of France."
+        assert toasts == ["Copied the whole answer: it has no code block (31 characters)."]
         await pilot.press("i")  # back to the input
         await pilot.pause()
         assert app.main.prompt.has_focus
@@ -173,6 +182,20 @@ async def test_search_the_conversation(engine, clock):
         assert not bar.display and app.main.prompt.has_focus
         assert not app.main.conversation.query(".-match")
 
+        # Up goes to the older match, from the newest; down (and shift+enter) to the newer one.
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        await pilot.press("ctrl+f")
+        await pilot.press(*"capital")
+        await settle(pilot)
+        count = bar.query_one("#search-count")
+        steps = []
+        for key in ("up", "up", "down", "enter", "shift+enter"):
+            await pilot.press(key)
+            await pilot.pause()
+            steps.append(str(count.render()))
+        assert steps == ["3 of 4", "2 of 4", "3 of 4", "2 of 4", "3 of 4"]
+
 
 async def test_several_lines_from_the_keyboard_and_from_a_paste(engine, clock):
     app = make_app(engine, clock)
@@ -191,6 +214,19 @@ async def test_several_lines_from_the_keyboard_and_from_a_paste(engine, clock):
         assert engine.asked[-1][0] == "first line\nsecond line"
         await pilot.press("up")  # history
         assert prompt.value == "first line\nsecond line"
+
+        # A long paste ending in a newline: counted as the engine counts it ("query is N characters").
+        from shammah_tui.core.sanitize import QueryRejected, clean_query
+
+        pasted = "word " * 1922 + "ab\n"  # 9,613 characters, the last a newline
+        with pytest.raises(QueryRejected, match="query is 9,612 characters"):
+            clean_query(pasted)
+        prompt.value = ""
+        app.post_message(events.Paste(pasted))
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert str(app.main.query(UserMessage).last().render()).endswith("… (9,612 characters)")
 
 
 async def test_typing_in_a_pane_goes_to_the_input_and_focus_keys_light_a_ring(engine, clock):
@@ -241,11 +277,46 @@ async def test_settings_and_theme_are_saved_to_settings_toml(clock, tmp_path):
                    for n in notices(app, "information"))
         await ask(pilot, "/set error_bound 3")
         await settle(pilot)
-        assert any(n.startswith("error_bound not changed:") for n in notices(app, "warning"))
+        # One plain line: no exception class, no file path, the value as typed.
+        assert "error_bound not changed: must be in (0, 1) (got 3)" in notices(app, "warning")
+        await ask(pilot, "/set tier_order neural, nope")
+        await settle(pilot)
+        assert ("tier_order not changed: must list distinct tiers from neural, learned, template "
+                "(got neural, nope)") in notices(app, "warning")
+        await ask(pilot, "/set foo 1")
+        await settle(pilot)
+        assert notices(app, "warning")[-1].startswith("Unknown setting 'foo'. Settings: spot_check_rate")
+        await ask(pilot, "/set batch_size")
+        await settle(pilot)
+        assert notices(app, "warning")[-1].startswith("/set batch_size takes a value")
         assert load_settings(tmp_path, environ={}).error_bound == Settings().error_bound
         app.edit_setting("auto_train")  # the palette's toggle
         await settle(pilot)
         assert load_settings(tmp_path, environ={}).auto_train is False
+
+        # The palette's editor keeps an invalid value open with its problem, and saves a valid one.
+        from shammah_tui.ui.screens.setting_edit import SettingEditScreen
+
+        app.edit_setting("batch_size")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingEditScreen)
+        field = app.screen.query_one(Input)
+        field.value = "lots"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingEditScreen)
+        assert str(app.screen.query_one("#setting-error").render()) == "Not saved: must be an integer (got lots)"
+        field.value = "64"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.main and load_settings(tmp_path, environ={}).batch_size == 64
+
+        # The teacher's model can be chosen; the teacher takes it at the next start.
+        await ask(pilot, "/set claude_model claude-opus-5")
+        await settle(pilot)
+        assert load_settings(tmp_path, environ={}).claude_model == "claude-opus-5"
+        assert any("claude_model = claude-opus-5, saved to settings.toml (takes effect at the next start)" in n
+                   for n in notices(app, "information"))
         assert "# δ: the estimated error rate of local answers is kept under this bound." in (
             tmp_path / "settings.toml").read_text()  # the comments stay
 
@@ -258,3 +329,26 @@ async def test_settings_and_theme_are_saved_to_settings_toml(clock, tmp_path):
     again = build_app(tmp_path, load_settings(tmp_path, environ={}), load_models=False)
     assert again.theme == "textual-light"
     assert build_app(tmp_path, Settings(theme="no-such-theme"), load_models=False).theme == "textual-dark"
+
+
+async def test_a_reopened_conversation_shows_its_end_by_ctrl_o_as_by_open(clock):
+    store = FakeStore(latest=2)
+    for i in range(30):
+        store.stored_messages += [StoredMessage(2 * i + 1, 1, "user", f"question {i}", None, None, 0.0),
+                                  StoredMessage(2 * i + 2, 1, "assistant", f"answer {i}", "learned", i, 0.0)]
+    engine = FakeEngine(store=store)
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        conversation = app.main.conversation
+        await app.main.run_slash_line("/open 1")
+        await settle(pilot)
+        assert conversation.max_scroll_y > 0 and conversation.scroll_y == conversation.max_scroll_y
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot, skip=("models", "history"))
+        await pilot.press("enter")  # the newest is conversation #1 (#2 is empty)
+        await settle(pilot)
+        assert app.main.session.conversation_id == 1
+        assert conversation.max_scroll_y > 0 and conversation.scroll_y == conversation.max_scroll_y

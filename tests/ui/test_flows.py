@@ -79,7 +79,7 @@ async def test_asking_streams_labelled_answers_and_reports_failures(engine, cloc
         await settle(pilot)
         text = str(app.main.query(UserMessage).last().render())
         assert "\x1b" not in text and text.startswith("› red x")
-        assert "50,013 characters" in text
+        assert "50,004 characters" in text  # counted as asked: without the escape sequences
 
         # An unexpected engine exception becomes one line, never a traceback.
         async def broken_ask(*args, **kwargs):
@@ -342,7 +342,7 @@ async def test_stats_clear_and_command_palette(engine, clock):
 
 async def test_last_session_help_and_tool_detail(populated_engine, clock):
     engine = populated_engine
-    app = make_app(engine, clock)
+    app = make_app(engine, clock, resume_last=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         # Continuity: the last conversation, rates, losses, last run and tool calls come back.
@@ -453,7 +453,7 @@ async def test_engine_opened_inside_the_app_loop_and_open_failure_exits_1(clock,
         await store.add_message(conversation, "assistant", "kept in the store", "learned")
         return FakeEngine(store=store)  # type: ignore[arg-type]
 
-    app = ShammahApp(open_engine=open_engine, clock=clock, load_models=False)
+    app = ShammahApp(open_engine=open_engine, clock=clock, load_models=False, resume_last=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert [u.text for u in app.main.query(UserMessage)] == ["from an earlier session"]
@@ -484,3 +484,84 @@ def test_training_steps_coalesce_without_losing_points():
     assert not second.can_replace(other_run)
     notice = msg.CoreEvent.of(Notice("information", "x"))
     assert not first.can_replace(notice) and not notice.can_replace(steps(1, 3))
+
+
+async def test_quitting_while_serving_stops_the_server_and_closes_the_engine(engine, clock):
+    class Server:
+        url = "http://127.0.0.1:1"
+        stopped = False
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    server = Server()
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app._server = server
+        await pilot.press("ctrl+q")
+    assert server.stopped and engine.closed
+
+
+async def test_a_notice_at_start_keeps_the_welcome_and_a_question_ends_it(engine, clock):
+    from shammah_tui.core.events import Notice
+    from tests.ui.helpers import emit
+
+    app = make_app(engine, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await emit(pilot, engine, Notice("information", "No sentence encoder in the cache."))
+        await settle(pilot)
+        assert app.main.conversation.query("#welcome")
+        assert notices(app) == ["No sentence encoder in the cache."]
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        assert not app.main.conversation.query("#welcome")
+
+
+async def test_a_run_the_user_cancelled_does_not_start_again_by_itself_at_once(engine, clock):
+    engine.auto_train_on_ask = True  # as a full queue does: each question would start a run
+    engine.queued = 40
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.train_gate = asyncio.Event()
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.cancelled_training and not engine.training
+        await ask(pilot, "capital of France?")
+        await settle(pilot)
+        assert engine.train_calls == ["manual"]
+        assert not any("started by itself" in text for text in notices(app, "information"))
+
+        # Another batch queued: runs start by themselves again.
+        engine.queued += engine.settings.batch_size
+        engine.train_gate = None
+        await ask(pilot, "what is 12 * 7?")
+        await settle(pilot)
+        assert engine.train_calls == ["manual", "auto"]
+
+
+async def test_question_mark_opens_help_unless_typed_into_a_question(engine, clock):
+    app = make_app(engine, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        prompt = app.main.prompt
+        assert prompt.has_focus and prompt.value == ""
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main and prompt.has_focus
+        await pilot.press(*"why", "question_mark")
+        await pilot.pause()
+        assert app.screen is app.main and prompt.value == "why?"
+        await pilot.press("f2")  # the messages: ? is not typed there either
+        await pilot.pause()
+        assert app.main.conversation.has_focus
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)

@@ -14,7 +14,7 @@ from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.ui import build_app
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.user_message import UserMessage
-from tests.ui.helpers import settle
+from tests.ui.helpers import ask, settle
 
 
 class ScriptedTeacher(Teacher):
@@ -59,7 +59,7 @@ async def test_real_engine_restores_the_last_session(tmp_path):
     data_dir.mkdir(mode=0o700)
     await seed_store(data_dir)
     teacher = ScriptedTeacher()
-    app = build_app(data_dir, Settings(), teacher, load_models=False)
+    app = build_app(data_dir, Settings(), teacher, load_models=False, resume_last=True)
     app.animation_level = "none"
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -72,8 +72,19 @@ async def test_real_engine_restores_the_last_session(tmp_path):
         assert app.main.session.history == [("user", "what is 3 + 4?"), ("assistant", "3 + 4 = **7**")]
         # engine.stats() from the real store reaches the metrics pane.
         assert "0 queued · a run starts at 32" in str(app.main.query_one("#stat-queue").render())
+        await ask(pilot, "/find Rome")
     assert teacher.closed  # engine.close() ran on the way out
     assert "torch" not in sys.modules or app.engine.models is None
+
+    # A plain start opens a new conversation; ↑ in the input still recalls the last session's line.
+    app = build_app(data_dir, Settings(), ScriptedTeacher(), load_models=False)
+    app.animation_level = "none"
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert not app.main.query(UserMessage) and app.main.session.history == []
+        app.main.prompt.focus()
+        await pilot.press("up")
+        assert app.main.prompt.value == "/find Rome"
 
 
 async def test_unusable_data_dir_exits_1_with_one_line(tmp_path):

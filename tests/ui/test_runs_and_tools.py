@@ -13,7 +13,7 @@ from shammah_tui.core.tool_calls import ToolCallEvent
 from shammah_tui.core.runs import StepEvent
 from shammah_tui.ui.widgets.answer import AnswerView
 from shammah_tui.ui.widgets.notice_line import NoticeLine
-from tests.ui.fakes import FakeTeacher, scripted_report
+from tests.ui.fakes import FakeEngine, FakeStore, FakeTeacher, scripted_report
 from tests.ui.helpers import ask, badge_line, emit, make_app, settle
 
 
@@ -179,3 +179,50 @@ async def test_counters_read_right_and_teaching_wording(engine, clock):
         view = list(app.main.query(AnswerView))[-1]
         assert badge_line(view) == f" teacher  {view.meta}"
         assert view.meta == "1 turn · 1 tool call · stopped at the turn limit"
+
+
+async def test_tool_pane_hint_fits_and_rows_never_scroll_sideways(clock):
+    from textual.widgets import DataTable
+
+    from shammah_tui.core.records import ToolCallRow
+    from tests.ui.conftest import ANSWERS
+
+    for size in ((160, 48), (120, 40)):
+        app = make_app(FakeEngine(answers=dict(ANSWERS)), clock)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            log = app.main.tool_log
+            hint = log.query_one(".empty-hint")
+            assert hint.region.width <= log.content_region.width  # wrapped, not cut off
+            assert hint.size.height >= 2
+
+        store = FakeStore()
+        store.stored_tool_calls = [
+            ToolCallRow(i, f"toolu_{i}", "generate_training_data", {"pairs": [{"query": "3 + 4?" * 9}]}, "ok",
+                        35.2, "queued 2 examples, 0 rejected " * 4, "", 0.0) for i in range(30)]
+        app = make_app(FakeEngine(store=store), clock)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            table = app.main.tool_log.query_one(DataTable)
+            assert table.show_vertical_scrollbar and not table.show_horizontal_scrollbar
+            assert table.virtual_size.width <= table.scrollable_content_region.width
+            await pilot.press("f3")
+            await settle(pilot)
+            assert app.focused is table and table.scroll_x == 0 and table.max_scroll_x == 0
+
+
+async def test_a_cancelled_call_is_titled_cancelled():
+    from textual.app import App
+
+    from shammah_tui.core.tool_calls import ToolCallEvent
+    from shammah_tui.ui.screens.tool_detail import ToolDetailScreen
+
+    call = ToolCallEvent("c1", "train", {"wait": True}, "error", 0.0, 3.0, "cancelled", "The call was cancelled.")
+    failed = ToolCallEvent("c2", "train", {}, "error", 0.0, 3.0, "bad input", "Invalid input")
+    app: App[None] = App()
+    async with app.run_test() as pilot:
+        for event, title in ((call, "train · cancelled · 3.0 ms"), (failed, "train · error · 3.0 ms")):
+            await app.push_screen(ToolDetailScreen(event))
+            await pilot.pause()
+            assert str(app.screen.query_one("#tool-title").render()) == title
+            app.pop_screen()

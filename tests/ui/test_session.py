@@ -126,15 +126,70 @@ async def test_esc_cancels_the_answer_then_teaching_then_the_run():
     assert session.cancel() == ""
 
 
-async def test_restore_opens_the_latest_conversation_or_a_new_one():
-    session, engine, screen = make_session(FakeEngine(store=FakeStore(latest=3)))
+async def test_restore_starts_a_new_conversation_unless_resumed():
+    def with_history() -> FakeStore:
+        store = FakeStore(latest=3)
+        store.stored_messages = [StoredMessage(1, 2, "user", "two", None, None, 0.0),
+                                 StoredMessage(2, 3, "user", "three", None, None, 0.0)]
+        return store
+
+    # Default (`shammah-tui`): a new conversation, as `claude` starts one.
+    session, engine, screen = make_session(FakeEngine(store=with_history()))
     await session.restore()
     (restored,) = screen.of(msg.SessionRestored)
-    assert restored.conversation_id == 3 and session.stats_dirty
+    assert restored.conversation_id == session.conversation_id == 4 and restored.messages == []
+    assert session.stats_dirty
+    # ...reusing the last start's conversation while it is still empty.
+    await session.restore()
+    assert screen.of(msg.SessionRestored)[1].conversation_id == 4 and engine.store.conversations_made == 1
+
+    # `--continue`: the conversation open at the last quit, else the newest.
+    store = with_history()
+    store.values["ui.open_conversation"] = "2"
+    session, engine, screen = make_session(FakeEngine(store=store))
+    await session.restore(resume=True)
+    (restored,) = screen.of(msg.SessionRestored)
+    assert restored.conversation_id == session.conversation_id == 2
+    assert [m.text for m in restored.messages] == ["two"] and session.history == [("user", "two")]
+    session, engine, screen = make_session(FakeEngine(store=with_history()))
+    await session.restore(resume=True)
+    assert screen.of(msg.SessionRestored)[0].conversation_id == 3
 
     session, engine, screen = make_session()
-    await session.restore()
+    await session.restore(resume=True)
     assert screen.of(msg.SessionRestored)[0].conversation_id == 1 and engine.store.conversations_made == 1
+
+
+async def test_save_keeps_the_open_conversation_and_the_input_lines_for_the_next_start():
+    session, engine, screen = make_session(FakeEngine(store=FakeStore(latest=3)))
+    await session.restore()
+    for line in ("first", "/stats", "/stats", "second"):
+        session.remember_input(line)
+    await session.save()
+    assert engine.store.values["ui.open_conversation"] == str(session.conversation_id)
+
+    again = Session(clock=FixedClock(), post=screen, run=lambda work, group: TaskJob(work))
+    again.attach(engine)
+    await again.restore(resume=True)
+    restored = screen.of(msg.SessionRestored)[-1]
+    assert restored.conversation_id == session.conversation_id
+    assert restored.inputs == again.inputs == ["first", "/stats", "second"]
+
+
+async def test_a_question_asked_while_the_store_is_read_is_stored_in_the_conversation():
+    store = FakeStore(latest=3)
+    store.read_gate = asyncio.Event()
+    session, engine, screen = make_session(FakeEngine(store=store))
+    restoring = asyncio.ensure_future(session.restore(resume=True))
+    await asyncio.sleep(0)
+    session.start_ask("asked early", Posted())
+    await asyncio.sleep(0.01)
+    store.read_gate.set()
+    await restoring
+    await session._ask_job.task  # type: ignore[union-attr]
+    assert engine.asked[0][1] == 3
+    assert [(m.conversation_id, m.text) for m in store.stored_messages] == [(3, "asked early"),
+                                                                           (3, "Answer to: asked early")]
 
 
 async def test_teaching_reports_its_turns_and_a_stop():
@@ -241,6 +296,8 @@ async def test_a_setting_is_saved_and_applied(tmp_path):
     session, engine, screen = make_session(data_dir=tmp_path)
     assert session.parse_set("spot_check_rate 0.25") == ("spot_check_rate", "0.25")
     assert "Settings:" in str(session.parse_set("nonsense 1"))
+    assert str(session.parse_set("nonsense 1")).startswith("Unknown setting 'nonsense'")
+    assert str(session.parse_set("batch_size")).startswith("/set batch_size takes a value")
 
     await session.change_setting("spot_check_rate", "0.25")
     (changed,) = screen.of(msg.SettingChanged)
@@ -255,3 +312,17 @@ async def test_a_setting_is_saved_and_applied(tmp_path):
     session.data_dir = None
     await session.change_setting("auto_train", False)
     assert screen.of(msg.SettingChanged)[0].error == "no data directory to save settings in"
+
+
+def test_the_settings_list_indents_each_description_under_its_setting():
+    from shammah_tui.settings import Settings
+    from shammah_tui.ui.editable_settings import DESCRIPTION_WIDTH, EDITABLE, settings_text
+
+    lines = settings_text(Settings()).splitlines()
+    described = [line for line in lines if line.startswith("    ")]
+    assert described and all(len(line) <= DESCRIPTION_WIDTH + 4 for line in described)
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == list(EDITABLE)
+    assert "tier_order" in EDITABLE and "claude_model" in EDITABLE
+    # The order the description gives is the default one.
+    assert "template, learned, neural" in EDITABLE["tier_order"]
+    assert Settings().tier_order == ("template", "learned", "neural")

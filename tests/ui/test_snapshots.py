@@ -126,7 +126,7 @@ def test_tool_call_detail(snap_compare, frozen, engine, clock):
 def test_training_in_progress(snap_compare, frozen, populated_engine, clock, size):
     """A run in progress: progress bar, examples/s, ETA, live loss curve (Metrics tab when narrow)."""
     engine = populated_engine
-    app = make_app(engine, clock)
+    app = make_app(engine, clock, resume_last=True)  # the earlier session's conversation too
 
     async def run_before(pilot):
         await emit(pilot, engine, MODELS_INFO)
@@ -145,7 +145,7 @@ def test_training_in_progress(snap_compare, frozen, populated_engine, clock, siz
 def test_training_finished(snap_compare, frozen, populated_engine, clock):
     """A finished manual run: the last-run table shows old → new loss and improvement per model."""
     engine = populated_engine
-    app = make_app(engine, clock)
+    app = make_app(engine, clock, resume_last=True)  # the earlier session's conversation too
 
     async def run_before(pilot):
         await emit(pilot, engine, MODELS_INFO)
@@ -169,8 +169,8 @@ def test_help_screen(snap_compare, frozen, engine, clock):
 
 
 def test_restored_session(snap_compare, frozen, populated_engine, clock):
-    """On start the last conversation, rates, loss history, last run and tool calls come back."""
-    app = make_app(populated_engine, clock)
+    """On start (`--continue`) the last conversation, rates, loss history, last run and tool calls come back."""
+    app = make_app(populated_engine, clock, resume_last=True)
 
     async def run_before(pilot):
         await emit(pilot, populated_engine, MODELS_INFO)

@@ -292,3 +292,16 @@ def test_missing_and_non_finite_tensors(tiny_dir, tmp_path):
     save_file(bad, str(folder / "model.safetensors"))
     with pytest.raises(EncoderError, match="lack tensor 'encoder.layer.1.output.dense.bias'"):
         SentenceEncoder.load(folder)
+
+
+def test_without_an_encoder_the_notice_says_where_it_looked_and_how_to_enable_one(tmp_path, monkeypatch):
+    from shammah_tui.engine.model_host import ModelHost
+    from shammah_tui.settings import Settings
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    said: list = []
+    host = ModelHost(tmp_path, Settings(), store=None, local=None, emit=said.append)  # type: ignore[arg-type]
+    assert host._load_encoder_sync() is None
+    (notice,) = said
+    assert str(tmp_path / "hf" / "hub") in notice.text and "$HF_HOME" not in notice.text
+    assert "all-MiniLM-L6-v2" in notice.text and "encoder_download = true" in notice.text

@@ -7,6 +7,7 @@ The handlers here pass what they bring down to the widgets.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from shammah_tui.core.events import (
     EngineEvent, ModelsLoaded, Notice, QueryAnswered, QueryVerified, ToolCalled, TrainingFinished, TrainingStarted,
     TrainingStep, RequestServed,
 )
+from shammah_tui.core.sanitize import strip_controls
 from shammah_tui.formatting import describe_models, error_line, join_nonempty, plural
 from shammah_tui.ui import messages as msg
 from shammah_tui.ui.command_table import bindings
@@ -45,6 +47,11 @@ from shammah_tui.ui.widgets.user_message import UserMessage
 if TYPE_CHECKING:
     from shammah_tui.ui.engine_api import EngineLike
 
+
+def question_text(text: str) -> str:
+    """`text` as the engine takes it: no control characters, NFC, no surrounding whitespace."""
+    return unicodedata.normalize("NFC", strip_controls(text)).strip()
+
 #: Below this many columns the panes become tabs.
 NARROW_WIDTH = 120
 #: Seconds between flushes of the tool log and the run's progress (bar and header).
@@ -59,6 +66,9 @@ SHOWN_QUERY_CHARS = 4000
 #: An answer that comes sooner is shown with its question in one go; a later one shows "thinking…"
 #: first. Below what a person notices, above most local answers (p50 4 ms while a run trains).
 SHOW_PENDING_AFTER_S = 0.05
+#: Said when the user cancels a run (Session.cancel_training holds runs started by questions).
+CANCELLING_RUN = ("Cancelling the training run… No run starts by itself until another batch of examples is "
+                  "queued (ctrl+t trains now).")
 #: How a run is announced, by what started it.
 TRIGGER_NOTES = {
     "manual": "started",
@@ -99,7 +109,7 @@ class MainScreen(Screen[None]):
         self.show_pending_after_s = SHOW_PENDING_AFTER_S
         """How long an answer may take to be shown together with its question."""
         self._mounted = False
-        self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None] | None = None
+        self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None, bool] | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -127,9 +137,9 @@ class MainScreen(Screen[None]):
         self.set_interval(FLUSH_INTERVAL, self.flush, name="flush")
         self._mounted = True
         if self._pending_attach is not None:
-            engine, loading, then = self._pending_attach
+            engine, loading, then, resume = self._pending_attach
             self._pending_attach = None
-            self.attach(engine, loading_models=loading, then=then)
+            self.attach(engine, loading_models=loading, then=then, resume=resume)
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
@@ -160,14 +170,16 @@ class MainScreen(Screen[None]):
         self.prompt.insert(event.character)
 
     # ------------------------------------------------------------ engine link
-    def attach(self, engine: EngineLike, *, loading_models: bool, then: Callable[[], object] | None = None) -> None:
+    def attach(self, engine: EngineLike, *, loading_models: bool, then: Callable[[], object] | None = None,
+               resume: bool = False) -> None:
         """Start showing `engine`: subscribe to its events and restore the last session.
 
         `then` runs once subscribed (the app starts loading the models there, so
-        no ModelsLoaded event can come before the screen listens).
+        no ModelsLoaded event can come before the screen listens). `resume` (`--continue`)
+        reopens the conversation open at the last quit; else a new one starts.
         """
         if not self._mounted:
-            self._pending_attach = (engine, loading_models, then)
+            self._pending_attach = (engine, loading_models, then, resume)
             return
         self.session.attach(engine)
         self.header.teacher = engine.teacher.label
@@ -176,7 +188,7 @@ class MainScreen(Screen[None]):
         self.metrics.progress.batch_size = engine.settings.step_batch_size
         self.metrics.run_at = engine.settings.batch_size
         self._unsubscribe = engine.subscribe(self._on_engine_event)
-        self.run_worker(self.session.restore(), group="restore", exit_on_error=False)
+        self.run_worker(self.session.restore(resume=resume), group="restore", exit_on_error=False)
         if then is not None:
             then()
 
@@ -197,8 +209,8 @@ class MainScreen(Screen[None]):
         return True
 
     def on_session_restored(self, message: msg.SessionRestored) -> None:
-        self.session.show_conversation(message.conversation_id, message.messages)
         self.conversation.restore(message.messages)
+        self.prompt.load_history(message.inputs)
         self.metrics.restore(all_time=message.source_counts, recent=message.recent_sources,
                              losses=message.losses, last_run=message.last_run, skills=message.skills)
         self.tool_log.restore(message.tool_calls)
@@ -330,6 +342,7 @@ class MainScreen(Screen[None]):
             self.prompt.value = ""
             return
         self.prompt.remember(line)
+        self.session.remember_input(line)
         try:
             command = parse_slash(line)
         except SlashError as exc:
@@ -369,8 +382,11 @@ class MainScreen(Screen[None]):
         if self.session.asking:
             self.conversation.add_notice("warning", "Still answering the last question (Esc cancels it).")
             return
+        # Counted as the engine counts it (a paste's trailing newline is not part of the question),
+        # so that this and a "query is N characters" refusal give the same number.
+        size = len(question_text(text))
         shown = text if len(text) <= SHOWN_QUERY_CHARS else (
-            text[:SHOWN_QUERY_CHARS] + f"… ({len(text):,} characters)")
+            text[:SHOWN_QUERY_CHARS] + f"… ({size:,} characters)")
         ready = self.session.engine is not None and self.session.engine.models_ready
         view = AnswerView(meta="thinking…" if ready else "thinking… (waiting for the models to load)")
         # The question and its answer are shown together when the answer comes within
@@ -524,7 +540,7 @@ class MainScreen(Screen[None]):
     def action_cancel_training(self) -> None:
         """Cancel the training run, if one is going."""
         if self.session.cancel_training():
-            self.conversation.add_notice("information", "Cancelling the training run…")
+            self.conversation.add_notice("information", CANCELLING_RUN)
 
     def action_teach(self) -> None:
         """Start teaching (no topic)."""
@@ -545,7 +561,7 @@ class MainScreen(Screen[None]):
         """Cancel the answer in flight, else teaching, else the training run, else the search."""
         match self.session.cancel():
             case "training":
-                self.conversation.add_notice("information", "Cancelling the training run…")
+                self.conversation.add_notice("information", CANCELLING_RUN)
             case "" if self.search_bar.display:
                 self.search_bar.action_close()
 

@@ -27,7 +27,7 @@ class ToolDetailScreen(ModalScreen[None]):
         call = self.call
         duration = "" if call.duration_ms is None else f" · {format_ms(call.duration_ms)}"
         with Vertical(id="tool-dialog", classes=f"-{call.status}"):
-            yield Label(f"{call.name} · {call.status}{duration}", id="tool-title", markup=False)
+            yield Label(f"{call.name} · {shown_status(call)}{duration}", id="tool-title", markup=False)
             with VerticalScroll(id="tool-body"):
                 yield Label("Input", classes="section")
                 yield Static(pretty_json(call.input), id="tool-input", markup=False)
@@ -41,3 +41,9 @@ class ToolDetailScreen(ModalScreen[None]):
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
+
+
+def shown_status(call: ToolCallEvent) -> str:
+    """`ok`, `running`, `error`, or `cancelled`: the core ends a cancelled call as an error whose
+    summary says so."""
+    return "cancelled" if call.status == "error" and call.summary == "cancelled" else call.status

@@ -135,7 +135,8 @@ class Conversation(VerticalScroll, can_focus=True):
         if blocks:
             self.post_message(self.CopyRequested(blocks[-1], "code block"))
         else:
-            self.post_message(self.CopyRequested(message_text(item), message_kind(item)))
+            what = f"whole {message_kind(item)}: it has no code block"
+            self.post_message(self.CopyRequested(message_text(item), what))
 
     # ---------------------------------------------------------------- search
     def find(self, text: str) -> list[Widget]:
@@ -214,7 +215,9 @@ class Conversation(VerticalScroll, can_focus=True):
             self._welcome = None
 
     def _add(self, *widgets: Widget) -> None:
-        self._drop_welcome()
+        # Notices (a model or server message at start) go below the welcome; a message ends it.
+        if not all(isinstance(w, NoticeLine) for w in widgets):
+            self._drop_welcome()
         shown = self.items
         excess = len(shown) + len(widgets) - MAX_ITEMS
         if excess > 0:
@@ -274,8 +277,22 @@ class Conversation(VerticalScroll, can_focus=True):
                 widgets.append(AnswerView(badge=source, state=source, meta="", text=m.text))
             else:
                 widgets.append(NoticeLine("error", m.text))
-        if widgets:
+        if not widgets:
+            return
+        asked = self.items
+        if asked:  # questions asked while the store was read come after the conversation's past
+            self._drop_welcome()
+            self.mount(*widgets, before=asked[0])
+        else:
             self._add(*widgets)
+        # Its end, as a reopened conversation is read on from there; also after the history list
+        # closes, which otherwise leaves the view at the top.
+        self.call_after_refresh(self._show_end)
+
+    def _show_end(self) -> None:
+        if self.virtual_size.height > self.scrollable_content_region.height > 0:
+            self.anchor()
+            self.scroll_end(animate=False, immediate=True)
 
     async def clear(self) -> None:
         """Remove everything and show the welcome hint again."""

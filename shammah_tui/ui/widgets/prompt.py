@@ -65,7 +65,19 @@ class PromptInput(TextArea):
             del self._history[:-HISTORY]
         self._cursor = len(self._history)
 
+    def load_history(self, lines: list[str]) -> None:
+        """Put the lines sent before the last quit ahead of this session's."""
+        self._history = (lines + self._history)[-HISTORY:]
+        self._cursor = len(self._history)
+
     async def _on_key(self, event: events.Key) -> None:
+        if event.character == "?" and not self.text:
+            # The help key (a question is never just "?"). Textual leaves a printable key to the
+            # focused text field, so the app's binding for it is not reached from here.
+            event.stop()
+            event.prevent_default()
+            await self.run_action("app.help")
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()

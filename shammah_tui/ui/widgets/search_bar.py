@@ -12,12 +12,14 @@ from textual.widgets import Input, Label
 
 
 class SearchBar(Horizontal):
-    """`Find:` input with `n of m`; enter goes to the next (older) match, shift+enter back, esc closes."""
+    """`Find:` input with `n of m`; enter or up goes to the next (older) match, shift+enter or down
+    back to the newer one, esc closes."""
 
     BINDINGS = [
         Binding("escape", "close", "Close search", tooltip="Close the search"),
-        Binding("shift+enter,up", "step(-1)", "Newer match", show=False),
-        Binding("down", "step(1)", "Older match", show=False),
+        # Matches are found from the newest, as the conversation is read: up is older, as above.
+        Binding("up", "step(1)", "Older match", show=False),
+        Binding("shift+enter,down", "step(-1)", "Newer match", show=False),
     ]
 
     @dataclass

@@ -27,7 +27,7 @@ MAX_ROWS = 500
 #: Fixed column widths: status, tool name, time.
 STATUS_W, NAME_W, TIME_W = 1, 22, 8
 #: Least width of the input and result columns.
-MIN_INPUT_W, MIN_RESULT_W = 10, 12
+MIN_INPUT_W, MIN_RESULT_W = 8, 10
 #: Status → (icon, theme colour).
 STATUS_STYLE = {"running": ("◌", "bold yellow"), "ok": ("✓", "bold green"), "error": ("✗", "bold red")}
 
@@ -81,11 +81,11 @@ class ToolLog(Vertical):
 
     def on_resize(self, event: Resize) -> None:
         """Fit the input and result columns to the width, so a long result ends in an ellipsis."""
-        widths = column_widths(event.size.width - self.styles.gutter.width)
+        table = self.query_one(DataTable)
+        widths = column_widths(event.size.width - self.styles.gutter.width, table.styles.scrollbar_size_vertical)
         if widths == self._widths:
             return
         self._widths = widths
-        table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear(columns=True)
         self._add_columns(table)
@@ -169,9 +169,10 @@ class ToolLog(Vertical):
             self.post_message(self.Selected(call))
 
 
-def column_widths(width: int) -> tuple[int, int]:
-    """(input, result) column widths for a log `width` cells wide (each column pads 1 a side)."""
-    rest = width - (STATUS_W + NAME_W + TIME_W) - 5 * 2 - 1  # cell padding, the scrollbar
+def column_widths(width: int, scrollbar: int = 2) -> tuple[int, int]:
+    """(input, result) column widths for a log `width` cells wide (each column pads 1 a side), with
+    room for a vertical `scrollbar` that wide: wider rows would bring a horizontal one too."""
+    rest = width - (STATUS_W + NAME_W + TIME_W) - 5 * 2 - scrollbar
     input_w = max(MIN_INPUT_W, min(28, rest * 2 // 5))
     return input_w, max(MIN_RESULT_W, rest - input_w)
 
