@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shammah_tui.curriculum.skills import is_held_out_question
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.engine.training import TrainingCoordinator
 from shammah_tui.core.ask import Question, SpotCheck
@@ -296,6 +295,8 @@ class QueryFlow:
         """learn_from_teacher: store the answer and queue an example, in one transaction (with the
         log row and the conversation's messages); then the question's vector joins the semantic
         store (`embedding`, when the decision computed it)."""
+        from shammah_tui.curriculum.skills import is_held_out_question  # the skills load on first learning
+
         learned_id, _, log_id = await self.store.learn(
             query=query.text, norm_query=query.norm, context=query.context, context_key=query.context_key,
             answer=answer, origin=origin, log=record, exchange=exchange,
@@ -308,6 +309,8 @@ class QueryFlow:
     async def learn_pairs(self, pairs: Sequence[tuple[str, str]], origin: str) -> int:
         """Queue teacher-written (query, answer) pairs as examples and learned answers; returns how
         many were queued."""
+        from shammah_tui.curriculum.skills import is_held_out_question
+
         queries = [Query.of(text) for text, _ in pairs]
         rows = [{"query": q.text, "norm_query": q.norm, "context": "", "context_key": "", "answer": answer,
                  "train": "no" if is_held_out_question(q.text) else "yes"}
