@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_conversations(sub, common: argparse.ArgumentParser) -> None:
     conversations = sub.add_parser("conversations", parents=[common],
-                                   help="past conversations: list, show, export, rename, delete")
+                                   help="past conversations: list, show, export, rename, delete, search")
     actions = conversations.add_subparsers(dest="action", parser_class=_Parser, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="the most recent first (the default)")
     listing.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
@@ -111,6 +111,10 @@ def _add_conversations(sub, common: argparse.ArgumentParser) -> None:
     delete = actions.add_parser("delete", parents=[common], help="remove a conversation and its messages "
                                 "(what was learned from it stays)")
     delete.add_argument("id", type=_positive)
+    search = actions.add_parser("search", parents=[common], help="messages containing TEXT, in every conversation")
+    search.add_argument("text")
+    search.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    search.add_argument("--json", action="store_true", help="one JSON object per message found")
 
 
 def _port(text: str) -> int:
@@ -444,7 +448,7 @@ async def _stats(engine, args) -> int:
 
 
 async def _conversations(args: argparse.Namespace, data_dir: Path, settings: Settings) -> int:
-    """`conversations [list|show|export|rename|delete]`, over the store alone (no models, no teacher)."""
+    """`conversations [list|show|export|rename|delete|search]`, over the store alone (no models, no teacher)."""
     from shammah_tui.teachers.offline import OfflineTeacher
 
     engine = await open_engine(data_dir, settings, OfflineTeacher(), use_models=False)
@@ -461,6 +465,18 @@ async def _conversation_action(store, args: argparse.Namespace, data_dir: Path) 
     from shammah_tui.ui.export import conversation_json, conversation_markdown, export_path, iso, write_export
 
     action = args.action or "list"
+    if action == "search":
+        found = await store.search_messages(args.text, limit=args.limit)
+        for m in found:
+            if args.json:
+                print(json.dumps({"conversation": m.conversation_id, "role": m.role, "source": m.source,
+                                  "text": m.text, "at": iso(m.created_at)}, ensure_ascii=False))
+            else:
+                print(f"#{m.conversation_id:<5} {iso(m.created_at)[:16].replace('T', ' ')}  {m.role:<9}  "
+                      f"{ellipsize(' '.join(m.text.split()), 80)}")
+        if not found:
+            raise _Failure(f"no message contains {args.text!r}")
+        return EXIT_OK
     if action == "list":
         rows = await store.conversations(limit=getattr(args, "limit", 50))
         for row in rows:

@@ -224,14 +224,20 @@ class Store:
             cursor = await db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             return cursor.rowcount > 0
 
+    async def search_messages(self, text: str, limit: int = 50) -> list[Message]:
+        """Messages of every conversation that contain `text` (case-insensitive), newest first."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetchall(
+            "SELECT * FROM messages WHERE text LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?", (pattern, limit))
+        return [_message(r) for r in rows]
+
     async def messages(self, conversation_id: int, limit: int = 200) -> list[Message]:
         rows = await self._fetchall(
             "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)"
             " ORDER BY id",
             (conversation_id, limit),
         )
-        return [Message(r["id"], r["conversation_id"], r["role"], r["text"], r["source"],
-                        r["query_id"], r["created_at"]) for r in rows]
+        return [_message(r) for r in rows]
 
     # ----------------------------------------------------------------- query log
     async def log_query(self, record: QueryRecord) -> int:
@@ -781,6 +787,10 @@ def _input_json(value: Any) -> str:
 def _statements(script: str) -> list[str]:
     """Split a migration script on semicolons (our migrations hold no literal semicolons)."""
     return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _message(r: aiosqlite.Row) -> Message:
+    return Message(r["id"], r["conversation_id"], r["role"], r["text"], r["source"], r["query_id"], r["created_at"])
 
 
 def _query_record(r: aiosqlite.Row) -> QueryRecord:

@@ -107,3 +107,17 @@ def test_build_app_keeps_continue_for_the_ui(tmp_path):
 
     assert build_app(tmp_path, Settings(), resume_last=True, load_models=False).resume_last is True
     assert build_app(tmp_path, Settings(), load_models=False).resume_last is False
+
+
+def test_search_finds_a_message_in_any_conversation(tmp_path, capsys):
+    data = tmp_path / "data"
+    first, second = make_conversations(data)
+    code, out, _ = cli(capsys, "conversations", "search", "paris", "--json", "--data-dir", str(data))
+    assert code == 0
+    found = [json.loads(line) for line in out.splitlines()]
+    assert [(f["conversation"], f["role"], f["text"]) for f in found] == [(second, "assistant", "Paris")]
+    code, out, _ = cli(capsys, "conversations", "search", "2+2", "--data-dir", str(data))
+    assert code == 0 and f"#{first}" in out and "What is 2+2?" in out
+    # LIKE's own wildcards are literal text here: '%' finds nothing in these messages.
+    code, _, err = cli(capsys, "conversations", "search", "%", "--data-dir", str(data))
+    assert code == 1 and "no message contains '%'" in err
