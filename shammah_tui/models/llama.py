@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+from shammah_tui.models.kv_cache import KVCache
 
 
 @dataclass
@@ -131,25 +132,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     half = x.size(-1) // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # the pair partner of each dim, signed
     return (x * cos + rotated * sin).type_as(x)
-
-
-class KVCache:
-    """Preallocated keys and values of one attention layer, each (B, g, max_len, hd)."""
-
-    def __init__(self, batch: int, n_kv_head: int, max_len: int, head_dim: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
-        self.k = torch.zeros(batch, n_kv_head, max_len, head_dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-        self.max_len = max_len
-
-    def update(self, k: torch.Tensor, v: torch.Tensor, pos0: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, g, T, hd) at positions pos0.. and return all keys/values so far (B, g, L, hd)."""
-        end = pos0 + k.size(2)
-        if end > self.max_len:
-            raise ValueError(f"KV cache holds {self.max_len} positions, asked for {end}")
-        self.k[:, :, pos0:end] = k
-        self.v[:, :, pos0:end] = v
-        return self.k[:, :, :end], self.v[:, :, :end]
 
 
 class Attention(nn.Module):
