@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from shammah_tui.models.kv_cache import KVCache
+from shammah_tui.models.decoding import KVCache, decoding_start
 from .tokenizer import ASSISTANT_ID, OTHER, TextTokenizer
 
 IGNORE_INDEX = -100  # targets with this value carry no loss (prompt positions)
@@ -525,21 +525,8 @@ def generate(
     ``seed`` (a random seed when None). ``use_cache=False`` recomputes the whole sequence each
     step: the plain reference path, which must give the same tokens.
     """
-    cfg = model.config
-    prompt = [int(t) for t in prompt_ids]
-    if not prompt:
-        raise ValueError("generate needs at least one prompt token")
-    if len(prompt) > cfg.block_size:
-        raise ValueError(f"prompt of {len(prompt)} tokens exceeds block_size {cfg.block_size}")
-    device = model.wte.weight.device
-    budget = max(0, min(max_new_tokens, cfg.block_size - len(prompt)))
-    g = None
-    if temperature > 0:
-        g = torch.Generator(device=device)
-        if seed is None:
-            g.seed()
-        else:
-            g.manual_seed(seed)
+    prompt, budget, g = decoding_start(prompt_ids, model.config.block_size, max_new_tokens, temperature, seed,
+                                       model.wte.weight.device)
 
     was_training = model.training
     model.eval()  # no dropout while decoding; the caller's mode is restored below

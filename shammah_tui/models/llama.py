@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
-from shammah_tui.models.kv_cache import KVCache
+from shammah_tui.models.decoding import KVCache, decoding_start
 
 
 @dataclass
@@ -301,21 +301,9 @@ def generate(
     temperature 0 is greedy; above 0 draws with a ``torch.Generator`` seeded with ``seed``.
     ``use_cache=False`` recomputes the whole sequence each step: the plain reference path.
     """
-    prompt = [int(t) for t in prompt_ids]
-    if not prompt:
-        raise ValueError("generate needs at least one prompt token")
-    cfg = model.config
-    if len(prompt) > cfg.block_size:
-        raise ValueError(f"prompt of {len(prompt)} tokens exceeds block_size {cfg.block_size}")
     device = model.wte.weight.device
-    budget = max(0, min(max_new_tokens, cfg.block_size - len(prompt)))
-    rng = None
-    if temperature > 0:
-        rng = torch.Generator(device=device)
-        if seed is None:
-            rng.seed()
-        else:
-            rng.manual_seed(seed)
+    prompt, budget, rng = decoding_start(prompt_ids, model.config.block_size, max_new_tokens, temperature, seed,
+                                         device)
     stops = {int(s) for s in stop_ids}
     out: list[int] = []
     was_training = model.training
