@@ -53,7 +53,7 @@ def tier_bound_line(title: str, bound: TierBound | None) -> str:
     if bound is None or bound.bound is None:
         return f"{title} —"
     estimate = bound.estimated_error
-    relation = "—" if estimate is None else (">" if estimate > bound.bound else "≤")
+    relation = "vs" if estimate is None else (">" if estimate > bound.bound else "≤")
     wrong = round((bound.served_error or 0.0) * bound.spot_checks)
     return join_nonempty([f"{title} ≈{format_pct(estimate)} {relation} δ {format_pct(bound.bound)}",
                           f"{wrong}/{format_count(bound.spot_checks)} ✗"])
