@@ -188,10 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--train-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", help="an already taught data dir to copy (skips the teaching)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a settings.toml line for teaching and stream (e.g. replay_fraction=0.5); repeatable")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     stream = build_stream(args.questions, args.seed)
-    report: dict = {"questions": len(stream), "seed": args.seed, "kinds": dict(Counter(q.kind for q in stream))}
+    report: dict = {"questions": len(stream), "seed": args.seed, "settings": args.set,
+                    "kinds": dict(Counter(q.kind for q in stream))}
     with tempfile.TemporaryDirectory(prefix="shammah-shift-") as tmp:
         data = Path(tmp) / "data"
         started = time.perf_counter()
@@ -200,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             shutil.copytree(args.data_dir, data)
         else:
+            lines = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
+            if lines:
+                data.mkdir(parents=True)
+                (data / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
             cli(data, "teach", "--rounds", str(args.rounds))
         report["teach_seconds"] = round(time.perf_counter() - started, 1)
         before = json.loads(cli(data, "stats", "--json").stdout)
