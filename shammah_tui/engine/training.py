@@ -181,9 +181,16 @@ class TrainingCoordinator:
         # Out of sample only: answers of the generator in use, to questions it never trained on in
         # any wording (canonical keys: commuted operands, quoting and phrasing are one question).
         generator = await self.store.generator_run()
-        trained = {canonical_key(q) for q in await self.store.trained_queries()}
-        points = [p for p in await self.store.calibration_points("validator", VALIDATOR_POINTS)
-                  if p.generator_run == generator and canonical_key(p.query) not in trained]
+        trained_queries = await self.store.trained_queries()
+        stored = await self.store.calibration_points("validator", VALIDATOR_POINTS)
+
+        def out_of_sample() -> list[CalibrationPoint]:
+            # In a thread: keying ten thousand trained questions takes ~0.1 s, and this runs after
+            # every spot check, on the loop that draws the UI.
+            trained = {canonical_key(q) for q in trained_queries}
+            return [p for p in stored if p.generator_run == generator and canonical_key(p.query) not in trained]
+
+        points = await asyncio.to_thread(out_of_sample)
         scores = await asyncio.to_thread(models.validator_p, [p.query for p in points], [p.answer for p in points],
                                          [p.features for p in points]) if points else []
         agreed = [p.agreed for p in points]
