@@ -256,3 +256,23 @@ def test_swap_features():
     # a name on one side only is a mismatch, not a swap (the other may just leave it out)
     one_side = feat("Which is the best SEO company in Delhi NCR?", "Which is the best SEO company in Delhi?")
     assert one_side["name_swap"] == 0.0 and one_side["entity_mismatch"] == 1.0
+
+
+def test_a_model_with_a_hidden_layer_round_trips_and_keeps_its_veto(tmp_path):
+    rng = np.random.default_rng(3)
+    n_inputs = N_FEATURES + N_FEATURES - 2
+    hidden = (rng.normal(size=(4, n_inputs)), rng.normal(size=4))
+    m = AcceptanceModel(np.zeros(n_inputs), np.ones(n_inputs), rng.normal(size=4), 0.3, gate=(0.8, 0.2),
+                        veto=("number_mismatch",), hidden=hidden)
+    x = pair_features("How do I learn Python?", "How can I learn Python?", 0.97)
+    from shammah_tui.pipeline.pair_features import expand
+
+    z = np.tanh(hidden[0] @ expand(x[None], (0.8, 0.2))[0] + hidden[1]) @ m.weights + 0.3
+    assert m.p(x) == pytest.approx(1 / (1 + np.exp(-z)))
+    m.save(tmp_path / "w.json")
+    again = AcceptanceModel.load(tmp_path / "w.json")
+    assert again.p(x) == pytest.approx(m.p(x), abs=1e-5)
+    assert again.p(pair_features("What is 12 + 7?", "What is 12 + 8?", 0.99)) == 0.0
+    with pytest.raises(ValueError, match="hidden layer"):
+        AcceptanceModel(np.zeros(n_inputs), np.ones(n_inputs), np.zeros(4), 0.0, gate=(0.8, 0.2),
+                        hidden=(np.zeros((4, 3)), np.zeros(4)))
