@@ -43,11 +43,12 @@ def permute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
     return w.reshape(n_heads, 2, hd // 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
-def write_tiny_gguf(path: Path, seed: int = 0, quantized: bool = True) -> None:
-    """A random 2-layer llama with the tiny vocabulary, laid out and quantized as llama.cpp files are."""
+def write_tiny_gguf(path: Path, seed: int = 0, quantized: bool = True, context: int = TINY["context"]) -> None:
+    """A random 2-layer llama with the tiny vocabulary, laid out and quantized as llama.cpp files are
+    (``context``: its trained context length, as the file declares it)."""
     import gguf
 
-    cfg = TINY
+    cfg = {**TINY, "context": context}
     tokens, merges, types = tiny_vocab()
     V, C, F = len(tokens), cfg["n_embd"], cfg["ffn_hidden"]
     h, g = cfg["n_head"], cfg["n_kv_head"]

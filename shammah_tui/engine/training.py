@@ -28,7 +28,7 @@ from shammah_tui.lock import DataDirLock
 from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
-from shammah_tui.pipeline.thresholds import Thresholds
+from shammah_tui.pipeline.thresholds import CLOSED, Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
 from shammah_tui.pipeline.regions import neural_regions
 from shammah_tui.settings import Settings
@@ -371,6 +371,32 @@ class TrainingCoordinator:
             await self.store.add_skill_results(run_id, report.skills)
         self._emit(TrainingFinished(run_id, report))
         return report
+
+    async def reset_adapter(self) -> str:
+        """Forget what the adapter learned: the pre-trained base model answers again. Recorded as a
+        run of its own, so that no answer of the adapter before it calibrates the model after it;
+        the neural tier is closed until new evidence opens it. Returns what happened, to show."""
+        if self.running:
+            return "A training run is going: cancel it first (esc), then reset the adapter."
+        await self.host.load()
+        lock = DataDirLock(self.data_dir)
+        if not lock.try_acquire():
+            return TRAINING_ELSEWHERE
+        try:
+            if not self.host.reset_adapter():
+                return "The models do not answer with an adapter (answer_model is not smollm2)."
+            await self.host.save()
+            run_id = await self.store.start_run("reset adapter", str(self.host.models.device)
+                                                if self.host.models is not None else "cpu")
+            await self.store.finish_run(run_id, status="done", examples=0, steps=0, examples_per_s=None,
+                                        losses={}, trained_ids=[])
+        finally:
+            lock.release()
+        self.local.update_thresholds(validator=CLOSED, estimated_error=None, neural_regions={},
+                                     open_regions=frozenset(), generator_trained=False)
+        self.validator_points = 0
+        await self.save_thresholds()
+        return "The adapter is reset: the base model answers again; the neural tier waits for new evidence."
 
     async def _save(self, report: RunReport) -> RunReport:
         """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""

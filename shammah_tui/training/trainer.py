@@ -20,13 +20,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
+from shammah_tui.models.answer_model import AnswerModel, Pair
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.models.classifier import collate_texts
-from shammah_tui.models.generator import IGNORE_INDEX, Generator, encode_example
+from shammah_tui.models.generator import IGNORE_INDEX
 from shammah_tui.core.records import ModelLoss, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
 
@@ -108,7 +109,6 @@ class ClassifierExample:
 
 
 StepCallback = Callable[[StepEvent], None]
-Pair = tuple[list[int], list[int]]  # (input ids, target ids) of one encoded example
 
 
 class Cancelled(Exception):
@@ -122,22 +122,40 @@ class BatchTrainer:
         self.models = models
         self.config = config
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._optimized_lm: AnswerModel | None = None
         self.generator_steps_done = 0
         """Optimizer steps the generator has taken with this trainer (the warm-up counts them)."""
 
     def optimizer(self, name: str) -> torch.optim.Optimizer:
         """AdamW per model, built once (the first build imports torch._dynamo: do it early)."""
+        if name == "generator" and self._optimizers.get(name) is not None and self._optimized_lm is not self.models.lm:
+            self.forget_optimizer(name)  # the models answer with another model now
         if name not in self._optimizers:
-            module = getattr(self.models, name)
             if name == "generator":
+                lm = self.models.lm
                 # β2 0.98: the second moment follows a run's changing mix of examples sooner.
-                opt = torch.optim.AdamW(module.parameters(), lr=self.config.learning_rate,
+                opt = torch.optim.AdamW(lm.trainable_parameters(), lr=self.lm_config().learning_rate,
                                         weight_decay=0.01, betas=(0.9, 0.98))
+                self._optimized_lm = lm
             else:
+                module = getattr(self.models, name)
                 opt = torch.optim.AdamW(module.parameters(), lr=self.config.classifier_learning_rate,
                                         weight_decay=0.01)
             self._optimizers[name] = opt
         return self._optimizers[name]
+
+    def forget_optimizer(self, name: str) -> None:
+        """Drop a model's optimizer state (its weights were reset or replaced): the next run builds
+        a fresh one and warms up again."""
+        self._optimizers.pop(name, None)
+        if name == "generator":
+            self.generator_steps_done = 0
+
+    def lm_config(self) -> TrainConfig:
+        """This trainer's config with the answering model's own recipe (an adapter's learning rate
+        and passes) in place of the generator's."""
+        recipe = {k: v for k, v in self.models.lm.recipe.items() if k in {f.name for f in fields(TrainConfig)}}
+        return replace(self.config, **recipe) if recipe else self.config
 
     # ------------------------------------------------------------------ the run
     def run(
@@ -176,16 +194,15 @@ class BatchTrainer:
 
     # ---------------------------------------------------------------- generator
     def _encode(self, e: TrainingExample) -> Pair:
-        block = self.models.generator.config.block_size
-        return encode_example(self.models.tokenizer, e.query, e.context, e.answer, block_size=block)
+        return self.models.lm.encode_example(e.query, e.context, e.answer)
 
     def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample],
                          held_out: Sequence[TrainingExample], rng: random.Random, report: RunReport,
                          on_step: StepCallback | None, cancel: threading.Event | None) -> int:
-        """The generator's steps; returns how many examples they processed."""
-        cfg = self.config
-        model = self.models.generator
-        pad, device = self.models.tokenizer.pad_id, model_device(model)
+        """The answering model's steps; returns how many examples they processed."""
+        cfg = self.lm_config()
+        lm = self.models.lm
+        pad, device = lm.pad_id, lm.device
         pool = list(new) + list(replay)
         encoded = {e.id: self._encode(e) for e in pool}
         trained = {(e.query, e.context) for e in pool}
@@ -219,21 +236,21 @@ class BatchTrainer:
                 group["lr"] = lr
             # The lock is held per step, so a query can use the models between steps.
             with self.models.lock:
-                model.train()
+                lm.set_training(True)
                 opt.zero_grad(set_to_none=True)
-                loss = accumulate_gradient(model, chunks, pad, device)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                loss = accumulate_gradient(lm, chunks, pad, device)
+                torch.nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], 1.0)
                 opt.step()
-                model.eval()
+                lm.set_training(False)
             self.generator_steps_done += 1
             seen += len(batch)
             if on_step is not None:  # loss.item() waits for the step: only when someone listens
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                on_step(StepEvent("generator", step + 1, steps, float(loss.item()), rate))
+                on_step(StepEvent(lm.loss_name, step + 1, steps, float(loss.item()), rate))
         report.steps += steps
         report.examples += len(drawn)
         new_loss = self._generator_loss(eval_pairs)
-        report.losses["generator"] = ModelLoss(old, new_loss, improvement_pct(old, new_loss), measured_on)
+        report.losses[lm.loss_name] = ModelLoss(old, new_loss, improvement_pct(old, new_loss), measured_on)
         return seen
 
     def generator_loss(self, examples: Sequence[TrainingExample]) -> float:
@@ -243,15 +260,15 @@ class BatchTrainer:
     @torch.no_grad()
     def _generator_loss(self, pairs: Sequence[Pair], chunk: int = 64) -> float:
         """Mean loss over the answer tokens of ``pairs``, in chunks (each padded to its longest)."""
-        model = self.models.generator
-        pad, device = self.models.tokenizer.pad_id, model_device(model)
+        lm = self.models.lm
+        pad, device = lm.pad_id, lm.device
         total, count = 0.0, 0
         for i in range(0, len(pairs), chunk):
             x, y = _pad_pairs(pairs[i:i + chunk], pad, device)
             n = int((y != IGNORE_INDEX).sum())
             with self.models.lock:
-                model.eval()
-                loss = model.answer_loss(x, y)
+                lm.set_training(False)
+                loss = lm.answer_loss(x, y)
             total += float(loss) * n
             count += n
         return total / count if count else 0.0
@@ -349,7 +366,7 @@ def length_chunks(pairs: Sequence[Pair]) -> list[list[Pair]]:
     return [chunk for chunk in (ordered[:best_split], ordered[best_split:]) if chunk]
 
 
-def accumulate_gradient(model: Generator, chunks: Sequence[Sequence[Pair]], pad: int,
+def accumulate_gradient(model: AnswerModel, chunks: Sequence[Sequence[Pair]], pad: int,
                         device: torch.device | str) -> torch.Tensor:
     """Backward of the batch's mean answer-token loss, chunk by chunk; returns that mean.
 
