@@ -202,7 +202,7 @@ def _run_job(job: TrainingJob) -> JobResult:
             return JobResult(classifiers)
         report.losses.update(classifiers.losses)
         report.steps += classifiers.steps
-        skill_items = held_out_items()
+        skill_items = held_out_items(per_skill=job.models.lm.recipe.get("held_out_per_skill"))
         # A skill's answer is a few tokens: a short budget keeps this a few seconds.
         skills = answer_held_out(job.models, skill_items, min(job.max_new_tokens, SKILL_ANSWER_TOKENS), job.cancel)
         losses = {name: job.trainer.generator_loss(as_examples([i for i in skill_items if i.skill == name]))
