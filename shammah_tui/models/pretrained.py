@@ -181,6 +181,9 @@ class PretrainedLM:
     def describe(self) -> dict[str, Any]:
         total = sum(p.numel() for p in self.model.parameters())
         trainable = sum(p.numel() for p in self.trainable_parameters())
-        return {"name": self.info.get("name") or "pre-trained llama", "license": self.info.get("license"),
+        source = self.info.get("source") or {}
+        # The file's own name ("SmolLM2-135M-Instruct.Q4_1.gguf") reads better than its metadata's.
+        name = str(source.get("name", "")).split(".")[0] or self.info.get("name") or "pre-trained llama"
+        return {"name": name, "license": self.info.get("license"),
                 "source": self.info.get("source"), "params": total, "trainable_params": trainable,
                 "lora": self.lora.to_dict(), "dtype": self.info.get("dtype")}
