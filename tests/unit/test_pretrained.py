@@ -131,3 +131,12 @@ def test_seeded_adapters_are_repeatable(base_dir):
     a, b = fresh(base_dir, seed=3), fresh(base_dir, seed=3)
     random.seed(0)
     assert all(torch.equal(x, y) for x, y in zip(a.trainable_parameters(), b.trainable_parameters()))
+
+
+def test_a_cancelled_question_stops_the_decode(base_dir):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    got = fresh(base_dir).answer("hello", max_new_tokens=32, cancel=cancel)
+    assert got.token_count == 0 and not got.stopped_on_eos
