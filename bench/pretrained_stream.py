@@ -104,11 +104,11 @@ def chunk_score(stream: Sequence[Question], answers: Sequence[str | None],
 
 
 def run_model(name: str, stream: Sequence[Question], tests: Sequence[Question], checkpoints: Sequence[int],
-              train_every: int, base_dir: Path, work: Path) -> dict:
+              train_every: int, base_dir: Path, work: Path, extra: Sequence[str] = ()) -> dict:
     data = work / name
     data.mkdir(parents=True)
-    (data / "settings.toml").write_text(
-        f'answer_model = "{name}"\nbase_model_dir = "{base_dir}"\n', encoding="utf-8")
+    lines = [f'answer_model = "{name}"', f'base_model_dir = "{base_dir}"', *extra]
+    (data / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out: dict = {"checkpoints": {0: evaluate(data, tests)}, "stream": {}, "neural_by_kind": {}}
     print(f"[{name}] 0 answers: {out['checkpoints'][0]}", file=sys.stderr, flush=True)
     done = 0
@@ -140,12 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default="scratch,smollm2")
     ap.add_argument("--base-dir", help="an existing conversion of the GGUF file (else made in a temporary dir)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a settings.toml line for every model's data dir (e.g. adapter_train_passes=16)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     stream = build_stream(args.questions, args.seed)
     tests = test_set(stream, args.seed)
     checkpoints = [int(c) for c in args.checkpoints.split(",") if int(c) <= len(stream)]
-    report: dict = {"questions": len(stream), "seed": args.seed, "train_every": args.train_every,
+    report: dict = {"questions": len(stream), "seed": args.seed, "train_every": args.train_every, "settings": args.set,
                     "kinds": dict(Counter(q.kind for q in stream)), "test_per_kind": KINDS_TESTED, "models": {}}
     base_answers = baseline(stream)
     done = 0
@@ -165,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_converted(base_dir)
             report["conversion_seconds"] = round(time.perf_counter() - started, 1)
         for name in args.models.split(","):
-            report["models"][name] = run_model(name, stream, tests, checkpoints, args.train_every, base_dir, work)
+            extra = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
+            report["models"][name] = run_model(name, stream, tests, checkpoints, args.train_every, base_dir, work,
+                                               extra)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
