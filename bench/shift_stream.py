@@ -181,6 +181,15 @@ def score(stream: Sequence[Question], answers: Sequence[str | None], sources: Se
     }
 
 
+def _write_settings(data: Path, lines: Sequence[str]) -> None:
+    """settings.toml with these `key = value` lines, each replacing the file's own line for its key."""
+    path = data / "settings.toml"
+    keys = {line.partition("=")[0].strip() for line in lines}
+    kept = [line for line in (path.read_text(encoding="utf-8").splitlines() if path.exists() else [])
+            if line.partition("=")[0].strip() not in keys]
+    path.write_text("\n".join([*kept, *lines]) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -198,15 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="shammah-shift-") as tmp:
         data = Path(tmp) / "data"
         started = time.perf_counter()
+        lines = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
         if args.data_dir:
             import shutil
 
             shutil.copytree(args.data_dir, data)
+            if lines:
+                _write_settings(data, lines)
         else:
-            lines = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
             if lines:
                 data.mkdir(parents=True)
-                (data / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+                _write_settings(data, lines)
             cli(data, "teach", "--rounds", str(args.rounds))
         report["teach_seconds"] = round(time.perf_counter() - started, 1)
         before = json.loads(cli(data, "stats", "--json").stdout)
