@@ -29,6 +29,7 @@ from shammah_tui.models.classifier import collate_texts
 from shammah_tui.models.generator import IGNORE_INDEX, Generator, encode_example
 from shammah_tui.core.records import ModelLoss, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
+from shammah_tui.training.replay import ReplayPool
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class BatchTrainer:
     def run(
         self,
         new: Sequence[TrainingExample],
-        replay: Sequence[TrainingExample],
+        replay: Sequence[TrainingExample] | ReplayPool,
         router_examples: Sequence[ClassifierExample],
         validator_examples: Sequence[ClassifierExample],
         *,
@@ -179,14 +180,16 @@ class BatchTrainer:
         block = self.models.generator.config.block_size
         return encode_example(self.models.tokenizer, e.query, e.context, e.answer, block_size=block)
 
-    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample],
+    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample] | ReplayPool,
                          held_out: Sequence[TrainingExample], rng: random.Random, report: RunReport,
                          on_step: StepCallback | None, cancel: threading.Event | None) -> int:
         """The generator's steps; returns how many examples they processed."""
         cfg = self.config
         model = self.models.generator
         pad, device = self.models.tokenizer.pad_id, model_device(model)
-        pool = list(new) + list(replay)
+        # A plain list replays every example alike; the engine's pool keeps each stratum's share.
+        replayed = replay if isinstance(replay, ReplayPool) else ReplayPool.uniform(replay)
+        pool = list(new) + list(replayed)
         encoded = {e.id: self._encode(e) for e in pool}
         trained = {(e.query, e.context) for e in pool}
         unseen = [e for e in held_out if (e.query, e.context) not in trained]
@@ -210,7 +213,7 @@ class BatchTrainer:
         for step in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            batch = _draw(new, n_new, rng) + _draw(replay, n_replay, rng)
+            batch = _draw(new, n_new, rng) + replayed.draw(n_replay, rng)
             drawn.update(e.id for e in batch)
             chunks = length_chunks([encoded[e.id] for e in batch])
             lr = get_lr(step, steps, cfg.learning_rate, optimizer_step=self.generator_steps_done,
