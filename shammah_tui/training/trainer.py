@@ -41,6 +41,9 @@ class TrainConfig:
     classifier_learning_rate: float
     replay_fraction: float
     seed: int
+    #: The most of each batch a run replays when its new examples are few next to what it can replay
+    #: (`replay_share`); its steps follow its new examples, so a small run takes more of them.
+    max_replay_fraction: float = 0.75
     #: How many times a run's generator sees each new example, on average (the recipe's 16).
     train_passes: float = 26.0
     #: Bounds on a run's generator steps: a handful of examples still gets a real run, and a
@@ -61,18 +64,32 @@ class TrainConfig:
     #: Examples the generator's loss is measured on before and after a run.
     generator_eval_size: int = 128
 
+    def replay_share(self, n_new: int, n_replay: int) -> float:
+        """The replayed share of each batch of a run with these many new and replayable examples.
+
+        ``replay_fraction`` while the new examples are as many as the replayable ones; as they get
+        fewer, ``1 - n_new / n_replay``, up to ``max_replay_fraction``. A few hundred forwarded
+        questions after thousands taught are a small run: at a quarter replayed, three quarters of
+        every step went to the traffic and the skills' held-out accuracy fell run after run.
+        """
+        if not n_replay:
+            return 0.0
+        if not n_new:
+            return 1.0
+        return max(self.replay_fraction, min(self.max_replay_fraction, 1 - n_new / n_replay))
+
     def batch_split(self, n_new: int, n_replay: int) -> tuple[int, int]:
         """(new, replayed) examples in each generator batch of a run with these many of each."""
         if not n_new:
             return 0, min(self.batch_size, n_replay)
-        replayed = min(int(round(self.batch_size * self.replay_fraction)), n_replay)
+        replayed = min(int(round(self.batch_size * self.replay_share(n_new, n_replay))), n_replay)
         return self.batch_size - replayed, replayed
 
     def generator_steps(self, n_new: int, n_replay: int = 0) -> int:
         """Generator steps of a run with ``n_new`` new and ``n_replay`` replayable examples.
 
         ``ceil(train_passes * n_new / new per batch)``, new per batch being batch_size x
-        (1 - replay_fraction), or all of it when there is nothing to replay; clamped to
+        (1 - replay_share), or all of it when there is nothing to replay; clamped to
         [min_steps_per_run, max_steps_per_run]. A replay-only run counts its replayed examples.
         ``steps_per_run`` > 0 fixes the count instead. 0 when there is nothing to train on.
         """
