@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 
 Emit = Callable[[EngineEvent], None]
 #: Training examples loaded to replay per run, drawn by stratum from everything trained before
-#: (`training.replay`). A long run draws
-#: up to 2,000 steps x 16 replayed examples: a pool of 256 had each one seen about 125 times in a
-#: teaching round, half of every batch spent on memorizing them (held-out arithmetic stalled near
-#: 0.5); this many keeps a replayed example to a few draws a run.
+#: (`training.replay`). A long run draws up to 2,000 steps x 16 replayed examples (a small run,
+#: fewer steps of up to 48): a pool of 256 had each one seen about 125 times in a teaching round,
+#: half of every batch spent on memorizing them (held-out arithmetic stalled near 0.5); this many
+#: keeps a replayed example to a few draws a run.
 REPLAY_POOL = 16_384
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2

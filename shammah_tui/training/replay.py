@@ -104,16 +104,6 @@ class ReplayPool:
         """One stratum: every example as likely as any other."""
         return cls({"all": examples}, {"all": 1.0})
 
-    @classmethod
-    def of(cls, examples: Sequence[TrainingExample], floor: float = MIN_STRATUM_SHARE) -> ReplayPool:
-        """The examples by stratum, the shares from their sizes."""
-        by: dict[str, list[TrainingExample]] = {}
-        for e in examples:
-            name = stratum_of(e.query, e.origin)
-            if name is not None:
-                by.setdefault(name, []).append(e)
-        return cls(by, stratum_shares({name: len(v) for name, v in by.items()}, floor))
-
     def draw(self, n: int, rng: random.Random) -> list[TrainingExample]:
         """`n` replayed examples, each stratum its share: distinct within a stratum while it has
         enough, else with repeats."""
