@@ -10,7 +10,10 @@ generator that batch is held-out questions when the caller gives some.
 A run's generator steps follow what it brings: each new example is seen about
 `train_passes` times (`TrainConfig.generator_steps`), under a learning rate that
 warms up over the optimizer's first steps and then falls on a cosine within each run
-(`get_lr`), as in the recipe of docs/skills-study.md.
+(`get_lr`), as in the recipe of docs/skills-study.md. The rest of each batch is replayed earlier
+examples (`training.replay`: by stratum), more of it in a run that brings few new examples next to
+what it can replay (`TrainConfig.replay_share`), so a few hundred forwarded questions do not
+overwrite thousands taught.
 """
 
 from __future__ import annotations
