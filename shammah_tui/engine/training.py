@@ -21,6 +21,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.core.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
@@ -37,11 +38,15 @@ from shammah_tui.core.records import CalibrationPoint, LossPoint, PairLabel
 from shammah_tui.store import Store
 from shammah_tui.core.runs import RunReport, StepEvent
 
+if TYPE_CHECKING:
+    from shammah_tui.training.replay import ReplayPool
+
 Emit = Callable[[EngineEvent], None]
-#: Training examples replayed per run, drawn from everything trained before. A long run draws
-#: up to 2,000 steps x 16 replayed examples: a pool of 256 had each one seen about 125 times in a
-#: teaching round, half of every batch spent on memorizing them (held-out arithmetic stalled near
-#: 0.5); this many keeps a replayed example to a few draws a run.
+#: Training examples loaded to replay per run, drawn by stratum from everything trained before
+#: (`training.replay`). A long run draws up to 2,000 steps x 16 replayed examples (a small run,
+#: fewer steps of up to 48): a pool of 256 had each one seen about 125 times in a teaching round,
+#: half of every batch spent on memorizing them (held-out arithmetic stalled near 0.5); this many
+#: keeps a replayed example to a few draws a run.
 REPLAY_POOL = 16_384
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
@@ -313,9 +318,7 @@ class TrainingCoordinator:
         models, trainer = self.host.models, self.host.trainer
         assert models is not None and trainer is not None
         queued = await self.store.examples("queued")
-        trained_ids = await self.store.trained_example_ids()
-        replay_ids = self.rng.sample(trained_ids, min(REPLAY_POOL, len(trained_ids)))
-        replay = await self.store.examples_by_id(replay_ids)
+        replay = await self._replay()
         if not queued and not replay:
             self._emit(Notice("information", "Nothing to train on yet: the queue is empty."))
             return None
@@ -397,6 +400,17 @@ class TrainingCoordinator:
         self.validator_points = 0
         await self.save_thresholds()
         return "The adapter is reset: the base model answers again; the neural tier waits for new evidence."
+    async def _replay(self) -> ReplayPool:
+        """Earlier examples to replay, by stratum (`training.replay`): each skill and what the
+        teacher taught keep their share however much traffic was trained since."""
+        from shammah_tui.training.replay import ReplayPool, choose_replay  # the skills load on first training
+
+        kinds = await self.store.trained_example_kinds()
+        # Keying every trained question takes ~0.1 s per 10k: not on the loop that draws the UI.
+        chosen, shares = await asyncio.to_thread(choose_replay, kinds, REPLAY_POOL, self.rng)
+        examples = {e.id: e for e in await self.store.examples_by_id([i for ids in chosen.values() for i in ids])}
+        return ReplayPool({name: [examples[i] for i in ids if i in examples] for name, ids in chosen.items()},
+                          shares)
 
     async def _save(self, report: RunReport) -> RunReport:
         """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""

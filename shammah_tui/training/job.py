@@ -35,6 +35,7 @@ from shammah_tui.core.text import normalize_query
 from shammah_tui.core.records import CalibrationPoint, Label, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent
 from shammah_tui.training.held_out import HeldOutAnswer, answer_held_out, as_examples, held_out_items
+from shammah_tui.training.replay import ReplayPool
 from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
 
 #: Evaluations per run, before and after training.
@@ -143,7 +144,7 @@ class TrainingJob:
     trainer: BatchTrainer
     index: LearnedIndex
     new: Sequence[TrainingExample]
-    replay: Sequence[TrainingExample]
+    replay: Sequence[TrainingExample] | ReplayPool
     old_labels: Sequence[Label]
     thresholds: Thresholds
     tier_order: tuple[Tier, ...]

@@ -10,7 +10,10 @@ generator that batch is held-out questions when the caller gives some.
 A run's generator steps follow what it brings: each new example is seen about
 `train_passes` times (`TrainConfig.generator_steps`), under a learning rate that
 warms up over the optimizer's first steps and then falls on a cosine within each run
-(`get_lr`), as in the recipe of docs/skills-study.md.
+(`get_lr`), as in the recipe of docs/skills-study.md. The rest of each batch is replayed earlier
+examples (`training.replay`: by stratum), more of it in a run that brings few new examples next to
+what it can replay (`TrainConfig.replay_share`), so a few hundred forwarded questions do not
+overwrite thousands taught.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from shammah_tui.models.classifier import collate_texts
 from shammah_tui.models.generator import IGNORE_INDEX
 from shammah_tui.core.records import ModelLoss, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
+from shammah_tui.training.replay import ReplayPool
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class TrainConfig:
     classifier_learning_rate: float
     replay_fraction: float
     seed: int
+    #: The most of each batch a run replays when its new examples are few next to what it can replay
+    #: (`replay_share`); its steps follow its new examples, so a small run takes more of them.
+    max_replay_fraction: float = 0.75
     #: How many times a run's generator sees each new example, on average (the recipe's 16).
     train_passes: float = 26.0
     #: Bounds on a run's generator steps: a handful of examples still gets a real run, and a
@@ -61,18 +68,32 @@ class TrainConfig:
     #: Examples the generator's loss is measured on before and after a run.
     generator_eval_size: int = 128
 
+    def replay_share(self, n_new: int, n_replay: int) -> float:
+        """The replayed share of each batch of a run with these many new and replayable examples.
+
+        ``replay_fraction`` while the new examples are as many as the replayable ones; as they get
+        fewer, ``1 - n_new / n_replay``, up to ``max_replay_fraction``. A few hundred forwarded
+        questions after thousands taught are a small run: at a quarter replayed, three quarters of
+        every step went to the traffic and the skills' held-out accuracy fell run after run.
+        """
+        if not n_replay:
+            return 0.0
+        if not n_new:
+            return 1.0
+        return max(self.replay_fraction, min(self.max_replay_fraction, 1 - n_new / n_replay))
+
     def batch_split(self, n_new: int, n_replay: int) -> tuple[int, int]:
         """(new, replayed) examples in each generator batch of a run with these many of each."""
         if not n_new:
             return 0, min(self.batch_size, n_replay)
-        replayed = min(int(round(self.batch_size * self.replay_fraction)), n_replay)
+        replayed = min(int(round(self.batch_size * self.replay_share(n_new, n_replay))), n_replay)
         return self.batch_size - replayed, replayed
 
     def generator_steps(self, n_new: int, n_replay: int = 0) -> int:
         """Generator steps of a run with ``n_new`` new and ``n_replay`` replayable examples.
 
         ``ceil(train_passes * n_new / new per batch)``, new per batch being batch_size x
-        (1 - replay_fraction), or all of it when there is nothing to replay; clamped to
+        (1 - replay_share), or all of it when there is nothing to replay; clamped to
         [min_steps_per_run, max_steps_per_run]. A replay-only run counts its replayed examples.
         ``steps_per_run`` > 0 fixes the count instead. 0 when there is nothing to train on.
         """
@@ -161,7 +182,7 @@ class BatchTrainer:
     def run(
         self,
         new: Sequence[TrainingExample],
-        replay: Sequence[TrainingExample],
+        replay: Sequence[TrainingExample] | ReplayPool,
         router_examples: Sequence[ClassifierExample],
         validator_examples: Sequence[ClassifierExample],
         *,
@@ -196,14 +217,16 @@ class BatchTrainer:
     def _encode(self, e: TrainingExample) -> Pair:
         return self.models.lm.encode_example(e.query, e.context, e.answer)
 
-    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample],
+    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample] | ReplayPool,
                          held_out: Sequence[TrainingExample], rng: random.Random, report: RunReport,
                          on_step: StepCallback | None, cancel: threading.Event | None) -> int:
         """The answering model's steps; returns how many examples they processed."""
         cfg = self.lm_config()
         lm = self.models.lm
         pad, device = lm.pad_id, lm.device
-        pool = list(new) + list(replay)
+        # A plain list replays every example alike; the engine's pool keeps each stratum's share.
+        replayed = replay if isinstance(replay, ReplayPool) else ReplayPool.uniform(replay)
+        pool = list(new) + list(replayed)
         encoded = {e.id: self._encode(e) for e in pool}
         trained = {(e.query, e.context) for e in pool}
         unseen = [e for e in held_out if (e.query, e.context) not in trained]
@@ -227,7 +250,7 @@ class BatchTrainer:
         for step in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            batch = _draw(new, n_new, rng) + _draw(replay, n_replay, rng)
+            batch = _draw(new, n_new, rng) + replayed.draw(n_replay, rng)
             drawn.update(e.id for e in batch)
             chunks = length_chunks([encoded[e.id] for e in batch])
             lr = get_lr(step, steps, cfg.learning_rate, optimizer_step=self.generator_steps_done,
