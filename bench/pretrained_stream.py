@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.shift_stream import Question, baseline, build_stream, run_stream  # noqa: E402
+from bench.shift_stream import Question, baseline, build_stream, run_stream, settings_lines  # noqa: E402
 from shammah_tui.core.records import TrainingExample  # noqa: E402
 from shammah_tui.pipeline.agreement import agreement  # noqa: E402
 
@@ -167,9 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_converted(base_dir)
             report["conversion_seconds"] = round(time.perf_counter() - started, 1)
         for name in args.models.split(","):
-            extra = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
             report["models"][name] = run_model(name, stream, tests, checkpoints, args.train_every, base_dir, work,
-                                               extra)
+                                               settings_lines(args.set))
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 

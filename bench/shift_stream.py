@@ -208,6 +208,11 @@ def draft_accuracy(stream: Sequence[Question], drafts: dict[str, bool], start: i
     return {k: {"drafts": n, "right": round(r / n, 3)} for k, (n, r) in sorted(per_kind.items())}
 
 
+def settings_lines(items: Sequence[str]) -> list[str]:
+    """`--set KEY=VALUE` items as settings.toml lines."""
+    return [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in items)]
+
+
 def _write_settings(data: Path, lines: Sequence[str]) -> None:
     """settings.toml with these `key = value` lines, each replacing the file's own line for its key."""
     path = data / "settings.toml"
@@ -234,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="shammah-shift-") as tmp:
         data = Path(tmp) / "data"
         started = time.perf_counter()
-        lines = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
+        lines = settings_lines(args.set)
         if args.data_dir:
             import shutil
 

@@ -154,3 +154,17 @@ def numpy_logits(path: Path, ids: list[int]) -> np.ndarray:
         gate = hN @ W[p + "ffn_gate.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * (hN @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
     return rms(x, W["output_norm.weight"]) @ E.T
+
+
+def converted_tiny(tmp_path_factory) -> Path:
+    """The tiny llama written as a GGUF file and converted in float32, with a context long enough
+    for the pre-trained model's chat prompts (its system turn alone is ~45 byte-level tokens)."""
+    import torch
+
+    from shammah_tui.models import gguf_convert
+
+    gguf_file = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
+    write_tiny_gguf(gguf_file, context=512)
+    out = tmp_path_factory.mktemp("base")
+    gguf_convert.convert(gguf_file, out, torch.float32)
+    return out

@@ -17,20 +17,14 @@ from shammah_tui.paths import MODELS_DIR
 from shammah_tui.settings import Settings
 from shammah_tui.teachers.offline import OfflineTeacher
 from tests.datadirs import seed_data_dir
-from tests.llama_numpy import write_tiny_gguf
+from tests.llama_numpy import converted_tiny
 
 TAUGHT = [("hello the world", "12"), ("the hello", "world"), ("world hello", "the")]
 
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
-    from shammah_tui.models import gguf_convert
-
-    gguf = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
-    write_tiny_gguf(gguf, context=512)
-    out = tmp_path_factory.mktemp("base")
-    gguf_convert.convert(gguf, out, torch.float32)
-    return out
+    return converted_tiny(tmp_path_factory)
 
 
 def taught_loss(lm: PretrainedLM) -> float:

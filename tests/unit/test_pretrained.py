@@ -12,7 +12,7 @@ from shammah_tui.models import gguf_convert
 from shammah_tui.models.lora import LoRAConfig
 from shammah_tui.models.pretrained import IGNORE_INDEX, PretrainedLM
 from shammah_tui.training.trainer import _pad_pairs
-from tests.llama_numpy import write_tiny_gguf
+from tests.llama_numpy import converted_tiny
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,11 +23,7 @@ TAUGHT = [("hello the world", "12"), ("the hello", "world")]
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
-    gguf = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
-    write_tiny_gguf(gguf, context=512)
-    out = tmp_path_factory.mktemp("base")
-    gguf_convert.convert(gguf, out, torch.float32)
-    return out
+    return converted_tiny(tmp_path_factory)
 
 
 def fresh(base_dir, lora: LoRAConfig = LORA, seed: int = 0) -> PretrainedLM:
