@@ -1,4 +1,5 @@
-"""The local models as one unit: tokenizer, generator, router and validator.
+"""The local models as one unit: tokenizer, generator, router and validator, and the model that
+answers (the generator, or the pre-trained model with its adapter: ``LocalModels.lm``).
 
 ``LocalModels`` owns the weights, their files and a lock. The trainer and the pipeline run
 in different threads and share one instance: every method here takes ``lock``, and so must
@@ -10,6 +11,9 @@ On disk (``model_dir``)::
     generator.safetensors   the answer generator
     router.safetensors      query -> p(local answer acceptable)
     validator.safetensors   (query, answer) -> p(answer agrees with the teacher)
+    adapter.safetensors     the pre-trained model's LoRA adapter (answer_model = "smollm2")
+    base/                   that model's one-time conversion from its GGUF file (unless
+                            base_model_dir names another folder)
 
 A bad file never stops the app: it is moved aside to ``<name>.bad-<unix time>`` and the
 model starts from fresh weights, with a warning for the caller to show.
