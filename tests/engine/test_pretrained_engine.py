@@ -88,3 +88,17 @@ async def test_without_a_base_model_the_engine_says_so_and_uses_the_generator(tm
         assert "adapter" in await engine.reset_adapter() and not (data / MODELS_DIR / ADAPTER_FILE).exists()
     finally:
         await engine.close()
+
+
+async def test_a_torn_adapter_is_moved_aside_and_a_fresh_one_starts(tmp_path, models_seed, base_dir) -> None:
+    data = seed_data_dir(tmp_path / "data", models_seed)
+    (data / MODELS_DIR / ADAPTER_FILE).write_bytes(b"\x00" * 64)  # a save killed half-way, say
+    engine = await Engine.open(data, settings(str(base_dir)), OfflineTeacher(seed=0))
+    try:
+        warnings = await engine.load_models()
+        assert any("unreadable adapter" in w and "adapter starts fresh" in w for w in warnings), warnings
+        assert isinstance(engine.models.lm, PretrainedLM)
+        assert not (data / MODELS_DIR / ADAPTER_FILE).exists()
+        assert len(list((data / MODELS_DIR).glob(ADAPTER_FILE + ".bad-*"))) == 1
+    finally:
+        await engine.close()
