@@ -149,8 +149,8 @@ class BatchTrainer:
 
     def optimizer(self, name: str) -> torch.optim.Optimizer:
         """AdamW per model, built once (the first build imports torch._dynamo: do it early)."""
-        if name == "generator" and self._optimizers.get(name) is not None and self._optimized_lm is not self.models.lm:
-            self.forget_optimizer(name)  # the models answer with another model now
+        if name == "generator" and name in self._optimizers and self._optimized_lm is not self.models.lm:
+            self.forget_optimizer(name)  # the models answer with another model now (LocalModels.use)
         if name not in self._optimizers:
             if name == "generator":
                 lm = self.models.lm
