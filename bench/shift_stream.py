@@ -14,8 +14,10 @@
    overall and per pattern; served answers of a new pattern before that pattern had
    MIN_REGION_LABELS forwards in the stream (evidence the region could have had); each skill's
    held-out accuracy before → after the stream (`stats --json`); the tiers' bounds beside the
-   errors spot checks measured. Beside it, the baseline without models: templates + an
-   exact-match dictionary + lexical similarity, over the very same stream.
+   errors spot checks measured; what the generator learned from the traffic (its drafts of the
+   stream's second half, forwarded questions it had not trained on, right per kind). Beside it,
+   the baseline without models: templates + an exact-match dictionary + lexical similarity, over
+   the very same stream.
 """
 
 from __future__ import annotations
@@ -181,6 +183,45 @@ def score(stream: Sequence[Question], answers: Sequence[str | None], sources: Se
     }
 
 
+async def forward_drafts(data: Path) -> dict[str, bool]:
+    """The generator's drafts of forwarded questions, judged against the teacher's answer at the
+    forward (out of sample: a forwarded question is trained on only after it was asked)."""
+    from shammah_tui.paths import DB_NAME
+    from shammah_tui.store import Store
+
+    store = await Store.open(data / DB_NAME)
+    try:
+        points = await store.calibration_points("validator", 1_000_000)
+    finally:
+        await store.close()
+    return {p.query: p.agreed for p in points if p.origin == "forward"}
+
+
+def draft_accuracy(stream: Sequence[Question], drafts: dict[str, bool], start: int) -> dict:
+    """What the generator learned from the traffic: per kind, its drafts' accuracy on the stream's
+    questions from `start` on (after the runs that trained on the first ones)."""
+    per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for q in stream[start:]:
+        if q.query in drafts:
+            per_kind[q.kind][0] += 1
+            per_kind[q.kind][1] += drafts[q.query]
+    return {k: {"drafts": n, "right": round(r / n, 3)} for k, (n, r) in sorted(per_kind.items())}
+
+
+def settings_lines(items: Sequence[str]) -> list[str]:
+    """`--set KEY=VALUE` items as settings.toml lines."""
+    return [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in items)]
+
+
+def _write_settings(data: Path, lines: Sequence[str]) -> None:
+    """settings.toml with these `key = value` lines, each replacing the file's own line for its key."""
+    path = data / "settings.toml"
+    keys = {line.partition("=")[0].strip() for line in lines}
+    kept = [line for line in (path.read_text(encoding="utf-8").splitlines() if path.exists() else [])
+            if line.partition("=")[0].strip() not in keys]
+    path.write_text("\n".join([*kept, *lines]) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -198,15 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="shammah-shift-") as tmp:
         data = Path(tmp) / "data"
         started = time.perf_counter()
+        lines = settings_lines(args.set)
         if args.data_dir:
             import shutil
 
             shutil.copytree(args.data_dir, data)
+            if lines:
+                _write_settings(data, lines)
         else:
-            lines = [f"{k.strip()} = {v.strip()}" for k, _, v in (item.partition("=") for item in args.set)]
             if lines:
                 data.mkdir(parents=True)
-                (data / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+                _write_settings(data, lines)
             cli(data, "teach", "--rounds", str(args.rounds))
         report["teach_seconds"] = round(time.perf_counter() - started, 1)
         before = json.loads(cli(data, "stats", "--json").stdout)
@@ -214,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = asyncio.run(run_stream(data, stream, args.train_every))
         report["stream_seconds"] = round(time.perf_counter() - started, 1)
         after = json.loads(cli(data, "stats", "--json").stdout)
+        drafts = asyncio.run(forward_drafts(data))
     report["system"] = score(stream, [r.get("answer") for r in rows], [r.get("source") for r in rows])
     report["system"]["by_source"] = dict(Counter(r.get("source") for r in rows))
     report["system"]["errors"] = sum(1 for r in rows if r.get("error"))
@@ -223,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: [before["skills"].get(name, {}).get("held_out_accuracy"), row.get("held_out_accuracy")]
         for name, row in after.get("skills", {}).items()}
     report["bounds_after"] = after.get("bounds")
+    report["generator_drafts_second_half"] = draft_accuracy(stream, drafts, start=len(stream) // 2)
     wrong = [(q.query, r.get("answer"), q.answer, r.get("source")) for q, r in zip(stream, rows)
              if r.get("source") not in (None, "forward") and not agreement(r.get("answer") or "", q.answer).agrees]
     report["wrong_examples"] = wrong[:10]

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.shift_stream import settings_lines  # noqa: E402
 from shammah_tui.curriculum.skills import SKILLS, is_held_out  # noqa: E402
 from shammah_tui.paths import DB_NAME, SETTINGS_NAME  # noqa: E402
 from shammah_tui.pipeline.agreement import agreement  # noqa: E402
@@ -99,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="shammah-skills-"))
 
-    lines = [f"{key.strip()} = {value.strip()}" for key, _, value in (item.partition("=") for item in args.set)]
+    lines = settings_lines(args.set)
     if lines:
         data.mkdir(parents=True, exist_ok=True)
         (data / SETTINGS_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -177,6 +177,11 @@ def describe_models(info: Mapping[str, Any], settings: Any = None) -> tuple[str,
     `*_params`, or nested per-model dicts with `params`.
     """
     device = str(info.get("device", "?"))
+    answering = info.get("answer_model")
+    if isinstance(answering, Mapping) and answering.get("trainable_params") != answering.get("params"):
+        # The pre-trained model: what answers, and how much of it training changes.
+        return device, (f"{answering.get('name', 'pre-trained')} · {format_params(float(answering.get('params', 0)))}"
+                        f" params, adapter {format_params(float(answering.get('trainable_params', 0)))}")
     total = _find_params(info)
     if total:
         return device, f"{format_params(total)} params"

@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # both import torch; the settings load long before it
     from shammah_tui.training.trainer import TrainConfig
 
 
+#: What the neural tier can answer with (Settings.answer_model).
+ANSWER_MODELS = ("scratch", "smollm2")
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the key."""
 
@@ -58,6 +62,29 @@ class Settings:
     """Share of each batch drawn from earlier (trained) examples, so old knowledge stays. Six offline
     teaching rounds: half replayed with 20 passes, held-out arithmetic 0.90 in 582 s; a quarter
     with 26 passes, 0.90 in 520 s (words 1.00, leap years 0.95-0.96 both ways)."""
+    answer_model: str = "scratch"
+    """What the neural tier answers with and training teaches: `scratch` (the small generator
+    trained from nothing) or `smollm2` (SmolLM2-135M-Instruct, frozen, with LoRA adapters; needs
+    its GGUF file, see README). Without the file the app says so and uses `scratch`."""
+    base_model_dir: str = ""
+    """Folder of the pre-trained model's conversion (made once from its GGUF file); empty: the data
+    dir's models/base."""
+    lora_rank: int = 8
+    """Rank of each LoRA adapter (on the attention and MLP projections)."""
+    lora_top_layers: int = 0
+    """Adapters on the top this many blocks only (0: all 30); fewer train faster."""
+    adapter_learning_rate: float = 2e-3
+    """AdamW learning rate of the adapters."""
+    adapter_train_passes: float = 4.0
+    """Like train_passes, for the adapters: a pre-trained model needs far fewer passes."""
+    adapter_max_steps_per_run: int = 400
+    """Most adapter steps in a run (a step of 16 short examples takes ~1-3 s on a CPU core)."""
+    max_replay_fraction: float = 0.75
+    """The most of each batch a run replays when its new examples are few next to what it can
+    replay (1 − new ÷ replayable, never under replay_fraction); its steps still give each new example
+    train_passes. Over 1,000 forwarded questions after `teach --rounds 3` (bench/shift_stream.py,
+    seed 0, one taught data dir), held-out arithmetic went from 0.62 to 0.54 with a quarter
+    replayed, to 0.71 with three quarters."""
     n_embd: int = 128
     """Generator hidden size."""
     n_layer: int = 2
@@ -111,13 +138,24 @@ class Settings:
         return GeneratorConfig(vocab_size=self.vocab_size, n_embd=self.n_embd, n_layer=self.n_layer,
                                n_head=self.n_head, block_size=self.block_size)
 
+    def adapter_recipe(self) -> dict[str, Any]:
+        """TrainConfig fields the adapters train with instead of the generator's."""
+        return {"learning_rate": self.adapter_learning_rate, "train_passes": self.adapter_train_passes,
+                "max_steps_per_run": self.adapter_max_steps_per_run,
+                "min_steps_per_run": min(4, self.adapter_max_steps_per_run), "warmup_steps": 10,
+                "batch_size": min(self.step_batch_size, 16),
+                # A decode of the 135M model costs ~100x the generator's: each run answers 30 of
+                # each skill's held-out questions instead of 100.
+                "held_out_per_skill": 30}
+
     def train_config(self) -> TrainConfig:
         """How the BatchTrainer trains."""
         from shammah_tui.training.trainer import TrainConfig
 
         return TrainConfig(batch_size=self.step_batch_size, learning_rate=self.learning_rate,
                            classifier_learning_rate=self.classifier_learning_rate,
-                           replay_fraction=self.replay_fraction, seed=self.seed,
+                           replay_fraction=self.replay_fraction,
+                           max_replay_fraction=self.max_replay_fraction, seed=self.seed,
                            train_passes=self.train_passes, min_steps_per_run=self.min_steps_per_run,
                            max_steps_per_run=self.max_steps_per_run, steps_per_run=self.steps_per_run)
 
@@ -157,6 +195,14 @@ class Settings:
              "must be between min_steps_per_run and 100000"),
             (0 <= self.steps_per_run <= 100_000, "steps_per_run", "must be between 0 and 100000"),
             (0 <= self.replay_fraction < 1, "replay_fraction", "must be in [0, 1)"),
+            (self.answer_model in ANSWER_MODELS, "answer_model", f"must be one of {', '.join(ANSWER_MODELS)}"),
+            (1 <= self.lora_rank <= 256, "lora_rank", "must be between 1 and 256"),
+            (0 <= self.lora_top_layers <= 1000, "lora_top_layers", "must be between 0 and 1000"),
+            (0 < self.adapter_learning_rate <= 1, "adapter_learning_rate", "must be in (0, 1]"),
+            (0 < self.adapter_train_passes <= 1000, "adapter_train_passes", "must be in (0, 1000]"),
+            (1 <= self.adapter_max_steps_per_run <= 100_000, "adapter_max_steps_per_run",
+             "must be between 1 and 100000"),
+            (0 <= self.max_replay_fraction < 1, "max_replay_fraction", "must be in [0, 1)"),
             (8 <= self.n_embd <= 4096, "n_embd", "must be between 8 and 4096"),
             (1 <= self.n_layer <= 48, "n_layer", "must be between 1 and 48"),
             (self.n_head >= 1 and self.n_embd % self.n_head == 0, "n_head", "must divide n_embd"),

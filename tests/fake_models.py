@@ -30,7 +30,7 @@ class FakeModels:
     def router_p(self, queries: list[str], features: list[list[float]]) -> list[float]:
         return [0.9 for _ in queries]
 
-    def answer(self, query: str, context: str = "", max_new_tokens: int = 64) -> _Generated:
+    def answer(self, query: str, context: str = "", max_new_tokens: int = 64, cancel=None) -> _Generated:
         self.started.set()
         assert self.resume.wait(10)
         return _Generated(self.text, self.confidence)

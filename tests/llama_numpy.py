@@ -43,11 +43,12 @@ def permute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
     return w.reshape(n_heads, 2, hd // 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
-def write_tiny_gguf(path: Path, seed: int = 0, quantized: bool = True) -> None:
-    """A random 2-layer llama with the tiny vocabulary, laid out and quantized as llama.cpp files are."""
+def write_tiny_gguf(path: Path, seed: int = 0, quantized: bool = True, context: int = TINY["context"]) -> None:
+    """A random 2-layer llama with the tiny vocabulary, laid out and quantized as llama.cpp files are
+    (``context``: its trained context length, as the file declares it)."""
     import gguf
 
-    cfg = TINY
+    cfg = {**TINY, "context": context}
     tokens, merges, types = tiny_vocab()
     V, C, F = len(tokens), cfg["n_embd"], cfg["ffn_hidden"]
     h, g = cfg["n_head"], cfg["n_kv_head"]
@@ -153,3 +154,17 @@ def numpy_logits(path: Path, ids: list[int]) -> np.ndarray:
         gate = hN @ W[p + "ffn_gate.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * (hN @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
     return rms(x, W["output_norm.weight"]) @ E.T
+
+
+def converted_tiny(tmp_path_factory) -> Path:
+    """The tiny llama written as a GGUF file and converted in float32, with a context long enough
+    for the pre-trained model's chat prompts (its system turn alone is ~45 byte-level tokens)."""
+    import torch
+
+    from shammah_tui.models import gguf_convert
+
+    gguf_file = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
+    write_tiny_gguf(gguf_file, context=512)
+    out = tmp_path_factory.mktemp("base")
+    gguf_convert.convert(gguf_file, out, torch.float32)
+    return out

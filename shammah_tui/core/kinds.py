@@ -42,8 +42,9 @@ SOURCE_INFO: dict[Source, SourceInfo] = {info.name: info for info in (
 )}
 assert tuple(SOURCE_INFO) == SOURCES, "one registry row per source, in the Literal's order"
 
-ModelName = Literal["generator", "router", "validator"]
-"""The local models that training runs improve."""
+ModelName = Literal["generator", "adapter", "router", "validator"]
+"""The local models that training runs improve: the answering model is the from-scratch generator
+or the pre-trained model's adapter (Settings.answer_model)."""
 MODELS: tuple[ModelName, ...] = get_args(ModelName)
 
 TeacherChoice = Literal["auto", "offline", "claude"]

@@ -186,6 +186,10 @@ class Engine:
     def cancel_training(self) -> bool:
         return self.coordinator.cancel()
 
+    async def reset_adapter(self) -> str:
+        """Back to the pre-trained base model (see TrainingCoordinator.reset_adapter)."""
+        return await self.coordinator.reset_adapter()
+
     # ------------------------------------------------------------------- teaching
     def tool_registry(self) -> ToolRegistry:
         """The five teaching tools bound to this engine, persisting and emitting each call."""

@@ -102,8 +102,11 @@ class ModelHost:
         s = self.settings
         torch.set_num_threads(s.torch_threads)
         torch.manual_seed(s.seed)
+        device = pick_device(s.device)
         models, warnings = LocalModels.load_or_create(self.model_dir, tokenizer_corpus, s.generator_config(),
-                                                      s.vocab_size, s.seed, pick_device(s.device))
+                                                      s.vocab_size, s.seed, device)
+        if s.answer_model == "smollm2":
+            warnings += self._attach_pretrained(models, device)
         trainer = BatchTrainer(models, s.train_config())
         # Building the first optimizer imports torch._dynamo with the GIL held (~1 s):
         # do it now, while loading, rather than in the middle of the first run.
@@ -117,6 +120,35 @@ class ModelHost:
         for warning in warnings:
             self._emit(Notice("warning", warning))
         return warnings
+
+    def _attach_pretrained(self, models: LocalModels, device: object) -> list[str]:
+        """Answer with the pre-trained model and its adapter (converting its GGUF file on first use);
+        the warnings say why not when it is unavailable."""
+        from shammah_tui.models.bundle import load_pretrained
+        from shammah_tui.models.lora import LoRAConfig
+
+        s = self.settings
+        self._emit(Notice("information", "Loading the pre-trained model (the first start converts its file)…"))
+        lm, warnings = load_pretrained(self.model_dir, LoRAConfig(rank=s.lora_rank, top_layers=s.lora_top_layers),
+                                       s.seed, s.adapter_recipe(), device,  # type: ignore[arg-type]
+                                       Path(s.base_model_dir).expanduser() if s.base_model_dir else None)
+        if lm is not None:
+            models.use(lm)
+        return warnings
+
+    def reset_adapter(self) -> bool:
+        """Back to the base model: the adapter's update is zeroed and its optimizer forgotten (then
+        saved by the caller). False when the models do not answer with an adapter."""
+        from shammah_tui.models.pretrained import PretrainedLM
+
+        models = self.models
+        if models is None or not isinstance(models.lm, PretrainedLM):
+            return False
+        with models.lock:
+            models.lm.reset_adapter()
+        if self.trainer is not None:
+            self.trainer.forget_optimizer("generator")
+        return True
 
     # ---------------------------------------------------------------- the encoder
     def describe_encoder(self) -> str:

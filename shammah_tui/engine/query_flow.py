@@ -8,6 +8,7 @@ on the caller's loop. See docs/ARCHITECTURE.md for the whole picture.
 from __future__ import annotations
 
 import asyncio
+import threading
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -152,8 +153,12 @@ class QueryFlow:
         if quick is not None:
             return quick
         await self.host.load_or_go_on()
-        return await asyncio.to_thread(self.local.decide, query.text, query.norm, query.context,
-                                       query.context_key)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self.local.decide, query.text, query.norm, query.context,
+                                           query.context_key, cancel=cancel)
+        finally:
+            cancel.set()  # cancelled (esc): the decode stops at its next token instead of running on
 
     async def local_only(self, raw_query: str) -> LocalDecision:
         """The local pipeline's decision for a standalone query; nothing is logged or learned."""

@@ -21,6 +21,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shammah_tui.engine.model_host import ModelHost
 from shammah_tui.core.events import EngineEvent, Notice, TrainingFinished, TrainingStarted, TrainingStep
@@ -28,7 +29,7 @@ from shammah_tui.lock import DataDirLock
 from shammah_tui.pipeline.calibration import calibrate, served_error_threshold
 from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
-from shammah_tui.pipeline.thresholds import Thresholds
+from shammah_tui.pipeline.thresholds import CLOSED, Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
 from shammah_tui.pipeline.regions import neural_regions
 from shammah_tui.settings import Settings
@@ -37,11 +38,15 @@ from shammah_tui.core.records import CalibrationPoint, LossPoint, PairLabel
 from shammah_tui.store import Store
 from shammah_tui.core.runs import RunReport, StepEvent
 
+if TYPE_CHECKING:
+    from shammah_tui.training.replay import ReplayPool
+
 Emit = Callable[[EngineEvent], None]
-#: Training examples replayed per run, drawn from everything trained before. A long run draws
-#: up to 2,000 steps x 16 replayed examples: a pool of 256 had each one seen about 125 times in a
-#: teaching round, half of every batch spent on memorizing them (held-out arithmetic stalled near
-#: 0.5); this many keeps a replayed example to a few draws a run.
+#: Training examples loaded to replay per run, drawn by stratum from everything trained before
+#: (`training.replay`). A long run draws up to 2,000 steps x 16 replayed examples (a small run,
+#: fewer steps of up to 48): a pool of 256 had each one seen about 125 times in a teaching round,
+#: half of every batch spent on memorizing them (held-out arithmetic stalled near 0.5); this many
+#: keeps a replayed example to a few draws a run.
 REPLAY_POOL = 16_384
 #: Loss points kept per run for the charts (every step is streamed; the store keeps a sample).
 LOSS_POINTS_EVERY = 2
@@ -314,9 +319,7 @@ class TrainingCoordinator:
         models, trainer = self.host.models, self.host.trainer
         assert models is not None and trainer is not None
         queued = await self.store.examples("queued")
-        trained_ids = await self.store.trained_example_ids()
-        replay_ids = self.rng.sample(trained_ids, min(REPLAY_POOL, len(trained_ids)))
-        replay = await self.store.examples_by_id(replay_ids)
+        replay = await self._replay()
         if not queued and not replay:
             self._emit(Notice("information", "Nothing to train on yet: the queue is empty."))
             return None
@@ -372,6 +375,43 @@ class TrainingCoordinator:
             await self.store.add_skill_results(run_id, report.skills)
         self._emit(TrainingFinished(run_id, report))
         return report
+
+    async def reset_adapter(self) -> str:
+        """Forget what the adapter learned: the pre-trained base model answers again. Recorded as a
+        run of its own, so that no answer of the adapter before it calibrates the model after it;
+        the neural tier is closed until new evidence opens it. Returns what happened, to show."""
+        if self.running:
+            return "A training run is going: cancel it first (esc), then reset the adapter."
+        await self.host.load()
+        lock = DataDirLock(self.data_dir)
+        if not lock.try_acquire():
+            return TRAINING_ELSEWHERE
+        try:
+            if not self.host.reset_adapter():
+                return "The models do not answer with an adapter (answer_model is not smollm2)."
+            await self.host.save()
+            run_id = await self.store.start_run("reset adapter", str(self.host.models.device)
+                                                if self.host.models is not None else "cpu")
+            await self.store.finish_run(run_id, status="done", examples=0, steps=0, examples_per_s=None,
+                                        losses={}, trained_ids=[])
+        finally:
+            lock.release()
+        self.local.update_thresholds(validator=CLOSED, estimated_error=None, neural_regions={},
+                                     open_regions=frozenset(), generator_trained=False)
+        self.validator_points = 0
+        await self.save_thresholds()
+        return "The adapter is reset: the base model answers again; the neural tier waits for new evidence."
+    async def _replay(self) -> ReplayPool:
+        """Earlier examples to replay, by stratum (`training.replay`): each skill and what the
+        teacher taught keep their share however much traffic was trained since."""
+        from shammah_tui.training.replay import ReplayPool, choose_replay  # the skills load on first training
+
+        kinds = await self.store.trained_example_kinds()
+        # Keying every trained question takes ~0.1 s per 10k: not on the loop that draws the UI.
+        chosen, shares = await asyncio.to_thread(choose_replay, kinds, REPLAY_POOL, self.rng)
+        examples = {e.id: e for e in await self.store.examples_by_id([i for ids in chosen.values() for i in ids])}
+        return ReplayPool({name: [examples[i] for i in ids if i in examples] for name, ids in chosen.items()},
+                          shares)
 
     async def _save(self, report: RunReport) -> RunReport:
         """Write the checkpoints; a failure (disk full, read-only dir) fails the run, not the app."""

@@ -1,4 +1,5 @@
-"""The local models as one unit: tokenizer, generator, router and validator.
+"""The local models as one unit: tokenizer, generator, router and validator, and the model that
+answers (the generator, or the pre-trained model with its adapter: ``LocalModels.lm``).
 
 ``LocalModels`` owns the weights, their files and a lock. The trainer and the pipeline run
 in different threads and share one instance: every method here takes ``lock``, and so must
@@ -10,6 +11,9 @@ On disk (``model_dir``)::
     generator.safetensors   the answer generator
     router.safetensors      query -> p(local answer acceptable)
     validator.safetensors   (query, answer) -> p(answer agrees with the teacher)
+    adapter.safetensors     the pre-trained model's LoRA adapter (answer_model = "smollm2")
+    base/                   that model's one-time conversion from its GGUF file (unless
+                            base_model_dir names another folder)
 
 A bad file never stops the app: it is moved aside to ``<name>.bad-<unix time>`` and the
 model starts from fresh weights, with a warning for the caller to show.
@@ -21,18 +25,24 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 import torch.nn as nn
 
+from .base_model import ensure_converted
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .classifier import ClassifierConfig, TextClassifier, collate_texts
 from .device import describe_device, pick_device
-from .generator import Generator, GeneratorConfig, encode_prompt, generate, internal_answer
+from .answer_model import AnswerModel, NeuralAnswer, ScratchLM
+from .generator import Generator, GeneratorConfig
+from .lora import LoRAConfig
+from .pretrained import ADAPTER_FILE, PretrainedLM
 from .tokenizer import TextTokenizer, TokenizerError
+
+__all__ = ["LocalModels", "NeuralAnswer", "load_pretrained"]
 
 TOKENIZER_FILE = "tokenizer.json"
 GENERATOR_FILE = "generator.safetensors"
@@ -41,17 +51,6 @@ VALIDATOR_FILE = "validator.safetensors"
 CLASSIFIER_MAX_LEN = 64  # tokens of query (and of answer) the classifiers look at
 
 M = TypeVar("M", bound=nn.Module)
-
-
-@dataclass
-class NeuralAnswer:
-    text: str  # what the user sees: the generated text with an integer put back in order
-    confidence: float  # GenerationResult.confidence: min p(chosen token), eos included
-    token_count: int  # new tokens, eos excluded
-    latency_ms: float  # encode + generate + decode
-    stopped_on_eos: bool
-    token_ids: list[int]  # as generated: an integer answer's digits reversed (internal_answer)
-    token_probs: list[float]
 
 
 def _fresh(build: Callable[[], M], seed: int) -> M:
@@ -102,7 +101,15 @@ class LocalModels:
         self.generator = generator.to(self.device).eval()
         self.router = router.to(self.device).eval()
         self.validator = validator.to(self.device).eval()
+        self.lm: AnswerModel = ScratchLM(tokenizer, self.generator)
+        """What the neural tier answers with and a run trains: the generator, or the pre-trained
+        model with its adapters (``use``)."""
         self.lock = threading.RLock()
+
+    def use(self, lm: AnswerModel) -> None:
+        """Answer with (and train) ``lm`` from now on."""
+        with self.lock:
+            self.lm = lm
 
     # ------------------------------------------------------------------ building and files
 
@@ -215,27 +222,20 @@ class LocalModels:
                 (VALIDATOR_FILE, "validator", self.validator),
             ):
                 save_checkpoint(model_dir / name, model, model.config.to_dict(), tv, kind=kind)
+            if isinstance(self.lm, PretrainedLM):
+                self.lm.save_adapter(model_dir / ADAPTER_FILE)
 
     # ------------------------------------------------------------------ inference
 
     def answer(self, query: str, context: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
-               seed: int | None = None, use_cache: bool = True) -> NeuralAnswer:
-        """The generator's answer to ``query`` (after ``context``), with its confidence.
-
-        ``text`` is what the user sees: an integer, generated with its digits reversed, is put
-        back in order (``internal_answer``); ``token_ids`` are as generated.
-        """
-        t0 = time.perf_counter()
-        tok = self.tokenizer
-        with self.lock, torch.inference_mode():
-            g = self.generator.eval()
-            prompt = encode_prompt(tok, query, context, block_size=g.config.block_size,
-                                   reserve=max(1, max_new_tokens))
-            res = generate(g, prompt, max_new_tokens, eos_id=tok.eos_id, temperature=temperature,
-                           seed=seed, use_cache=use_cache)
-        text = internal_answer(tok.decode(res.token_ids))
-        return NeuralAnswer(text, res.confidence, len(res.token_ids), (time.perf_counter() - t0) * 1000.0,
-                            res.stopped_on_eos, res.token_ids, res.token_probs)
+               seed: int | None = None, use_cache: bool = True,
+               on_token: Callable[[str], object] | None = None,
+               cancel: threading.Event | None = None) -> NeuralAnswer:
+        """The answering model's answer to ``query`` (after ``context``), with its confidence;
+        ``on_token`` gets the text as it is generated, ``cancel`` stops it between tokens."""
+        with self.lock:
+            return self.lm.answer(query, context, max_new_tokens, temperature, seed, use_cache,
+                                  on_token=on_token, cancel=cancel)
 
     def _features(self, rows: Sequence[Sequence[float]], n: int, width: int) -> torch.Tensor:
         """Side features as a (n, width) float tensor on the models' device."""
@@ -288,4 +288,30 @@ class LocalModels:
                 "tokenizer_version": self.tokenizer.version,
                 "vocab_size": self.tokenizer.vocab_size,
                 "generator_config": self.generator.config.to_dict(),
+                "answer_model": self.lm.describe(),
             }
+
+
+#: Where a data dir keeps the pre-trained model's conversion, unless the settings name a folder.
+BASE_DIR = "base"
+
+
+def load_pretrained(model_dir: Path, lora: LoRAConfig, seed: int, recipe: dict[str, Any],
+                    device: torch.device | str, base_dir: Path | None = None) -> tuple[PretrainedLM | None, list[str]]:
+    """The pre-trained model with the adapter ``model_dir`` holds (a fresh one when none), or None
+    and why, when there is no base model. The GGUF file is converted on first use. A bad or
+    mismatched adapter is moved aside and a fresh one starts, with a warning."""
+    model_dir = Path(model_dir)
+    try:
+        base = ensure_converted(base_dir or model_dir / BASE_DIR)
+        lm = PretrainedLM.load(base, lora, seed=seed, recipe=recipe, device=device)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        return None, [f"the pre-trained model is unavailable ({e}); answering with the from-scratch generator"]
+    warnings: list[str] = []
+    path = model_dir / ADAPTER_FILE
+    if path.exists():
+        try:
+            lm.load_adapter(path)
+        except (ValueError, OSError) as e:
+            warnings.append(f"{e}; {_move_aside(path)}; the adapter starts fresh")
+    return lm, warnings

@@ -224,7 +224,10 @@ class Llama(nn.Module):
         device = self.wte.weight.device
         if self._rope is None or self._rope[0].size(0) < end or self._rope[0].device != device:
             length = min(self.config.block_size, max(256, 1 << (end - 1).bit_length()))
-            self._rope = rope_tables(self.config, length, device)
+            # Normal tensors even when first built during generation (inference mode): a
+            # training step may use the same tables afterwards.
+            with torch.inference_mode(False):
+                self._rope = rope_tables(self.config, length, device)
         return self._rope
 
     def new_caches(self, batch: int = 1, max_len: int | None = None) -> list[KVCache]:
@@ -233,6 +236,20 @@ class Llama(nn.Module):
         max_len = min(max_len or cfg.block_size, cfg.block_size)
         w = self.norm.weight  # the activations' dtype, which stays float even when the Linears are int8
         return [KVCache(batch, cfg.n_kv_head, max_len, cfg.head_dim, w.device, w.dtype) for _ in range(cfg.n_layer)]
+
+    def hidden(self, idx: torch.Tensor, caches: list[KVCache] | None = None, pos0: int = 0) -> torch.Tensor:
+        """The final normed hidden states (B, T, C) of ``idx`` (B, T): everything but the head."""
+        B, T = idx.shape
+        cos, sin = self.rope_for(pos0 + T)
+        cos, sin = cos[pos0:pos0 + T], sin[pos0:pos0 + T]  # (T, hd)
+        x = self.wte(idx)  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, None if caches is None else caches[i], pos0)
+        return self.norm(x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (..., V) in float32 of hidden states (..., C): the head is the embedding matrix."""
+        return F.linear(h, self.wte.weight.type_as(h)).float()
 
     def forward(
         self,
@@ -245,16 +262,10 @@ class Llama(nn.Module):
         """Logits (B, T, V), or (B, 1, V) with ``last_only``, and the mean cross-entropy against
         ``targets`` (B, T) when given (-100 marks positions without loss). With ``caches``, ``idx``
         holds positions pos0.. and its keys/values are appended to the caches."""
-        B, T = idx.shape
-        cos, sin = self.rope_for(pos0 + T)
-        cos, sin = cos[pos0:pos0 + T], sin[pos0:pos0 + T]  # (T, hd)
-        x = self.wte(idx)  # (B, T, C)
-        for i, block in enumerate(self.blocks):
-            x = block(x, cos, sin, None if caches is None else caches[i], pos0)
-        x = self.norm(x)
+        x = self.hidden(idx, caches, pos0)  # (B, T, C)
         if targets is None and last_only:
             x = x[:, -1:]  # only the next token's logits are needed: skip T-1 rows of the big head
-        logits = F.linear(x, self.wte.weight.type_as(x)).float()  # (B, T, V): the head is the embedding
+        logits = self.head(x)  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-100)
@@ -268,6 +279,7 @@ class Llama(nn.Module):
 class LlamaGeneration:
     token_ids: list[int]  # new tokens, the stop token excluded
     stop: str  # "eos", "length" (max_new_tokens or a full block) or "cancelled"
+    token_probs: list[float]  # p of each chosen token under the model, the stop token included
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None,
@@ -306,27 +318,29 @@ def generate(
                                          device)
     stops = {int(s) for s in stop_ids}
     out: list[int] = []
+    probs: list[float] = []
     was_training = model.training
     model.eval()
     try:
         if budget == 0:
-            return LlamaGeneration(out, "length")
+            return LlamaGeneration(out, "length", probs)
         if cancel is not None and cancel.is_set():
-            return LlamaGeneration(out, "cancelled")
+            return LlamaGeneration(out, "cancelled", probs)
         caches = model.new_caches(1, len(prompt) + budget) if use_cache else None
         idx = torch.tensor([prompt], dtype=torch.long, device=device)  # (1, P)
         logits = model(idx, caches=caches, last_only=True)[0][0, -1]  # (V,); the prefill fills the caches
         while True:
             tok = sample_next(logits, temperature, top_k, rng)
+            probs.append(float(torch.softmax(logits.float(), dim=-1)[tok]))
             if tok in stops:
-                return LlamaGeneration(out, "eos")
+                return LlamaGeneration(out, "eos", probs)
             out.append(tok)
             if on_token is not None:
                 on_token(tok)
             if len(out) == budget:
-                return LlamaGeneration(out, "length")
+                return LlamaGeneration(out, "length", probs)
             if cancel is not None and cancel.is_set():
-                return LlamaGeneration(out, "cancelled")
+                return LlamaGeneration(out, "cancelled", probs)
             if caches is not None:
                 step = torch.tensor([[tok]], dtype=torch.long, device=device)  # (1, 1)
                 logits = model(step, caches=caches, pos0=len(prompt) + len(out) - 1)[0][0, -1]

@@ -56,7 +56,7 @@ class DecisionState:
         return tuple(TIER_PLUGINS[name] for name in self.tier_order)
 
     def ask(self, query: str, norm: str, context: str, context_key: str, *, exclude_self: bool = False,
-            use_router: bool = True) -> Ask:
+            use_router: bool = True, cancel: threading.Event | None = None) -> Ask:
         """What the tiers in the order look at; nothing is computed for a tier that is off."""
         learned_on = "learned" in self.tier_order
         hit = self.index.lookup(norm, context_key, exclude_self=exclude_self) if learned_on else None
@@ -64,7 +64,7 @@ class DecisionState:
         own = self.index.lookup(norm, context_key) if exclude_self and learned_on else None
         template = template_answer(query) if "template" in self.tier_order else None
         return Ask(query, norm, context, context_key, hit, template,
-                   own.entry.id if own is not None and own.exact else None, use_router)
+                   own.entry.id if own is not None and own.exact else None, use_router, cancel)
 
 
 @dataclass
@@ -182,10 +182,13 @@ class LocalAnswerer:
         return self.state.tier_order
 
     def decide(self, query: str, norm_query: str, context: str, context_key: str,
-               *, exclude_self: bool = False, use_router: bool = True) -> LocalDecision:
-        """Try the tiers in order; the first accepted answer wins."""
+               *, exclude_self: bool = False, use_router: bool = True,
+               cancel: threading.Event | None = None) -> LocalDecision:
+        """Try the tiers in order; the first accepted answer wins. ``cancel`` stops a decode between
+        tokens (the question was cancelled): nothing half-generated is served."""
         state = self.state  # one read: the whole decision sees this state
-        ask = state.ask(query, norm_query, context, context_key, exclude_self=exclude_self, use_router=use_router)
+        ask = state.ask(query, norm_query, context, context_key, exclude_self=exclude_self, use_router=use_router,
+                        cancel=cancel)
         decision = run_tiers(state, ask, quick=False)
         assert decision is not None
         return decision

@@ -444,9 +444,10 @@ class Store:
         return [str(r[0]) for r in await self._fetchall(
             "SELECT DISTINCT query FROM training_examples WHERE state = 'trained'")]
 
-    async def trained_example_ids(self) -> list[int]:
-        return [int(r[0]) for r in await self._fetchall(
-            "SELECT id FROM training_examples WHERE state = 'trained' ORDER BY id")]
+    async def trained_example_kinds(self) -> list[tuple[int, str, str]]:
+        """(id, query, origin) of every trained example: what a run's replay is stratified by."""
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in await self._fetchall(
+            "SELECT id, query, origin FROM training_examples WHERE state = 'trained' ORDER BY id")]
 
     async def example_counts(self) -> dict[str, int]:
         counts = {"queued": 0, "trained": 0}

@@ -57,9 +57,11 @@ def make(host: TeachingHost) -> ToolSpec:
                                 "duration_s": round(report.duration_s, 2)})
 
     def summarize(result: ToolResult) -> str:
-        gen = result.data.get("losses", {}).get("generator")
+        losses = result.data.get("losses", {})
+        name = "adapter" if "adapter" in losses else "generator"
+        gen = losses.get(name)
         if gen:
-            return f"generator {gen['old_loss']:.3f}→{gen['new_loss']:.3f} ({gen['improvement_pct']:+.1f}%)"
+            return f"{name} {gen['old_loss']:.3f}→{gen['new_loss']:.3f} ({gen['improvement_pct']:+.1f}%)"
         return str(result.data.get("status", result.text.splitlines()[0] if result.text else ""))
 
     return ToolSpec(

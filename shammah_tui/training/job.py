@@ -35,6 +35,7 @@ from shammah_tui.core.text import normalize_query
 from shammah_tui.core.records import CalibrationPoint, Label, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent
 from shammah_tui.training.held_out import HeldOutAnswer, answer_held_out, as_examples, held_out_items
+from shammah_tui.training.replay import ReplayPool
 from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
 
 #: Evaluations per run, before and after training.
@@ -143,7 +144,7 @@ class TrainingJob:
     trainer: BatchTrainer
     index: LearnedIndex
     new: Sequence[TrainingExample]
-    replay: Sequence[TrainingExample]
+    replay: Sequence[TrainingExample] | ReplayPool
     old_labels: Sequence[Label]
     thresholds: Thresholds
     tier_order: tuple[Tier, ...]
@@ -202,7 +203,7 @@ def _run_job(job: TrainingJob) -> JobResult:
             return JobResult(classifiers)
         report.losses.update(classifiers.losses)
         report.steps += classifiers.steps
-        skill_items = held_out_items()
+        skill_items = held_out_items(per_skill=job.models.lm.recipe.get("held_out_per_skill"))
         # A skill's answer is a few tokens: a short budget keeps this a few seconds.
         skills = answer_held_out(job.models, skill_items, min(job.max_new_tokens, SKILL_ANSWER_TOKENS), job.cancel)
         losses = {name: job.trainer.generator_loss(as_examples([i for i in skill_items if i.skill == name]))

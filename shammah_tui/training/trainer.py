@@ -10,7 +10,10 @@ generator that batch is held-out questions when the caller gives some.
 A run's generator steps follow what it brings: each new example is seen about
 `train_passes` times (`TrainConfig.generator_steps`), under a learning rate that
 warms up over the optimizer's first steps and then falls on a cosine within each run
-(`get_lr`), as in the recipe of docs/skills-study.md.
+(`get_lr`), as in the recipe of docs/skills-study.md. The rest of each batch is replayed earlier
+examples (`training.replay`: by stratum), more of it in a run that brings few new examples next to
+what it can replay (`TrainConfig.replay_share`), so a few hundred forwarded questions do not
+overwrite thousands taught.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
+from shammah_tui.models.answer_model import AnswerModel, Pair
 from shammah_tui.models.bundle import LocalModels
 from shammah_tui.models.classifier import collate_texts
-from shammah_tui.models.generator import IGNORE_INDEX, Generator, encode_example
+from shammah_tui.models.generator import IGNORE_INDEX
 from shammah_tui.core.records import ModelLoss, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent, improvement_pct
+from shammah_tui.training.replay import ReplayPool
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class TrainConfig:
     classifier_learning_rate: float
     replay_fraction: float
     seed: int
+    #: The most of each batch a run replays when its new examples are few next to what it can replay
+    #: (`replay_share`); its steps follow its new examples, so a small run takes more of them.
+    max_replay_fraction: float = 0.75
     #: How many times a run's generator sees each new example, on average (the recipe's 16).
     train_passes: float = 26.0
     #: Bounds on a run's generator steps: a handful of examples still gets a real run, and a
@@ -60,18 +68,32 @@ class TrainConfig:
     #: Examples the generator's loss is measured on before and after a run.
     generator_eval_size: int = 128
 
+    def replay_share(self, n_new: int, n_replay: int) -> float:
+        """The replayed share of each batch of a run with these many new and replayable examples.
+
+        ``replay_fraction`` while the new examples are as many as the replayable ones; as they get
+        fewer, ``1 - n_new / n_replay``, up to ``max_replay_fraction``. A few hundred forwarded
+        questions after thousands taught are a small run: at a quarter replayed, three quarters of
+        every step went to the traffic and the skills' held-out accuracy fell run after run.
+        """
+        if not n_replay:
+            return 0.0
+        if not n_new:
+            return 1.0
+        return max(self.replay_fraction, min(self.max_replay_fraction, 1 - n_new / n_replay))
+
     def batch_split(self, n_new: int, n_replay: int) -> tuple[int, int]:
         """(new, replayed) examples in each generator batch of a run with these many of each."""
         if not n_new:
             return 0, min(self.batch_size, n_replay)
-        replayed = min(int(round(self.batch_size * self.replay_fraction)), n_replay)
+        replayed = min(int(round(self.batch_size * self.replay_share(n_new, n_replay))), n_replay)
         return self.batch_size - replayed, replayed
 
     def generator_steps(self, n_new: int, n_replay: int = 0) -> int:
         """Generator steps of a run with ``n_new`` new and ``n_replay`` replayable examples.
 
         ``ceil(train_passes * n_new / new per batch)``, new per batch being batch_size x
-        (1 - replay_fraction), or all of it when there is nothing to replay; clamped to
+        (1 - replay_share), or all of it when there is nothing to replay; clamped to
         [min_steps_per_run, max_steps_per_run]. A replay-only run counts its replayed examples.
         ``steps_per_run`` > 0 fixes the count instead. 0 when there is nothing to train on.
         """
@@ -108,7 +130,6 @@ class ClassifierExample:
 
 
 StepCallback = Callable[[StepEvent], None]
-Pair = tuple[list[int], list[int]]  # (input ids, target ids) of one encoded example
 
 
 class Cancelled(Exception):
@@ -122,28 +143,46 @@ class BatchTrainer:
         self.models = models
         self.config = config
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._optimized_lm: AnswerModel | None = None
         self.generator_steps_done = 0
         """Optimizer steps the generator has taken with this trainer (the warm-up counts them)."""
 
     def optimizer(self, name: str) -> torch.optim.Optimizer:
         """AdamW per model, built once (the first build imports torch._dynamo: do it early)."""
+        if name == "generator" and name in self._optimizers and self._optimized_lm is not self.models.lm:
+            self.forget_optimizer(name)  # the models answer with another model now (LocalModels.use)
         if name not in self._optimizers:
-            module = getattr(self.models, name)
             if name == "generator":
+                lm = self.models.lm
                 # β2 0.98: the second moment follows a run's changing mix of examples sooner.
-                opt = torch.optim.AdamW(module.parameters(), lr=self.config.learning_rate,
+                opt = torch.optim.AdamW(lm.trainable_parameters(), lr=self.lm_config().learning_rate,
                                         weight_decay=0.01, betas=(0.9, 0.98))
+                self._optimized_lm = lm
             else:
+                module = getattr(self.models, name)
                 opt = torch.optim.AdamW(module.parameters(), lr=self.config.classifier_learning_rate,
                                         weight_decay=0.01)
             self._optimizers[name] = opt
         return self._optimizers[name]
 
+    def forget_optimizer(self, name: str) -> None:
+        """Drop a model's optimizer state (its weights were reset or replaced): the next run builds
+        a fresh one and warms up again."""
+        self._optimizers.pop(name, None)
+        if name == "generator":
+            self.generator_steps_done = 0
+
+    def lm_config(self) -> TrainConfig:
+        """This trainer's config with the answering model's own recipe (an adapter's learning rate
+        and passes) in place of the generator's."""
+        recipe = {k: v for k, v in self.models.lm.recipe.items() if k in {f.name for f in fields(TrainConfig)}}
+        return replace(self.config, **recipe) if recipe else self.config
+
     # ------------------------------------------------------------------ the run
     def run(
         self,
         new: Sequence[TrainingExample],
-        replay: Sequence[TrainingExample],
+        replay: Sequence[TrainingExample] | ReplayPool,
         router_examples: Sequence[ClassifierExample],
         validator_examples: Sequence[ClassifierExample],
         *,
@@ -176,17 +215,18 @@ class BatchTrainer:
 
     # ---------------------------------------------------------------- generator
     def _encode(self, e: TrainingExample) -> Pair:
-        block = self.models.generator.config.block_size
-        return encode_example(self.models.tokenizer, e.query, e.context, e.answer, block_size=block)
+        return self.models.lm.encode_example(e.query, e.context, e.answer)
 
-    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample],
+    def _train_generator(self, new: Sequence[TrainingExample], replay: Sequence[TrainingExample] | ReplayPool,
                          held_out: Sequence[TrainingExample], rng: random.Random, report: RunReport,
                          on_step: StepCallback | None, cancel: threading.Event | None) -> int:
-        """The generator's steps; returns how many examples they processed."""
-        cfg = self.config
-        model = self.models.generator
-        pad, device = self.models.tokenizer.pad_id, model_device(model)
-        pool = list(new) + list(replay)
+        """The answering model's steps; returns how many examples they processed."""
+        cfg = self.lm_config()
+        lm = self.models.lm
+        pad, device = lm.pad_id, lm.device
+        # A plain list replays every example alike; the engine's pool keeps each stratum's share.
+        replayed = replay if isinstance(replay, ReplayPool) else ReplayPool.uniform(replay)
+        pool = list(new) + list(replayed)
         encoded = {e.id: self._encode(e) for e in pool}
         trained = {(e.query, e.context) for e in pool}
         unseen = [e for e in held_out if (e.query, e.context) not in trained]
@@ -210,7 +250,7 @@ class BatchTrainer:
         for step in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            batch = _draw(new, n_new, rng) + _draw(replay, n_replay, rng)
+            batch = _draw(new, n_new, rng) + replayed.draw(n_replay, rng)
             drawn.update(e.id for e in batch)
             chunks = length_chunks([encoded[e.id] for e in batch])
             lr = get_lr(step, steps, cfg.learning_rate, optimizer_step=self.generator_steps_done,
@@ -219,21 +259,21 @@ class BatchTrainer:
                 group["lr"] = lr
             # The lock is held per step, so a query can use the models between steps.
             with self.models.lock:
-                model.train()
+                lm.set_training(True)
                 opt.zero_grad(set_to_none=True)
-                loss = accumulate_gradient(model, chunks, pad, device)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                loss = accumulate_gradient(lm, chunks, pad, device)
+                torch.nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], 1.0)
                 opt.step()
-                model.eval()
+                lm.set_training(False)
             self.generator_steps_done += 1
             seen += len(batch)
             if on_step is not None:  # loss.item() waits for the step: only when someone listens
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                on_step(StepEvent("generator", step + 1, steps, float(loss.item()), rate))
+                on_step(StepEvent(lm.loss_name, step + 1, steps, float(loss.item()), rate))
         report.steps += steps
         report.examples += len(drawn)
         new_loss = self._generator_loss(eval_pairs)
-        report.losses["generator"] = ModelLoss(old, new_loss, improvement_pct(old, new_loss), measured_on)
+        report.losses[lm.loss_name] = ModelLoss(old, new_loss, improvement_pct(old, new_loss), measured_on)
         return seen
 
     def generator_loss(self, examples: Sequence[TrainingExample]) -> float:
@@ -243,15 +283,15 @@ class BatchTrainer:
     @torch.no_grad()
     def _generator_loss(self, pairs: Sequence[Pair], chunk: int = 64) -> float:
         """Mean loss over the answer tokens of ``pairs``, in chunks (each padded to its longest)."""
-        model = self.models.generator
-        pad, device = self.models.tokenizer.pad_id, model_device(model)
+        lm = self.models.lm
+        pad, device = lm.pad_id, lm.device
         total, count = 0.0, 0
         for i in range(0, len(pairs), chunk):
             x, y = _pad_pairs(pairs[i:i + chunk], pad, device)
             n = int((y != IGNORE_INDEX).sum())
             with self.models.lock:
-                model.eval()
-                loss = model.answer_loss(x, y)
+                lm.set_training(False)
+                loss = lm.answer_loss(x, y)
             total += float(loss) * n
             count += n
         return total / count if count else 0.0
@@ -349,7 +389,7 @@ def length_chunks(pairs: Sequence[Pair]) -> list[list[Pair]]:
     return [chunk for chunk in (ordered[:best_split], ordered[best_split:]) if chunk]
 
 
-def accumulate_gradient(model: Generator, chunks: Sequence[Sequence[Pair]], pad: int,
+def accumulate_gradient(model: AnswerModel, chunks: Sequence[Sequence[Pair]], pad: int,
                         device: torch.device | str) -> torch.Tensor:
     """Backward of the batch's mean answer-token loss, chunk by chunk; returns that mean.
 

@@ -88,6 +88,8 @@ COMMANDS: tuple[Command, ...] = (
             help_keys="esc", help="cancel the answer, teaching, or training run"),
     Command("cancel_training", title="Cancel training",
             palette_help="Stop the running training run (models stay unchanged)"),
+    Command("reset_adapter", title="Reset the adapter",
+            palette_help="Forget what the pre-trained model's adapter learned (answer_model smollm2)"),
     Command("analyze", slash="analyze", slash_help="evaluate the local models per category",
             title="Analyze models", palette_help="Evaluate the local models per category (/analyze)"),
     Command("compare", slash="compare", args="<question>",

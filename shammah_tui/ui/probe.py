@@ -58,11 +58,13 @@ def first_frame_seconds(data_dir: Path) -> float:
 async def _lag_while_training(data_dir: Path, interval_s: float) -> dict[str, Any]:
     from shammah_tui.curriculum import sample_items
     from shammah_tui.engine.open import open_engine
-    from shammah_tui.settings import Settings
+    from shammah_tui.settings import load_settings
     from shammah_tui.teachers.offline import OfflineTeacher
     from shammah_tui.ui.app import ShammahApp
 
-    engine = await open_engine(data_dir, Settings(teacher="offline", auto_train=False), OfflineTeacher())
+    # The data dir's own settings (answer_model = "smollm2" measures an adapter's run), offline.
+    settings = load_settings(data_dir).with_overrides({"teacher": "offline", "auto_train": False}, "probe")
+    engine = await open_engine(data_dir, settings, OfflineTeacher())
     await engine.load_models()
     items = sample_items(96, seed=11)
     await engine.teaching.learn_pairs([(i.query, i.answer) for i in items], "bench")

@@ -188,6 +188,7 @@ class FakeEngine:
         self.models_ready = False
         self.closed = False
         self.train_calls: list[str] = []
+        self.adapter_resets = 0
         self.cancelled_training = False
         self.teach_calls: list[str | None] = []
         self.teach_gate: asyncio.Event | None = None
@@ -280,6 +281,10 @@ class FakeEngine:
         if self.train_gate is not None:
             self.train_gate.set()
         return True
+
+    async def reset_adapter(self) -> str:
+        self.adapter_resets += 1
+        return "The adapter is reset."
 
     async def _train(self, trigger: str) -> RunReport:
         self._run_id += 1

@@ -112,6 +112,11 @@ def test_a_run_brings_as_many_steps_as_its_new_examples_need():
     assert cfg.generator_steps(200, 100) == math.ceil(16 * 200 / 16)  # half of each batch is new
     assert cfg.generator_steps(200, 0) == 100  # nothing to replay: the whole batch is new
     assert cfg.generator_steps(100_000, 0) == 2000  # the ceiling
+    # Few new examples next to many trained: up to three quarters replayed, and the new ones still
+    # get their passes, in more steps.
+    assert cfg.batch_split(100, 10_000) == (8, 24)
+    assert cfg.generator_steps(100, 10_000) == math.ceil(16 * 100 / 8)
+    assert cfg.batch_split(600, 1_000) == (16, 16)  # never under replay_fraction
     fixed = TrainConfig(batch_size=32, learning_rate=2e-3, classifier_learning_rate=3e-3, replay_fraction=0.5,
                         seed=0, steps_per_run=40)
     assert fixed.generator_steps(5000, 0) == 40

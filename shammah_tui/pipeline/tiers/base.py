@@ -8,6 +8,7 @@ that cannot decide without the models says so with `NEEDS_MODELS`, and the threa
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -45,6 +46,8 @@ class Ask:
     own_id: int | None
     """The query's own stored answer, left out when it is asked as if new."""
     use_router: bool = True
+    cancel: threading.Event | None = None
+    """Set when the question is cancelled: a decode stops at the next token."""
 
 
 class TierPlugin(Protocol):

@@ -37,7 +37,10 @@ class NeuralTier:
             if decision.router_p < th.router:
                 decision.note = "router: forward"
                 return False
-        neural = models.answer(ask.query, ask.context, max_new_tokens=state.max_new_tokens)
+        neural = models.answer(ask.query, ask.context, max_new_tokens=state.max_new_tokens, cancel=ask.cancel)
+        if ask.cancel is not None and ask.cancel.is_set():
+            decision.note = "cancelled"
+            return False
         decision.neural_answer, decision.neural_confidence = neural.text, neural.confidence
         if not neural.text.strip():
             return False

@@ -542,6 +542,13 @@ class MainScreen(Screen[None]):
         if self.session.cancel_training():
             self.conversation.add_notice("information", CANCELLING_RUN)
 
+    @work(group="reset-adapter", exclusive=True)
+    async def action_reset_adapter(self) -> None:
+        """Forget what the adapter learned (the engine says what became of it)."""
+        if self._need_engine():
+            assert self.session.engine is not None
+            self.conversation.add_notice("information", await self.session.engine.reset_adapter())
+
     def action_teach(self) -> None:
         """Start teaching (no topic)."""
         self.start_teaching(None)

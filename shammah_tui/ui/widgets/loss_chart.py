@@ -64,7 +64,7 @@ class LossChart(ThreadedPlot):
                 continue
             longest = max(longest, len(values))
             xs, ys = downsample(values, limit)
-            side = "left" if model == "generator" else "right"
+            side = "left" if model in ("generator", "adapter") else "right"
             plt.plot(xs, ys, color=MODEL_RGB[model], marker="braille", yside=side)
         plt.xticks(_int_ticks(longest))
 

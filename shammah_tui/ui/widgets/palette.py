@@ -16,6 +16,7 @@ SOURCE_RGB: dict[str, tuple[int, int, int]] = {name: rgb(info.colour) for name, 
 #: Per local model, for the loss curves.
 MODEL_RGB: dict[str, tuple[int, int, int]] = {
     "generator": (152, 195, 121),  # #98c379
+    "adapter": (198, 120, 221),    # #c678dd
     "router": (86, 182, 194),      # #56b6c2
     "validator": (209, 154, 102),  # #d19a66
 }

@@ -36,6 +36,8 @@ class RunTable(Static):
         ]
         for model in MODELS:
             loss = losses.get(model)
+            if loss is None and model == ("generator" if "adapter" in losses else "adapter"):
+                continue  # one answering model at a time: no empty row for the other one
             label = (model.ljust(WIDTHS[0]), f"bold {hex_colour(MODEL_RGB[model])}")
             if loss is None:
                 lines.append(Content.assemble(label, " ", "—".rjust(WIDTHS[1]), " ", "—".rjust(WIDTHS[2]), " ",
@@ -46,9 +48,10 @@ class RunTable(Static):
             lines.append(Content.assemble(
                 label, " ", format_loss(loss.old_loss).rjust(WIDTHS[1]), " ",
                 format_loss(loss.new_loss).rjust(WIDTHS[2]), " ", (f"{pct:+.1f}%".rjust(WIDTHS[3]), pct_style)))
-        generator = losses.get("generator")
-        if generator is not None:
-            lines.append(Content.styled(f"generator loss measured on {generator.measured_on}", "$text-muted"))
+        for name in ("generator", "adapter"):
+            answering = losses.get(name)
+            if answering is not None:
+                lines.append(Content.styled(f"{name} loss measured on {answering.measured_on}", "$text-muted"))
         if skills:
             lines.append(Content.assemble(("skill".ljust(WIDTHS[0]), head), " ",
                                           ("held-out accuracy, run by run".ljust(sum(WIDTHS[1:]) + 2), head)))
