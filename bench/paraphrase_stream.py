@@ -650,7 +650,8 @@ def candidates(store: _Store, query: str, vector: np.ndarray, top_k: int) -> tup
     top = top[np.argsort(-cos[top])]
     feats = []
     for j in top:
-        others = [cos[t] for t in top if t != j]
+        # As the app does: a neighbour holding the same answer (here: the same key) is no rival.
+        others = [cos[t] for t in top if t != j and store.keys[t] != store.keys[j]]
         feats.append(pair_features(query, store.texts[j], float(cos[j]), other_cosine=max(others) if others else None))
     return [int(j) for j in top], np.array(feats)
 
