@@ -3,8 +3,9 @@ and measure them on pairs never fitted on.
 
 Data, read in place from ../shared/data (never copied into the repo):
 
-- fitted on: ``qqp_train.csv`` (18,286 Quora pairs) and ``paws_qqp.csv`` (11,899 PAWS-QQP pairs,
-  word-swapped hard negatives and positives), played together as paraphrase streams;
+- fitted on: ``qqp_train.csv`` (18,286 Quora pairs), played as paraphrase streams together with
+  ``paws_qqp.csv`` (11,899 PAWS-QQP pairs, word-swapped hard negatives and positives), whose
+  queries' candidates are not fitted on but checked (``paws_check``: see ``main``);
 - measured on: ``qqp_dev.csv`` (3,000 pairs, no question in common with the fit files), the very
   stream bench/learning_streams.py plays through the app.
 
@@ -18,15 +19,16 @@ Models, each kept only if it beats the simpler one on the held-out stream (``--c
 them all, with the frozen cosine, as AUC / recall at precision ≥ 0.98 over candidates and the
 best duplicate-partner recall of a fixed threshold on the stream in hindsight):
 
-- ``lr``: logistic regression on the standardized `pair_features` plus their cos-gated copies,
-  ``number_mismatch`` a veto (p = 0), L2 chosen by 2-fold cross-validation over fit pairs;
-- ``mlp``: one hidden layer over the same inputs;
+- ``lr``: logistic regression on the standardized `pair_features`,
+  number, name and word-order vetoes (p = 0), L2 chosen by 2-fold cross-validation over fit pairs;
+- ``mlp``: one hidden layer over the same inputs (``--model auto`` ships it where it wins; it
+  is not shipped: see ``main``);
 - ``head``: a logistic head over the encoder's two vectors (|u−v|, u⊙v), stacked under the LR.
 
 Calibration of the shipped p is checked on the held-out candidates (reliability by bins; the
 recalibration σ(a + b·logit p) that `calibration.served_error_threshold` starts from).
 
-    python bench/train_acceptance.py [--cache DIR] [--out PATH] [--compare]
+    python bench/train_acceptance.py [--cache DIR] [--out PATH] [--model lr|auto] [--compare]
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ EVAL_SEED = 0
 CHUNK = 3000
 TOP_K = 3
 L2_GRID = (1.0, 10.0, 100.0)
-GATE = (0.8, 0.2)
+#: No cos-gated copies of the features: on held-out Quora candidates they gained little (hindsight
+#: recall 0.302 against 0.288) and halved the margin between a reworded math problem and the new
+#: problems nearest to it.
+GATE = None
 VETO = ("number_mismatch", "name_swap", "word_swap")
 #: What the held-out calibration check is worth online, in labels; and the labels the online
 #: threshold waits for before it may open (30 without a checked prior).
@@ -269,6 +274,15 @@ def choose_l2(F: np.ndarray, y: np.ndarray, pair: np.ndarray) -> tuple[float, di
     return best, {str(k): {"recall_at_p98": round(v[0], 4), "auc": round(v[1], 4)} for k, v in scores.items()}
 
 
+def paws_check(paws: Candidates, p: np.ndarray, hindsight: dict) -> dict:
+    """The shipped p on the PAWS queries' candidates (never fitted on): AUC, and what the
+    Quora stream's hindsight threshold would serve of them, with how many of those are wrong."""
+    served = p >= hindsight["threshold"]
+    return dict(metrics(p, paws.y), at_quora_threshold=hindsight["threshold"], served=int(served.sum()),
+                served_wrong=int((served & (paws.y == 0)).sum()),
+                vetoed_negatives=round(float((p[paws.y == 0] == 0).mean()), 4))
+
+
 def subset(c: Candidates, keep: np.ndarray) -> Candidates:
     """The candidates of the queries whose rows ``keep`` marks (whole queries: keep is by pair)."""
     groups = np.unique(c.group[keep])
@@ -330,6 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache", default="/tmp/acceptance/emb_cache")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--compare", action="store_true", help="also the MLP and the embedding head (torch)")
+    # The LR ships. Fitted on Quora and PAWS alike, the MLP the CV preferred reached a little more
+    # on Quora in hindsight (0.281 against the LR's 0.259) but learned the fit data's quirks, not
+    # paraphrase: it scored a question below its own light rewording, and reworded math problems
+    # at a median p of 0.57 against the LR's 0.71.
+    ap.add_argument("--model", choices=("lr", "auto"), default="lr",
+                    help="lr: the logistic regression (shipped); auto: the MLP where the CV and the "
+                         "held-out stream prefer it")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -352,6 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         examples.write_bytes(pickle.dumps((fit, ev)))
     print(f"fit candidates {len(fit.y)} ({int(fit.y.sum())} positive), held-out {len(ev.y)} "
           f"({int(ev.y.sum())} positive), {time.perf_counter() - started:.0f} s", flush=True)
+    # The PAWS pairs play in the fit streams (they crowd the store as there) but their queries'
+    # candidates are a held-out check, not fitted on: fitted on, they pull p down on every
+    # near-identical pair (42% of their non-vetoed ones are positive, Quora's 82%) and lose on
+    # both held-out measures (Quora in hindsight 0.259 against 0.267; reworded math problems at a
+    # median p of 0.71 against 0.86). What they teach, word and name swaps, the vetoes say.
+    from_paws = np.array([origin[int(i)] == "paws_qqp.csv" for i in fit.pair])
+    fit, paws = subset(fit, ~from_paws), subset(fit, from_paws)
     l2, cv = choose_l2(fit.F, fit.y, fit.pair)
     digest = hashlib.sha256("\n".join(f"{a}\t{b}\t{int(d)}" for a, b, d in rows).encode()).hexdigest()[:16]
     n_paws = origin.count("paws_qqp.csv")
@@ -362,8 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fit_pairs_sha256": digest,
         "examples": f"top-{TOP_K} cosine candidates of every non-exact query of paraphrase streams over the fit "
                     f"pairs (shuffled by numpy.random.default_rng({FIT_SEED}) into streams of {CHUNK} pairs, "
-                    f"stream seeds {FIT_SEED}..), label = same answer key; {len(fit.y)} examples, "
-                    f"{int(fit.y.sum())} positive",
+                    f"stream seeds {FIT_SEED}..), label = same answer key; fitted on the {len(fit.y)} candidates "
+                    f"of Quora queries ({int(fit.y.sum())} positive); the {len(paws.y)} of PAWS queries are "
+                    "a held-out check (paws_check)",
         "eval": "qqp_dev.csv, all 3,000 pairs (never fitted on): the stream of bench/learning_streams.py",
         "fit_half": "none",
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (unit vectors)",
@@ -371,10 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cv": cv,
         "reproduce": "python bench/train_acceptance.py",
     }
-    best, arch, cv_models = choose_model(fit, l2)
+    best, arch, cv_models = choose_model(fit, l2) if args.model == "auto" else ("lr", None, {})
     lr = fit_lr(fit.F, fit.y, l2)
     p_lr = lr.p_many(ev.F)
-    inputs = f"standardized features + cos-gated copies (gate {list(GATE)}), veto {list(VETO)}"
+    gated = f" + cos-gated copies (gate {list(GATE)})" if GATE else ""
+    inputs = f"standardized features{gated}, veto {list(VETO)}"
     provenance["model"] = f"logistic regression on {inputs}, L2 {l2} chosen by 2-fold CV over fit pairs"
     model = lr
     if arch is not None:
@@ -404,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs=pair_metrics(dev, vectors, {"cosine": None, "shipped": model, "lr": lr}),
         on=f"candidates of the qqp_dev.csv stream (seed {EVAL_SEED}), never fitted on; hindsight_stream = best "
            "duplicate-partner recall of a fixed threshold at served precision >= 0.98 and near-miss <= 2%")
+    provenance["paws_check"] = paws_check(paws, model.p_many(paws.F), provenance["heldout_metric"]["hindsight_stream"])
     provenance["heldout_calibration"] = reliability(p_ev, ev.y)
     model.provenance = provenance
     model.save(args.out)
@@ -411,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("train   ", provenance["train_metric"])
     print("held-out", provenance["heldout_metric"])
     print("calibration", provenance["heldout_calibration"])
+    print("paws", provenance["paws_check"])
     if args.compare:
         compare(fit, ev, model, vectors)
     print(f"{time.perf_counter() - started:.1f} s")

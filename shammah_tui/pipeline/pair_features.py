@@ -15,8 +15,9 @@ The features (`FEATURE_NAMES`, in order; version `FEATURE_VERSION`):
 ============================  ===============================================================
 ``cos``                       encoder cosine of the two queries
 ``margin``                    ``cos`` minus the best cosine of any *other* stored candidate
-                              of the new query (0 when there is none): an ambiguous query
-                              has two close neighbours
+                              of the new query that holds another answer (0 when there is
+                              none): an ambiguous query has two close neighbours that answer
+                              differently; two stored wordings of one question do not make it so
 ``lexical``                   `query_similarity` (the learned store's precision-first score)
 ``jaccard_content``           Jaccard of content words (stop words dropped, light stemming)
 ``jaccard_tokens``            Jaccard of all word tokens
@@ -43,9 +44,13 @@ The features (`FEATURE_NAMES`, in order; version `FEATURE_VERSION`):
 ``name_swap``                 1 when each query names something the other never mentions
                               ("… in Marshall County" / "… in Washington County"): another thing
                               asked about, however close the rest
-``length_ratio``              shorter ÷ longer, in words
-``log_length``                log(1 + words of the longer query)
 ============================  ===============================================================
+
+Lengths are not features, on purpose: fitted on Quora and PAWS-QQP, a length feature learns that
+long, nearly identical pairs are PAWS's word-swapped negatives, a property of how that set was
+made, and then refuses every lightly reworded long question (a math word problem asked again
+with "shop" for "store": p 0.16 where the same model without lengths gives 0.64;
+bench/train_acceptance.py).
 
 The encoder's own interaction vectors (``|u−v|``, ``u⊙v``) were measured and are not
 part of the shipped feature set (see bench/train_acceptance.py): a head over them fitted on
@@ -63,7 +68,6 @@ calibration labels) than it gained.
 from __future__ import annotations
 
 import json
-import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -95,8 +99,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "order_discordance",
     "word_swap",
     "name_swap",
-    "length_ratio",
-    "log_length",
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -263,7 +265,7 @@ def pair_features(query: str, stored: str, cosine: float, *, other_cosine: float
 
     ``query`` is the new query, ``stored`` the stored question, ``cosine`` their
     encoder cosine, ``other_cosine`` the best cosine of any other stored candidate of
-    the same new query (None when there is none). Symmetric in the two texts except
+    the same new query that holds another answer (None when there is none). Symmetric in the two texts except
     for ``margin``.
     """
     a, b = _parse(query), _parse(stored)
@@ -274,7 +276,6 @@ def pair_features(query: str, stored: str, cosine: float, *, other_cosine: float
     negations_a, negations_b = tokens_a & NEGATIONS, tokens_b & NEGATIONS
     names_a = {e for e in a.entities if e not in tokens_b}
     names_b = {e for e in b.entities if e not in tokens_a}
-    len_a, len_b = max(len(a.tokens), 1), max(len(b.tokens), 1)
     return np.array([
         float(cosine),
         float(cosine) - (float(other_cosine) if other_cosine is not None else 0.0),
@@ -293,8 +294,6 @@ def pair_features(query: str, stored: str, cosine: float, *, other_cosine: float
         _order_discordance(a.content, b.content),
         float(a.tokens != b.tokens and sorted(a.tokens) == sorted(b.tokens)),
         float(bool(names_a) and bool(names_b)),
-        min(len_a, len_b) / max(len_a, len_b),
-        math.log1p(max(len_a, len_b)),
     ], dtype=np.float64)
 
 
