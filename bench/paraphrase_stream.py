@@ -173,15 +173,18 @@ def _interleave(firsts: list[StreamItem], partners: list[StreamItem | None], rng
 
 
 def build_qqp_stream(csv_path: str | Path = QQP_CSV, seed: int = 0, pairs: Sequence[int] | None = None,
-                     repeat_share: float = 0.15, gap: tuple[int, int] = (20, 200)) -> list[StreamItem]:
+                     repeat_share: float = 0.15, gap: tuple[int, int] = (20, 200), *,
+                     rows: Sequence[tuple[str, str, bool]] | None = None,
+                     keys: dict[str, str] | None = None) -> list[StreamItem]:
     """The paraphrase stream over the given pair indices (all pairs when None).
 
     Each pair's question1 ("first"), then 20–200 queries later its question2
     ("duplicate_partner" or "near_miss_partner"), and exact repeats of earlier queries making
     up ``repeat_share`` of the stream. Pair order is a seeded shuffle. Keys: `qqp_keys`.
+    ``rows`` (and their ``keys``) replace the file when given: several files played as one.
     """
-    rows = load_qqp(csv_path)
-    keys = qqp_keys(rows)
+    rows = load_qqp(csv_path) if rows is None else rows
+    keys = qqp_keys(rows) if keys is None else keys
     rng = random.Random(seed)
     order = list(range(len(rows))) if pairs is None else [int(p) for p in pairs]
     rng.shuffle(order)
@@ -647,7 +650,8 @@ def candidates(store: _Store, query: str, vector: np.ndarray, top_k: int) -> tup
     top = top[np.argsort(-cos[top])]
     feats = []
     for j in top:
-        others = [cos[t] for t in top if t != j]
+        # As the app does: a neighbour holding the same answer (here: the same key) is no rival.
+        others = [cos[t] for t in top if t != j and store.keys[t] != store.keys[j]]
         feats.append(pair_features(query, store.texts[j], float(cos[j]), other_cosine=max(others) if others else None))
     return [int(j) for j in top], np.array(feats)
 
@@ -966,6 +970,16 @@ def hindsight_cosine(items, vectors, judge=None, facts=None, grid=None, min_prec
     return best
 
 
+def eval_pairs(model: AcceptanceModel, n_pairs: int) -> np.ndarray:
+    """The qqp_dev.csv pairs a model was never fitted on: all of them when its provenance says it
+    was fitted on other files (``fit_half`` "none"), else the half of the seeded split it left out."""
+    prov = model.provenance
+    if prov.get("fit_half") == "none":
+        return np.arange(n_pairs)
+    fit_half, eval_half = split_pairs(n_pairs, prov.get("split_seed", 0))
+    return eval_half if prov.get("fit_half", "first") == "first" else fit_half
+
+
 def qqp_policies(model: AcceptanceModel, seed: int = 0) -> list[Policy]:
     """The acceptance-model rows of the paraphrase table (the baselines are added by `run_qqp`)."""
     return [
@@ -1053,7 +1067,7 @@ def _opened(s: dict) -> str:
 
 
 def print_tables(qqp_rows: list[dict], math_rows: list[dict], n_qqp: int, n_math: int, seed: int) -> None:
-    print(f"Paraphrase stream (seed {seed}): {n_qqp} queries over the 1,500 held-out pairs of qqp_dev.csv")
+    print(f"Paraphrase stream (seed {seed}): {n_qqp} queries over the held-out pairs of qqp_dev.csv")
     print("| policy | precision (all served) | duplicate-partner recall | near-miss served | served | wrong "
           "| semantic-tier precision | threshold opened |")
     print("|---|---|---|---|---|---|---|---|")
@@ -1088,11 +1102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         pass
     model = AcceptanceModel.load(args.weights)
-    prov = model.provenance
-    fit_half, eval_half = split_pairs(len(load_qqp(args.qqp)), prov.get("split_seed", 0))
-    eval_pairs = eval_half if prov.get("fit_half", "first") == "first" else fit_half
     cache = EmbeddingCache(args.cache)
-    qqp_items, qqp_rows = run_qqp(args.qqp, model, cache, seed=args.seed, pairs=eval_pairs)
+    qqp_items, qqp_rows = run_qqp(args.qqp, model, cache, seed=args.seed,
+                                  pairs=eval_pairs(model, len(load_qqp(args.qqp))))
     qqp_vectors = cache([it.query for it in qqp_items])
     math_rows = run_gsm8k(args.gsm8k, model, cache, seed=args.seed, qqp_items=qqp_items, qqp_vectors=qqp_vectors)
     if args.json:

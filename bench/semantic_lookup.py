@@ -6,6 +6,9 @@ Encoder (real all-MiniLM-L6-v2 weights, found as the app finds them: --encoder, 
 Hugging Face cache): SentenceEncoder.load time, single-query embed p50/p95, batch-of-64
 throughput, peak RSS after loading. Skipped with a message when the weights are absent.
 
+Lookup + acceptance (`SemanticStore.best`: search, pair features of the top-3 and the shipped
+acceptance model) at the same sizes; with the encoder, ``lookup_acceptance_*`` adds one embed.
+
 Index (random unit vectors, 384-d, k=5): search p50/p95 at 10,000 and 100,000 stored vectors
 with 80% of the rows in the context "" and the rest in many small contexts (1-20 rows), as a
 store where most questions start a conversation. Searches in "" are the worst case and are
@@ -31,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shammah_tui.pipeline.vectors import VectorIndex  # noqa: E402  (numpy only: no torch yet)
 
-TARGETS = {"index_10k_p50_ms": 5.0, "index_100k_p50_ms": 20.0, "rss_after_load_mb": 800.0}
+TARGETS = {"index_10k_p50_ms": 5.0, "index_100k_p50_ms": 20.0, "rss_after_load_mb": 800.0,
+           "semantic_best_10k_p50_ms": 5.0, "semantic_best_100k_p50_ms": 20.0}
 DIM = 384
 QUERIES = [
     "How do I convert 5 km to miles?", "what's the capital of France", "and in French?",
@@ -159,6 +163,47 @@ def bench_index(n: int, compare: bool, rng: np.random.Generator) -> dict[str, An
     return out
 
 
+def bench_semantic(n: int, rng: np.random.Generator) -> dict[str, Any]:
+    """`SemanticStore.best` over n stored questions: the index search, the pair features of the
+    top-3 candidates and the shipped acceptance model, as the learned tier runs them per query.
+    Stored questions are 6-16 words drawn from QUERIES' vocabulary; each query vector lies near a
+    stored one (cosine ≈ 0.9), so the candidates are real neighbours."""
+    from shammah_tui.core.records import LearnedAnswer
+    from shammah_tui.core.text import normalize_query
+    from shammah_tui.pipeline.pair_features import AcceptanceModel
+    from shammah_tui.pipeline.semantic import SemanticStore
+
+    words = sorted({w.strip("?.!,'\"();") for q in QUERIES for w in q.split()} - {""})
+    texts = [" ".join(rng.choice(words, int(rng.integers(6, 17)))).capitalize() + "?" for _ in range(n)]
+    keys = context_keys(n, rng)
+    vectors = unit_rows(rng, n)
+
+    class Fixed:
+        name, dim, fingerprint = "random", DIM, "random"
+
+        def embed(self, batch: Any, batch_size: int = 32) -> np.ndarray:
+            raise NotImplementedError  # the bench hands vectors in
+
+    store = SemanticStore(AcceptanceModel.load())
+    entries = [LearnedAnswer(i, normalize_query(t), k, t, "an answer", "forward") for i, (t, k) in
+               enumerate(zip(texts, keys))]
+    store.attach(Fixed(), zip(entries, vectors))
+    picks = [int(i) for i in rng.choice(np.flatnonzero(np.array(keys) == ""), 64)]
+    noisy = vectors[picks] + 0.03 * rng.standard_normal((64, DIM)).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    asked = [texts[i].replace("?", " please?") for i in picks]
+    it = iter(range(10**9))
+
+    def one() -> None:
+        j = next(it) % 64
+        store.best(asked[j], noisy[j], "")
+
+    times = timed(one, repeats=200)
+    tag = f"{n // 1000}k"
+    return {f"semantic_best_{tag}_p50_ms": percentile(times, 0.5),
+            f"semantic_best_{tag}_p95_ms": percentile(times, 0.95)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -174,8 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     for n in (10_000, 100_000):
         results.update(bench_index(n, args.compare, rng))
+        results.update(bench_semantic(n, rng))
     if "embed_p50_ms" in results:
         results["lookup_10k_p50_ms"] = results["embed_p50_ms"] + results["index_10k_p50_ms"]
+        for tag in ("10k", "100k"):
+            # what a query costs the learned tier: its embedding, then search + features + acceptance
+            results[f"lookup_acceptance_{tag}_p50_ms"] = (results["embed_p50_ms"]
+                                                           + results[f"semantic_best_{tag}_p50_ms"])
     results["peak_rss_mb"] = proc_status_mb("VmHWM")
 
     if args.json:

@@ -268,7 +268,8 @@ class TrainingCoordinator:
         window = list(self.learned_window)
         reached = [p for p in window if p >= 0]
         result = served_error_threshold(scores, [bool(label.label) for label in self.pair_labels], reached,
-                                        self.settings.error_bound, exact_served=len(window) - len(reached))
+                                        self.settings.error_bound, exact_served=len(window) - len(reached),
+                                        **semantic.acceptance.calibration_prior)
         self.local.update_thresholds(acceptance=result.threshold,
                                      acceptance_error=result.estimated_error if result.accepted else None)
         await self.save_thresholds()

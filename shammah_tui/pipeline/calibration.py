@@ -54,14 +54,19 @@ def calibrate(scores: Sequence[float], correct: Sequence[bool], bound: float) ->
 
 def served_error_threshold(p_labelled: Sequence[float], agreed: Sequence[bool], p_reached: Sequence[float],
                            bound: float, *, exact_served: int = 0, quantile: float = 0.9, floor: float = 0.3,
-                           min_labels: int = 30, draws: int = 100, seed: int = 0) -> Calibration:
+                           min_labels: int = 30, draws: int = 100, seed: int = 0,
+                           prior: tuple[float, float] = (0.0, 1.0), prior_strength: float = 1.0) -> Calibration:
     """The lowest threshold on p whose served answers' estimated error stays under `bound`.
 
     For the semantic store, where a plain count of labelled answers above a threshold is too
     thin (its labels come mostly from queries it did not serve):
 
-    1. Recalibrate: P(right | p) = σ(a + b·logit p), fitted on the labels with p ≥ `floor` (prior
-       a ~ N(0, 1), b ~ N(1, 1): "the model is calibrated" until labels say otherwise). Labels
+    1. Recalibrate: P(right | p) = σ(a + b·logit p), fitted on the labels with p ≥ `floor`, with
+       the prior (a, b) ~ N(`prior`, 1/`prior_strength`): by default (0, 1) at strength 1, "the
+       model is calibrated" until labels say otherwise; a model whose calibration was checked on
+       held-out pairs passes what that check found, and a stronger prior with fewer `min_labels`
+       (`AcceptanceModel.calibration_prior`), so the bound opens on the first few labels when
+       they agree with the check and closes when the user's traffic says otherwise. Labels
        are drawn by p alone (a forward when p < τ, a spot check when served), so P(right | p)
        needs no weighting.
     2. The error of a threshold τ is the mean of 1 − P(right | p) over every query that reached
@@ -83,13 +88,13 @@ def served_error_threshold(p_labelled: Sequence[float], agreed: Sequence[bool], 
     if keep.sum() < min_labels or len(reached) == 0:
         return closed
     z = _logit(p_lab[keep])
-    b, a = map_logistic(z[:, None], y[keep], np.array([1.0, 0.0]), 1.0, 50)
+    b, a = map_logistic(z[:, None], y[keep], np.array([prior[1], prior[0]]), prior_strength, 50)
     if b <= 0:
         return closed
     design = np.stack([np.ones_like(z), z], axis=1)  # (n, 2): bias, slope
     theta = np.array([a, b])
     q = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -40, 40)))
-    hessian = (design * (q * (1 - q))[:, None]).T @ design + np.eye(2)
+    hessian = (design * (q * (1 - q))[:, None]).T @ design + prior_strength * np.eye(2)
     chol = np.linalg.cholesky(np.linalg.inv(hessian))
     samples = theta + np.random.default_rng(seed).standard_normal((draws, 2)) @ chol.T  # (draws, 2)
     zr = _logit(reached)

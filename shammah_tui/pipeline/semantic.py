@@ -19,6 +19,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
+from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.pipeline.pair_features import AcceptanceModel, pair_features
 from shammah_tui.pipeline.vectors import VectorIndex
 from shammah_tui.core.records import LearnedAnswer
@@ -110,10 +111,12 @@ class SemanticStore:
             hits = [(self._entries[cast(int, i)], cos) for i, cos in found if i != exclude_id][: self.candidates]
         if not hits:
             return None
-        cosines = [cos for _, cos in hits]
         rows = []
         for i, (entry, cos) in enumerate(hits):
-            others = cosines[:i] + cosines[i + 1:]
+            # Only a neighbour that answers otherwise makes the query ambiguous: two stored
+            # wordings of one question, answered alike, are one candidate seen twice.
+            others = [c for j, (other, c) in enumerate(hits)
+                      if j != i and not agreement(other.answer, entry.answer).agrees]
             rows.append(pair_features(query, entry.query, cos, other_cosine=max(others) if others else None))
         features = np.stack(rows)
         ps = self.acceptance.p_many(features)

@@ -41,7 +41,6 @@ def test_identical_queries():
     for name in ("unmatched_frac", "unmatched_max", "number_mismatch", "negation_mismatch", "polarity_mismatch",
                  "entity_mismatch", "wh_mismatch", "order_discordance"):
         assert f[name] == 0.0, name
-    assert f["length_ratio"] == 1.0
 
 
 def test_number_mismatch():
@@ -86,11 +85,10 @@ def test_entities_question_words_and_order():
     assert swapped["jaccard_content"] == 1.0  # the same words: only the order tells them apart
 
 
-def test_margin_and_lengths():
+def test_margin_and_unmatched_words():
     assert feat("a b c", "a b c", 0.9)["margin"] == pytest.approx(0.9)
     assert feat("a b c", "a b c", 0.9, other=0.85)["margin"] == pytest.approx(0.05)
     f = feat("Why am I sleepy?", "Why am I so sleepy lately and how can I be less sleepy?")
-    assert 0 < f["length_ratio"] < 0.5
     assert f["unmatched_max"] >= 2
 
 
@@ -184,7 +182,8 @@ def test_shipped_weights_load_and_rank_sensibly():
     m = AcceptanceModel.load(DEFAULT_WEIGHTS)
     prov = m.provenance
     assert prov["feature_version"] == FEATURE_VERSION
-    assert {"split_seed", "fit_half", "train_metric", "heldout_metric"} <= set(prov)
+    assert {"data", "fit_half", "train_metric", "heldout_metric", "heldout_calibration"} <= set(prov)
+    assert "qqp_train.csv" in prov["data"] and "paws_qqp.csv" in prov["data"]
     assert DEFAULT_WEIGHTS.stat().st_size < 300_000
     same = pair_features("What will artificial intelligence be like in the future?",
                          "What is the future of artificial intelligence?", 0.93, other_cosine=0.6)
@@ -193,6 +192,85 @@ def test_shipped_weights_load_and_rank_sensibly():
     names = pair_features("Which rehab center in Marshall County AL is good?",
                           "Which rehab center in Washington County AL is good?", 0.97, other_cosine=0.7)
     numbers = pair_features("How good is rank 44 in EY?", "How good is rank 43 in EY?", 0.95)
-    assert m.p(same) > 0.5 > m.p(other)
+    # p is fitted where 4% of candidates are right (the held-out check finds it under-confident
+    # where half the pairs are duplicates): a paraphrase scores far above a pair on a shared word
+    assert m.p(same) > 0.3 and m.p(other) < 0.05
     assert m.p(names) < m.p(same)
     assert m.p(numbers) == 0.0
+
+
+# ---------------------------------------------------------------------------- never served
+
+# High-cosine pairs that ask something else: the same words in another order (PAWS-QQP style), a
+# question with one number changed, one with one name changed. The encoder puts each pair close
+# together (the cosines here are what all-MiniLM-L6-v2 gives such pairs, 0.93–0.99).
+WORD_SWAPS = [
+    ("Will a message still say blocked if you were delivered on an iPhone?",
+     "Will a message still say delivered if you were blocked on an iPhone?"),
+    ("Can data science graduates apply for psychology?", "Can psychology graduates apply for data science?"),
+    ("Is it cheaper to fly from Texas to California?", "Is it cheaper to fly from California to Texas?"),
+    ("Why do dogs chase cats?", "Why do cats chase dogs?"),
+]
+NUMBER_CHANGES = [
+    ("How good is rank 44 in EY?", "How good is rank 43 in EY?"),
+    ("What is the best laptop under 500 dollars?", "What is the best laptop under 800 dollars?"),
+    ("Which phones were released in 2016?", "Which phones were released in 2017?"),
+]
+NAME_CHANGES = [
+    ("Which rehab center in Marshall County AL is good?", "Which rehab center in Washington County AL is good?"),
+    ("What is the best time to visit Paris?", "What is the best time to visit Rome?"),
+    ("How do I get a job at Google?", "How do I get a job at Microsoft?"),
+]
+PARAPHRASES = [
+    ("How do I delete WhatsApp chats permanently?", "How can I permanently delete my WhatsApp chats?"),
+    ("What will artificial intelligence be like in the future?", "What is the future of artificial intelligence?"),
+    ("How can I improve my English speaking skills?", "What are some ways to improve my English speaking?"),
+]
+
+
+@pytest.mark.parametrize("a,b", WORD_SWAPS + NUMBER_CHANGES + NAME_CHANGES)
+def test_the_shipped_model_never_serves_a_swap_or_another_number_or_name(a, b):
+    m = AcceptanceModel.load(DEFAULT_WEIGHTS)
+    for cos in (0.93, 0.97, 0.995):
+        # p = 0: no threshold calibration can reach (it never goes below p > 0) serves it
+        assert m.p(pair_features(a, b, cos, other_cosine=0.6)) == 0.0, (a, b, cos)
+        assert m.p(pair_features(b, a, cos, other_cosine=0.6)) == 0.0, (b, a, cos)
+
+
+@pytest.mark.parametrize("a,b", PARAPHRASES)
+def test_the_guard_leaves_paraphrases_open(a, b):
+    m = AcceptanceModel.load(DEFAULT_WEIGHTS)
+    f = feat(a, b, 0.95)
+    assert f["word_swap"] == f["name_swap"] == f["number_mismatch"] == 0.0
+    assert m.p(pair_features(a, b, 0.95, other_cosine=0.6)) > 0.3
+
+
+def test_swap_features():
+    assert all(feat(a, b)["word_swap"] == 1.0 for a, b in WORD_SWAPS)
+    assert all(feat(a, b)["name_swap"] == 1.0 for a, b in NAME_CHANGES)
+    # the same words in the same order, or other words reordered: no swap
+    assert feat("Why do dogs chase cats?", "Why do dogs chase cats?")["word_swap"] == 0.0
+    assert feat("Why do dogs chase cats?", "Why do cats chase mice?")["word_swap"] == 0.0
+    # a name on one side only is a mismatch, not a swap (the other may just leave it out)
+    one_side = feat("Which is the best SEO company in Delhi NCR?", "Which is the best SEO company in Delhi?")
+    assert one_side["name_swap"] == 0.0 and one_side["entity_mismatch"] == 1.0
+
+
+def test_a_model_with_a_hidden_layer_round_trips_and_keeps_its_veto(tmp_path):
+    rng = np.random.default_rng(3)
+    n_inputs = N_FEATURES + N_FEATURES - 2
+    hidden = (rng.normal(size=(4, n_inputs)), rng.normal(size=4))
+    m = AcceptanceModel(np.zeros(n_inputs), np.ones(n_inputs), rng.normal(size=4), 0.3, gate=(0.8, 0.2),
+                        veto=("number_mismatch",), hidden=hidden)
+    x = pair_features("How do I learn Python?", "How can I learn Python?", 0.97)
+    from shammah_tui.pipeline.pair_features import expand
+
+    z = np.tanh(hidden[0] @ expand(x[None], (0.8, 0.2))[0] + hidden[1]) @ m.weights + 0.3
+    assert m.p(x) == pytest.approx(1 / (1 + np.exp(-z)))
+    m.save(tmp_path / "w.json")
+    again = AcceptanceModel.load(tmp_path / "w.json")
+    assert again.p(x) == pytest.approx(m.p(x), abs=1e-5)
+    assert again.p(pair_features("What is 12 + 7?", "What is 12 + 8?", 0.99)) == 0.0
+    with pytest.raises(ValueError, match="hidden layer"):
+        AcceptanceModel(np.zeros(n_inputs), np.ones(n_inputs), np.zeros(4), 0.0, gate=(0.8, 0.2),
+                        hidden=(np.zeros((4, 3)), np.zeros(4)))
