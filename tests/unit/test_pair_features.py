@@ -274,3 +274,15 @@ def test_a_model_with_a_hidden_layer_round_trips_and_keeps_its_veto(tmp_path):
     with pytest.raises(ValueError, match="hidden layer"):
         AcceptanceModel(np.zeros(n_inputs), np.ones(n_inputs), np.zeros(4), 0.0, gate=(0.8, 0.2),
                         hidden=(np.zeros((4, 3)), np.zeros(4)))
+
+
+def test_a_long_question_reworded_is_not_read_as_another_question():
+    """Length is no evidence: a word problem asked again in other words scores like a short
+    paraphrase, and the same problem with another number is still never served."""
+    m = AcceptanceModel.load(DEFAULT_WEIGHTS)
+    asked = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+             "How many clips did Natalia sell altogether in April and May?")
+    reworded = asked.replace("altogether", "in total")
+    another = asked.replace("48", "36")
+    assert m.p(pair_features(reworded, asked, 0.98, other_cosine=0.8)) > 0.5
+    assert m.p(pair_features(another, asked, 0.98, other_cosine=0.8)) == 0.0
