@@ -7,6 +7,9 @@ base model and "the adapted model before any answer" are the same thing.
 
 Prompts are ChatML with a short system turn asking for the answer alone: the teacher's answers
 are short ("1010000111", "PKDZB"), and the loss covers the answer's tokens and its <|im_end|>.
+Where a teacher's answer is what a one-step program over the question's numbers or words computes,
+the target is that program instead (programs.py): the model learns to write ``calc: bin(647)``,
+and its answer is what the program computes, never the program's text.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .gguf_convert import load_converted, read_info
 from .llama import Llama, generate
 from .llama_tokenizer import ChatMessage, ChatTokenizer
 from .lora import LoRAConfig, adapter_parameters, adapter_state, add_lora, load_adapter_state
+from . import programs
 
 IGNORE_INDEX = -100
 SYSTEM_PROMPT = "Answer with the answer alone."
@@ -97,7 +101,8 @@ class PretrainedLM:
         """Input ids and next-token targets; targets are IGNORE_INDEX over the prompt, so the loss
         covers the answer's tokens and its <|im_end|>."""
         prompt = self.prompt_ids(query, context)
-        ans = self.tokenizer.encode(answer.strip()[: MAX_ANSWER_TOKENS * 16])[:MAX_ANSWER_TOKENS]
+        target = programs.find(query, answer) or answer.strip()
+        ans = self.tokenizer.encode(target[: MAX_ANSWER_TOKENS * 16])[:MAX_ANSWER_TOKENS]
         full = prompt + ans + [self.tokenizer.im_end_id]
         targets = [IGNORE_INDEX] * (len(prompt) - 1) + full[len(prompt):]
         return full[:-1], targets
@@ -133,17 +138,23 @@ class PretrainedLM:
         soon as it is whole (a multi-byte character waits for its last byte)."""
         t0 = time.perf_counter()
         stream = self.tokenizer.stream_decoder() if on_token is not None else None
+        shown = _ProgramFilter(on_token) if on_token is not None else None
 
         def piece(tok_id: int) -> None:
-            assert stream is not None and on_token is not None
-            text = stream.step(self.tokenizer.tok, tok_id)
-            if text:
-                on_token(text)
+            assert stream is not None and shown is not None
+            shown.feed(stream.step(self.tokenizer.tok, tok_id))
 
         res = generate(self.model, self.prompt_ids(query, context), max_new_tokens, stop_ids=self._stops,
                        temperature=temperature, seed=seed, on_token=piece if stream is not None else None,
                        cancel=cancel, use_cache=use_cache)
         text = self.tokenizer.decode(res.token_ids).strip()
+        if programs.is_program(text):
+            try:
+                text = programs.run(text)
+            except programs.ProgramError:
+                text = ""  # a program that does not run is no answer
+        if shown is not None:
+            shown.finish(text)
         confidence = min(res.token_probs) if res.token_probs else 0.0
         return NeuralAnswer(text, confidence, len(res.token_ids), (time.perf_counter() - t0) * 1000.0,
                             res.stop == "eos", res.token_ids, res.token_probs)
@@ -187,3 +198,34 @@ class PretrainedLM:
         return {"name": name, "license": self.info.get("license"),
                 "source": self.info.get("source"), "params": total, "trainable_params": trainable,
                 "lora": self.lora.to_dict(), "dtype": self.info.get("dtype")}
+
+
+class _ProgramFilter:
+    """Streams generated text as it comes, except a program: its text is held back and only the
+    answer it computes is shown."""
+
+    def __init__(self, on_token: Callable[[str], object]) -> None:
+        self.on_token = on_token
+        self.held = ""
+        self.passing = False
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        if self.passing:
+            self.on_token(text)
+            return
+        self.held += text
+        start = self.held.lstrip()
+        if start and not programs.PREFIX.startswith(start[: len(programs.PREFIX)]):
+            self.passing = True
+            self.on_token(self.held)
+
+    def finish(self, answer: str) -> None:
+        """After the last token: what was held back is either a program (show its ``answer``) or
+        a short answer that only looked like the start of one (show it as it was)."""
+        if self.passing:
+            return
+        shown = answer if programs.is_program(self.held) else self.held
+        if shown:
+            self.on_token(shown)

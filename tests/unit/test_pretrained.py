@@ -136,3 +136,20 @@ def test_a_cancelled_question_stops_the_decode(base_dir):
     cancel.set()
     got = fresh(base_dir).answer("hello", max_new_tokens=32, cancel=cancel)
     assert got.token_count == 0 and not got.stopped_on_eos
+
+
+def test_a_computable_answer_is_taught_as_its_program_and_answered_by_running_it(base_dir):
+    lm = fresh(base_dir)
+    query = "hello 12 the world 30"
+    x, y = lm.encode_example(query, "", "42")
+    taught = lm.tokenizer.decode([t for t in y if t != IGNORE_INDEX and t != lm.tokenizer.im_end_id])
+    assert taught == "calc: 12 + 30"
+    losses = train(lm, [(query, "42"), ("the hello", "world")], steps=120)
+    assert losses[-1] < losses[0] / 4
+    pieces: list[str] = []
+    got = lm.answer(query, max_new_tokens=16, on_token=pieces.append)
+    assert got.text == "42"
+    assert "".join(pieces) == "42"  # the program's text is never shown, only what it computes
+    pieces.clear()
+    assert lm.answer("the hello", max_new_tokens=4, on_token=pieces.append).text == "world"
+    assert "".join(pieces).strip() == "world"
