@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--base-dir", help="an existing conversion of the GGUF file (else made in a temporary dir)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a settings.toml line for every model's data dir (e.g. adapter_train_passes=16)")
+    ap.add_argument("--keep", type=Path, help="keep each model's data dir under this folder (to inspect after)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     stream = build_stream(args.questions, args.seed)
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunk, answers, ["template" if a else None for a in answers])
         done = end
     with tempfile.TemporaryDirectory(prefix="shammah-pretrained-") as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
         base_dir = Path(args.base_dir) if args.base_dir else work / "base"
         if "smollm2" in args.models:
             from shammah_tui.models.base_model import ensure_converted

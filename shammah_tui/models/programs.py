@@ -9,7 +9,7 @@ and the first, in a fixed order of preference, whose result is the answer is the
 about a pattern is written here: which program a wording means is what the model learns.
 
 The language is a small, safe subset of Python expressions: numbers, strings, + - * / // %, and
-the functions bin, upper, lower, reverse and len. ``run`` evaluates a parsed tree, never ``eval``.
+the functions bin, upper, lower, reverse, len and leap (whether a year is a leap year: "Yes"/"No"). ``run`` evaluates a parsed tree, never ``eval``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ PREFIX = "calc: "
 CONSTANTS = (60, 24, 7, 12, 1000, 100, 10, 3600, 365, 52, 1024)
 #: Arguments a search considers: the first numbers and the last words of a question.
 MAX_NUMBERS, MAX_WORDS = 4, 12
-#: A result this short matches by chance too often to be evidence of the program ("8", "No").
+#: A result this short matches by chance too often to be evidence of the program ("8").
 MIN_RESULT_CHARS = 2
 #: Bounds that keep a program's evaluation cheap whatever the model writes.
 MAX_PROGRAM_CHARS, MAX_MAGNITUDE, MAX_STRING = 200, 10**15, 200
@@ -40,7 +40,12 @@ _FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     "lower": lambda v: _text(v).lower(),
     "reverse": lambda v: _text(v)[::-1],
     "len": lambda v: Fraction(len(_text(v))),
+    "leap": lambda v: "Yes" if _is_leap(_natural(v)) else "No",
 }
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 class ProgramError(ValueError):
@@ -49,7 +54,7 @@ class ProgramError(ValueError):
 
 def _natural(v: Value) -> int:
     if not isinstance(v, Fraction) or v.denominator != 1 or v < 0:
-        raise ProgramError("bin() takes a whole number ≥ 0")
+        raise ProgramError("expected a whole number ≥ 0")
     return int(v)
 
 
@@ -163,7 +168,8 @@ def candidates(query: str) -> Iterator[str]:
                         f"{a} * {b} / 100")
     for a in numbers:
         yield f"bin({a})"
-    if len(numbers) == 1:  # a conversion: with more numbers in the question a constant fits by chance
+    if len(numbers) == 1:  # with more numbers in the question a constant or a yes/no fits by chance
+        yield f"leap({numbers[0]})"
         for k in CONSTANTS:
             yield f"{numbers[0]} * {k}"
             yield f"{numbers[0]} / {k}"

@@ -22,7 +22,9 @@ from shammah_tui.models.programs import ProgramError, find, run
     ("How many letters are in 'strawberry'?", "10", 'len("strawberry")'),
     ("Calculate 15 plus 5 times 7.", "50", "15 + 5 * 7"),
     ("What is the capital of France?", "Paris", None),
-    ("Is 2024 a leap year?", "Yes", None),
+    ("Is 2024 a leap year?", "Yes", "leap(2024)"),
+    ("Was 1900 a leap year?", "No", "leap(1900)"),
+    ("Is 2024 or 2025 the leap year?", "Yes", None),  # two numbers: a yes/no fits one by chance
 ])
 def test_the_teachers_answer_reveals_the_program(query, answer, program):
     assert find(query, answer) == (programs.PREFIX + program if program else None)
@@ -40,7 +42,7 @@ def test_a_transform_that_returns_its_argument_is_no_program():
 @pytest.mark.parametrize(("program", "value"), [
     ("calc: 647 + 271", "918"), ("calc: 7 / 2", "3.5"), ("calc: 9 // 2", "4"), ("calc: -3 - 4", "-7"),
     ('calc: reverse("abc")', "cba"), ('calc: len("abc")', "3"), ("calc: bin(0)", "0"),
-    ("calc: (1 + 2) * 3", "9"), ("1.5 * 2", "3"),
+    ("calc: (1 + 2) * 3", "9"), ("1.5 * 2", "3"), ("calc: leap(2000)", "Yes"), ("calc: leap(2100)", "No"),
 ])
 def test_a_program_computes_its_answer(program, value):
     assert run(program) == value
@@ -48,7 +50,7 @@ def test_a_program_computes_its_answer(program, value):
 
 @pytest.mark.parametrize("program", [
     "calc: __import__('os').system('true')", "calc: (1).__class__", "calc: 9 ** 9 ** 9", "calc: 1 / 0",
-    "calc: bin(-1)", 'calc: upper(3)', 'calc: "a" + "b"', "calc: 10 ** 2", "calc: 999999999 * 999999999",
+    "calc: bin(-1)", "calc: leap(3.5)", 'calc: upper(3)', 'calc: "a" + "b"', "calc: 10 ** 2", "calc: 999999999 * 999999999",
     "calc: 1 +", "calc: x", "calc: " + "1 + " * 200 + "1", "calc: True + 1", "calc: len('a', 'b')",
 ])
 def test_what_the_language_lacks_is_an_error_not_an_answer(program):
