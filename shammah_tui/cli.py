@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     bench.add_argument("--save", action="store_true", help="write a results file to bench/results/")
+    bench.add_argument("--pretrained", action="store_true",
+                       help="also the pre-trained model's speed and learning from traffic (source checkout, ~25 min)")
     _add_conversations(sub, common)
     serve = sub.add_parser("serve", parents=[common],
                            help="a Messages-API endpoint on localhost: Claude clients learn through Shammah")

