@@ -10,6 +10,7 @@ from dataclasses import dataclass
 class _Generated:
     text: str
     confidence: float
+    program: str | None = None
 
 
 class _Tokenizer:

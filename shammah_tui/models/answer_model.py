@@ -36,6 +36,8 @@ class NeuralAnswer:
     stopped_on_eos: bool
     token_ids: list[int]  # as generated
     token_probs: list[float]
+    program: str | None = None
+    """The program the model wrote, when ``text`` is what it computes (programs.py)."""
 
 
 class AnswerModel(Protocol):

@@ -148,16 +148,17 @@ class PretrainedLM:
                        temperature=temperature, seed=seed, on_token=piece if stream is not None else None,
                        cancel=cancel, use_cache=use_cache)
         text = self.tokenizer.decode(res.token_ids).strip()
-        if programs.is_program(text):
+        program = text if programs.is_program(text) else None
+        if program is not None:
             try:
-                text = programs.run(text)
+                text = programs.run(program)
             except programs.ProgramError:
                 text = ""  # a program that does not run is no answer
         if shown is not None:
             shown.finish(text)
         confidence = min(res.token_probs) if res.token_probs else 0.0
         return NeuralAnswer(text, confidence, len(res.token_ids), (time.perf_counter() - t0) * 1000.0,
-                            res.stop == "eos", res.token_ids, res.token_probs)
+                            res.stop == "eos", res.token_ids, res.token_probs, program)
 
     # ------------------------------------------------------------------ files
 

@@ -81,6 +81,8 @@ class LocalDecision:
     neural_answer: str | None = None
     """The generator's draft, served or not (a forward compares it with the teacher's answer)."""
     neural_confidence: float | None = None
+    neural_program: str | None = None
+    """The program the draft was computed by, when the model wrote one."""
     neural_p: float | None = None
     """The validator's p for the draft."""
     learned_id: int | None = None

@@ -34,12 +34,15 @@ def make(host: TeachingHost) -> ToolSpec:
             "answer": decision.answer, "source": decision.source, "router_p": decision.router_p,
             "validator_p": decision.validator_p, "confidence": decision.confidence,
             "latency_ms": round(decision.latency_ms, 2), "neural_answer": decision.neural_answer,
+            "neural_program": decision.neural_program,
         }
         if decision.answer is None:
             text = (f"No local answer (would forward to the teacher). Tried: {', '.join(decision.tried) or 'none'}"
                     f"{'; ' + decision.note if decision.note else ''}. Neural draft: {decision.neural_answer!r}.")
         else:
             text = f"Local answer from {decision.source}: {decision.answer}"
+        if decision.neural_program:
+            text += f" (the model's draft is computed by {decision.neural_program})"
         text += (f"\nrouter_p={_fmt(decision.router_p)} validator_p={_fmt(decision.validator_p)} "
                  f"confidence={_fmt(decision.confidence)} latency={decision.latency_ms:.1f} ms")
         return ToolResult(text, data=payload)

@@ -148,7 +148,7 @@ def test_a_computable_answer_is_taught_as_its_program_and_answered_by_running_it
     assert losses[-1] < losses[0] / 4
     pieces: list[str] = []
     got = lm.answer(query, max_new_tokens=16, on_token=pieces.append)
-    assert got.text == "42"
+    assert (got.text, got.program) == ("42", "calc: 12 + 30")
     assert "".join(pieces) == "42"  # the program's text is never shown, only what it computes
     pieces.clear()
     assert lm.answer("the hello", max_new_tokens=4, on_token=pieces.append).text == "world"

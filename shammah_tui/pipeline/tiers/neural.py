@@ -42,6 +42,7 @@ class NeuralTier:
             decision.note = "cancelled"
             return False
         decision.neural_answer, decision.neural_confidence = neural.text, neural.confidence
+        decision.neural_program = neural.program
         if not neural.text.strip():
             return False
         reference = exact_reference(ask)
