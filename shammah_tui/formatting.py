@@ -223,8 +223,8 @@ def stats_text(stats: Stats) -> str:
     lines += [
         "",
         f"queries {format_count(stats.queries)} · local share {format_pct(stats.local_share)}",
-        f"examples {format_count(stats.examples_queued)} queued, "
-        f"{format_count(stats.examples_trained)} trained · learned answers "
+        f"examples {format_count(stats.examples_queued)} queued, {format_count(stats.examples_trained)} trained, "
+        f"{format_count(stats.examples_exam)} in the exam · learned answers "
         f"{format_count(stats.learned_answers)} · {runs_phrase(stats)}",
         f"verified agreement {format_pct(stats.verified_agreement)} · estimated local error "
         f"{format_pct(stats.estimated_local_error)} (bound δ {format_pct(stats.error_bound)})",

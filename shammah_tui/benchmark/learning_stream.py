@@ -19,6 +19,7 @@ from shammah_tui.engine.open import open_engine
 from shammah_tui.core.events import TrainingFinished
 from shammah_tui.pipeline.agreement import agreement
 from shammah_tui.settings import Settings
+from shammah_tui.training.exam import exam
 from shammah_tui.teachers.offline import OfflineTeacher
 
 NOVEL_QUERIES = Path(__file__).parent / "novel_queries.txt"
@@ -61,8 +62,10 @@ async def run_stream(data_dir: Path | None = None, **overrides) -> StreamOutcome
             result = await engine.ask(Question(item["query"]), AskPolicy(auto_train="wait"))
             if first_examples is None and not out.runs:
                 queued = await engine.store.examples("queued")
-                if len(queued) >= settings.batch_size - 1:
-                    first_examples = queued
+                held = {e.id for e in exam(queued)}  # never trained on: not "its data"
+                trainable = [e for e in queued if e.id not in held]
+                if len(trainable) >= settings.batch_size - 1:
+                    first_examples = trainable
                     assert engine.trainer is not None
                     out.first_examples_loss_before = engine.trainer.generator_loss(first_examples)
             out.sources.append(result.source)

@@ -59,6 +59,8 @@ class Stats:
     """Answers no cheaper tier would have given, per source."""
     local_share: float = 0.0
     examples_queued: int = 0
+    examples_exam: int = 0
+    """Forwarded questions held out of training, asked after every run (training/exam.py)."""
     examples_trained: int = 0
     learned_answers: int = 0
     training_runs: int = 0

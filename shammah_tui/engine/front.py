@@ -42,6 +42,7 @@ from shammah_tui.core.teaching import TeachSummary, TextCallback
 from shammah_tui.teachers.base import Teacher, TeachRequest
 from shammah_tui.tools.base import ToolRegistry
 from shammah_tui.core.runs import RunReport
+from shammah_tui.training.exam import queue_counts
 
 if TYPE_CHECKING:
     from shammah_tui.models.bundle import LocalModels
@@ -168,7 +169,8 @@ class Engine:
         return result
 
     async def queue_counts(self) -> dict[str, int]:
-        return await self.store.example_counts()
+        """Examples queued for training, trained, and held out as the exam (exam.py)."""
+        return await queue_counts(self.store)
 
     # ------------------------------------------------------------------- training
     @property

@@ -9,6 +9,7 @@ from shammah_tui.core.stats import LossChange, SkillStats, Stats, TierBound
 from shammah_tui.pipeline.thresholds import Thresholds
 from shammah_tui.settings import Settings
 from shammah_tui.store import Store
+from shammah_tui.training.exam import queue_counts
 
 
 async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds, encoder: str) -> Stats:
@@ -18,7 +19,7 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
     for result in await store.skill_history(limit=60):  # oldest first: the last one of each skill wins
         latest[result.skill] = result
     credited = await store.credited_counts()
-    examples = await store.example_counts()
+    examples = await queue_counts(store)
     checks = await store.spot_check_counts_by_source()
     checked, agreed = sum(n for n, _ in checks.values()), sum(a for _, a in checks.values())
     last = await store.last_finished_run()
@@ -32,6 +33,7 @@ async def collect_stats(store: Store, settings: Settings, thresholds: Thresholds
         only_by_source=credited,
         local_share=round(local / answered, 4) if answered else 0.0,
         examples_queued=examples["queued"],
+        examples_exam=examples["exam"],
         examples_trained=examples["trained"],
         learned_answers=await store.learned_count(),
         training_runs=await store.run_count(),

@@ -18,6 +18,7 @@ from shammah_tui.teachers.base import Teacher
 from shammah_tui.core.tool_calls import ToolCallEvent
 from shammah_tui.tools.base import ToolRegistry
 from shammah_tui.tools.host import TeacherUnavailable
+from shammah_tui.training.exam import queue_counts
 
 if TYPE_CHECKING:
     from shammah_tui.engine.model_host import ModelHost
@@ -96,7 +97,7 @@ class EngineTeachingHost:
         return self._coordinator.running
 
     async def queue_counts(self) -> dict[str, int]:
-        return await self._store.example_counts()
+        return await queue_counts(self._store)
 
     def start_training(self, trigger: str = "manual") -> asyncio.Task[RunReport | None] | None:
         """Start a run in the background (None if one is already running)."""

@@ -37,6 +37,7 @@ from shammah_tui.pipeline.canonical import canonical_key
 from shammah_tui.core.records import CalibrationPoint, LossPoint, PairLabel
 from shammah_tui.store import Store
 from shammah_tui.core.runs import RunReport, StepEvent
+from shammah_tui.training.exam import queue_counts
 
 if TYPE_CHECKING:
     from shammah_tui.training.replay import ReplayPool
@@ -156,12 +157,15 @@ class TrainingCoordinator:
                 pass
         self._thread.shutdown(wait=False)
 
+    async def trainable_queued(self) -> int:
+        """Queued examples a run would train on: the exam's (exam.py) wait for no run."""
+        return (await queue_counts(self.store))["queued"]
+
     async def maybe_auto_train(self, wait: bool) -> None:
         """Start a run when the queue holds a batch (and wait for it, with `wait`)."""
         if self.running:
             return
-        counts = await self.store.example_counts()
-        if counts["queued"] >= max(self.settings.batch_size, self._auto_train_after):
+        if await self.trainable_queued() >= max(self.settings.batch_size, self._auto_train_after):
             task = self.start("auto")
             if wait and task is not None:
                 await task
@@ -299,7 +303,7 @@ class TrainingCoordinator:
     async def _hold_auto_train(self) -> None:
         """After a failed or skipped run, auto-training waits for a batch of new examples instead
         of retrying after every query (with a full disk, each query would retrain and fail)."""
-        self._auto_train_after = (await self.store.example_counts())["queued"] + self.settings.batch_size
+        self._auto_train_after = await self.trainable_queued() + self.settings.batch_size
 
     async def _catch_up(self) -> None:
         """Before training, take in what another process on this data dir saved since we loaded:

@@ -9,7 +9,8 @@ and the first, in a fixed order of preference, whose result is the answer is the
 about a pattern is written here: which program a wording means is what the model learns.
 
 The language is a small, safe subset of Python expressions: numbers, strings, + - * / // %, and
-the functions bin, upper, lower, reverse, len and leap (whether a year is a leap year: "Yes"/"No"). ``run`` evaluates a parsed tree, never ``eval``.
+the functions bin, upper, lower, reverse, len and leap (whether a year is a leap year: "Yes"/"No").
+``run`` evaluates a parsed tree, never ``eval``.
 """
 
 from __future__ import annotations

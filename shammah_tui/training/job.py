@@ -10,7 +10,7 @@ question as if it were new, and its answer is compared with the teacher's.
 
 Validator negatives also come from mismatched and corrupted pairs. The router and the validator
 are fitted on these labels only; the answers to questions the generator never trained on (the
-skills' held-out sets, a share of the new examples held back from this run) are returned as
+skills' held-out sets, the exam of forwarded questions held out of training) are returned as
 calibration points, never fitted on: the coordinator calibrates the validator threshold on them
 with those of earlier runs (`TrainingCoordinator.calibrate_validator`).
 """
@@ -34,6 +34,7 @@ from shammah_tui.pipeline.templates import template_answer
 from shammah_tui.core.text import normalize_query
 from shammah_tui.core.records import CalibrationPoint, Label, TrainingExample
 from shammah_tui.core.runs import RunReport, StepEvent
+from shammah_tui.training.exam import EXAM_ORIGINS, exam
 from shammah_tui.training.held_out import HeldOutAnswer, answer_held_out, as_examples, held_out_items
 from shammah_tui.training.replay import ReplayPool
 from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExample
@@ -41,7 +42,8 @@ from shammah_tui.training.trainer import BatchTrainer, Cancelled, ClassifierExam
 #: Evaluations per run, before and after training.
 PRE_EVAL = 24
 POST_EVAL = 48
-#: Share of new examples held out of a run (with at least this many new examples).
+#: Share of the new examples taught on purpose (not the exam's kind) held out of one run, with at
+#: least this many of them: they are trained on at the next run.
 HOLD_OUT = 0.25
 MIN_FOR_HOLD_OUT = 8
 #: Origins of neural labels that are calibration evidence (answers to questions not trained on,
@@ -63,7 +65,7 @@ class JobResult:
     held_out_losses: dict[str, float] = field(default_factory=dict)
     """The generator's loss on each skill's held-out answers."""
     new_points: list[CalibrationPoint] = field(default_factory=list)
-    """Answers to questions not trained on (skills' held-out sets, this run's held-back examples):
+    """Answers to questions not trained on (skills' held-out sets, the exam of forwarded questions):
     what the validator threshold is calibrated on, with the points of earlier runs."""
 
 
@@ -169,10 +171,12 @@ def run_training_job(job: TrainingJob) -> JobResult:
 def _run_job(job: TrainingJob) -> JobResult:
     rng = random.Random(job.seed)
     new = list(job.new)
-    # A share of the new examples sits this run out: asked after training, they show
-    # how the models do on questions they have not trained on, which is what the
-    # validator threshold must be calibrated on. They stay queued for the next run.
-    held_new = rng.sample(new, int(len(new) * HOLD_OUT)) if len(new) >= MIN_FOR_HOLD_OUT else []
+    # The exam sits every run out, and a share of what was taught on purpose sits this run out:
+    # asked after training, they show how the models do on questions they have not trained on,
+    # which is what the validator threshold and the regions are calibrated on. They stay queued
+    # (exam.py says until when; the taught ones until the next run).
+    taught = [e for e in new if e.origin not in EXAM_ORIGINS]
+    held_new = exam(new) + (rng.sample(taught, int(len(taught) * HOLD_OUT)) if len(taught) >= MIN_FOR_HOLD_OUT else [])
     held_ids = {e.id for e in held_new}
     train_new = [e for e in new if e.id not in held_ids]
     try:
