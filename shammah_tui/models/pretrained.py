@@ -210,7 +210,7 @@ class _ProgramFilter:
         self.held = ""
         self.passing = False
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str | None) -> None:
         if not text:
             return
         if self.passing:
