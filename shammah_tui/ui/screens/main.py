@@ -19,6 +19,7 @@ from textual.events import Resize
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Tab, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
@@ -109,6 +110,8 @@ class MainScreen(Screen[None]):
         self.show_pending_after_s = SHOW_PENDING_AFTER_S
         """How long an answer may take to be shown together with its question."""
         self._mounted = False
+        self.flush_timer: Timer | None = None
+        """The 4 Hz timer that moves buffered events into the panes (set on mount)."""
         self._pending_attach: tuple[EngineLike, bool, Callable[[], object] | None, bool] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -134,7 +137,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         for pane_id, title in PANE_TITLES.items():
             self.query_one(f"#{pane_id}").border_title = title
-        self.set_interval(FLUSH_INTERVAL, self.flush, name="flush")
+        self.flush_timer = self.set_interval(FLUSH_INTERVAL, self.flush, name="flush")
         self._mounted = True
         if self._pending_attach is not None:
             engine, loading, then, resume = self._pending_attach
