@@ -25,7 +25,8 @@ PREFIX = "calc: "
 CONSTANTS = (60, 24, 7, 12, 1000, 100, 10, 3600, 365, 52, 1024)
 #: Arguments a search considers: the first numbers and the last words of a question.
 MAX_NUMBERS, MAX_WORDS = 4, 12
-#: A result this short matches by chance too often to be evidence of the program ("8").
+#: A result this short matches a conversion or a transform of any word by chance too often to be
+#: evidence of it ("8"); from two numbers of the question, or the length of a quoted word, it is.
 MIN_RESULT_CHARS = 2
 #: Bounds that keep a program's evaluation cheap whatever the model writes.
 MAX_PROGRAM_CHARS, MAX_MAGNITUDE, MAX_STRING = 200, 10**15, 200
@@ -143,9 +144,9 @@ def find(query: str, answer: str) -> str | None:
     """The program (with its prefix) whose result is ``answer``, over ``query``'s own numbers and
     words; None when no candidate computes it or the answer is too short to tell."""
     target = answer.strip().rstrip(".").strip()
-    if len(target) < MIN_RESULT_CHARS or len(target) > MAX_STRING:
+    if not target or len(target) > MAX_STRING:
         return None
-    for program in candidates(query):
+    for program in candidates(query, short=len(target) < MIN_RESULT_CHARS):
         try:
             if run(program) == target:
                 return PREFIX + program
@@ -154,10 +155,10 @@ def find(query: str, answer: str) -> str | None:
     return None
 
 
-def candidates(query: str) -> Iterator[str]:
+def candidates(query: str, short: bool = False) -> Iterator[str]:
     """Every program over the query's arguments, most plausible first: three numbers combined in
     their order, then two, one number converted, then a word transformed (a quoted word before the
-    others, the last word first)."""
+    others, the last word first). ``short``: only those a short result is evidence of."""
     numbers = [m.group() for m in _NUMBER.finditer(query)][:MAX_NUMBERS]
     if len(numbers) >= 3:
         a, b, c = numbers[:3]
@@ -167,6 +168,10 @@ def candidates(query: str) -> Iterator[str]:
         for b in numbers[i + 1:]:
             yield from (f"{a} + {b}", f"{a} - {b}", f"{b} - {a}", f"{a} * {b}", f"{a} / {b}", f"{b} / {a}",
                         f"{a} * {b} / 100")
+    quoted = [m.group(1) for m in _QUOTED.finditer(query)]
+    if short:
+        yield from (f'len("{w}")' for w in dict.fromkeys(quoted))
+        return
     for a in numbers:
         yield f"bin({a})"
     if len(numbers) == 1:  # with more numbers in the question a constant or a yes/no fits by chance
@@ -174,7 +179,6 @@ def candidates(query: str) -> Iterator[str]:
         for k in CONSTANTS:
             yield f"{numbers[0]} * {k}"
             yield f"{numbers[0]} / {k}"
-    quoted = [m.group(1) for m in _QUOTED.finditer(query)]
     words = quoted + [w for w in reversed(_WORD.findall(query)) if w not in quoted]
     for w in dict.fromkeys(words[:MAX_WORDS]):
         # A "transform" that returns its argument is a copy, not a program.

@@ -18,7 +18,11 @@ from shammah_tui.models.programs import ProgramError, find, run
     ("How many days are in 3 weeks?", "21", "3 * 7"),
     ("Uppercase the word meadow.", "MEADOW", 'upper("meadow")'),
     ("Reverse the word garden.", "nedrag", 'reverse("garden")'),
-    ("How many letters are in 'banana'?", "6.", None),  # one character: too short to be evidence
+    ("How many letters are in 'banana'?", "6.", 'len("banana")'),
+    ("How many legs does a spider have?", "8", None),
+    ("How many letters are in banana?", "6", None),  # one character from an unquoted word: chance
+    ("Compute 0 multiplied by 6.", "0", "0 * 6"),
+    ("How many days are in 1 weeks?", "7", None),  # one character from a conversion: chance
     ("How many letters are in 'strawberry'?", "10", 'len("strawberry")'),
     ("Calculate 15 plus 5 times 7.", "50", "15 + 5 * 7"),
     ("What is the capital of France?", "Paris", None),
