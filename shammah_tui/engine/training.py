@@ -31,7 +31,7 @@ from shammah_tui.pipeline.learned import LearnedIndex
 from shammah_tui.pipeline.local import LocalAnswerer, LocalDecision
 from shammah_tui.pipeline.thresholds import CLOSED, Thresholds
 from shammah_tui.pipeline.pair_features import FEATURE_VERSION, refreshed_features
-from shammah_tui.pipeline.regions import neural_regions
+from shammah_tui.pipeline.regions import serving_threshold
 from shammah_tui.settings import Settings
 from shammah_tui.pipeline.canonical import canonical_key
 from shammah_tui.core.records import CalibrationPoint, LossPoint, PairLabel
@@ -210,8 +210,8 @@ class TrainingCoordinator:
         neural_score = "confidence" if by_confidence.accepted > result.accepted else "validator"
         result = by_confidence if neural_score == "confidence" else result
         chosen = [p.features[0] for p in points] if neural_score == "confidence" else scores
-        regions, open_regions = neural_regions([p.query for p in points], [s >= result.threshold for s in chosen],
-                                               agreed, self.settings.error_bound)
+        result, regions, open_regions = serving_threshold([p.query for p in points], chosen, agreed,
+                                                          self.settings.error_bound, result)
         self.local.update_thresholds(neural_score=neural_score, validator=result.threshold,
                                      estimated_error=result.estimated_error if result.accepted else None,
                                      neural_regions=regions, open_regions=open_regions)

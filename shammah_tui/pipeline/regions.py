@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from shammah_tui.core.text import normalize_query
+from shammah_tui.pipeline.calibration import CLOSED, Calibration, smoothed_error
 
 #: Labelled answers a region needs before it may open.
 MIN_REGION_LABELS = 10
@@ -30,6 +31,8 @@ REGION_CONFIDENCE = 0.8
 #: The prior's weight in answers, at most (regions that err exactly alike) and at least.
 MAX_PRIOR_WEIGHT = 200.0
 MIN_PRIOR_WEIGHT = 2.0
+#: Quantiles of the scores tried as thresholds above the lowest safe one (`serving_threshold`).
+THRESHOLD_QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 _QUOTED = re.compile(r"""(['"“”‘’])[^'"“”‘’]{1,40}\1|[“‘][^'"“”‘’]{1,40}[”’]""")
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
@@ -103,3 +106,40 @@ def _beta_quantile(a: float, b: float, q: float) -> float:
     cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(x))])
     cdf /= cdf[-1]
     return float(np.interp(q, cdf, x))
+
+
+def serving_threshold(queries: Sequence[str], scores: Sequence[float], agreed: Sequence[bool], bound: float,
+                      lowest: Calibration) -> tuple[Calibration, dict[str, list[float]], frozenset[str]]:
+    """The threshold that serves the most, its regions and the open ones.
+
+    ``lowest`` is the lowest threshold whose pooled estimated error is ≤ ``bound``. A lower
+    threshold admits more answers, but where some of them are confidently wrong in a few regions,
+    the prior fitted across regions widens and every region must show far more evidence of its
+    own; a higher one can leave those out and open the rest. So the candidates are ``lowest`` and
+    a few quantiles of the scores above it (few: each is another look at the same labels), and
+    the one whose open regions hold the most labelled answers wins (the lowest on a tie). Each
+    keeps its pooled estimate ≤ ``bound`` and each open region its own bound, whichever wins.
+    """
+    def regions_at(threshold: float) -> tuple[dict[str, list[float]], frozenset[str]]:
+        return neural_regions(queries, [s >= threshold for s in scores], agreed, bound)
+
+    best = (lowest, *regions_at(lowest.threshold))
+    if lowest.threshold >= CLOSED or not scores:
+        return best
+    most = _served(*best[1:])
+    for q in THRESHOLD_QUANTILES:
+        threshold = float(np.quantile(scores, q))
+        accepted = [ok for s, ok in zip(scores, agreed) if s >= threshold]
+        errors = len(accepted) - sum(accepted)
+        if threshold <= lowest.threshold or not accepted or smoothed_error(errors, len(accepted)) > bound:
+            continue
+        regions, open_regions = regions_at(threshold)
+        if _served(regions, open_regions) > most:
+            most = _served(regions, open_regions)
+            best = (Calibration(threshold, len(accepted), errors, smoothed_error(errors, len(accepted))),
+                    regions, open_regions)
+    return best
+
+
+def _served(regions: Mapping[str, Sequence[float]], open_regions: frozenset[str]) -> float:
+    return sum(regions[p][0] for p in open_regions)
