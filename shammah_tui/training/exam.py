@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shammah_tui.core.records import TrainingExample
@@ -32,6 +33,7 @@ EXAM_SIZE = 256
 EXAM_ORIGINS = frozenset({"forward"})
 
 
+@lru_cache(maxsize=65536)  # asked for every queued example after every question
 def in_exam_share(query: str) -> bool:
     digest = hashlib.blake2b(canonical_key(query).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % EXAM_SHARE == 0
