@@ -39,14 +39,16 @@ if str(ROOT) not in sys.path:
 from bench.shift_stream import Question, baseline, build_stream, run_stream, settings_lines  # noqa: E402
 from shammah_tui.core.records import TrainingExample  # noqa: E402
 from shammah_tui.pipeline.agreement import agreement  # noqa: E402
+from shammah_tui.pipeline.canonical import canonical_key  # noqa: E402
 
 KINDS_TESTED = 10  # test questions per kind
 
 
 def test_set(stream: Sequence[Question], seed: int) -> list[Question]:
-    """KINDS_TESTED questions of each kind of the stream, none asked in it (in any wording we generate)."""
-    asked = {q.query for q in stream}
-    pool = [q for q in build_stream(20 * len(stream), seed + 1000) if q.query not in asked]
+    """KINDS_TESTED questions of each kind of the stream, none asked in it in any wording (one
+    canonical key per question: commuted operands, quoting and phrasing are one question)."""
+    asked = {canonical_key(q.query) for q in stream}
+    pool = [q for q in build_stream(20 * len(stream), seed + 1000) if canonical_key(q.query) not in asked]
     kinds = sorted({q.kind for q in stream})
     rng = random.Random(seed)
     rng.shuffle(pool)
